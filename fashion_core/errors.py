@@ -1,0 +1,65 @@
+"""Exception types raised by fashion_core; each also inherits the matching builtin."""
+
+from __future__ import annotations
+
+
+class FashionCoreError(Exception):
+    """Base class of every error fashion_core raises on purpose."""
+
+
+class SchemaError(FashionCoreError, ValueError):
+    """A category, value or schema definition is invalid or unknown."""
+
+
+class LabelFileError(FashionCoreError, ValueError):
+    """A label file as a whole cannot be read (wrong format, binary, empty).
+
+    Attributes:
+        path: The file that failed.
+        line: The 1-based line number, when the problem sits on one line.
+    """
+
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class ImageError(FashionCoreError, ValueError):
+    """An image file is missing, unreadable or not an image."""
+
+
+class StoreError(FashionCoreError, RuntimeError):
+    """The label store cannot do what was asked (unknown dataset, bad edit, ...)."""
+
+
+class UnknownDatasetError(StoreError, KeyError):
+    """No dataset of that name exists in the store."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "unknown dataset"
+
+
+class LabelMapError(FashionCoreError, ValueError):
+    """A label map is malformed or does not fit the dataset's schema."""
+
+
+class DownloadError(FashionCoreError, RuntimeError):
+    """A download as a whole cannot run (bad list file, output folder unusable)."""
+
+
+class UnsafeURLError(FashionCoreError, ValueError):
+    """A URL was refused by the downloader's safety rules."""
+
+
+class ModelError(FashionCoreError, RuntimeError):
+    """A model cannot be built, loaded or trusted (unknown backbone, hash mismatch, ...)."""
+
+
+class WeightsUnavailableError(ModelError):
+    """Pretrained weights cannot be obtained (offline, missing file)."""
+
+
+class JobError(FashionCoreError, RuntimeError):
+    """A background run cannot be started, found or cancelled."""
