@@ -180,3 +180,34 @@ def builtin_schema(name: str) -> Schema:
         raise SchemaError(
             f"Unknown built-in schema {name!r}; expected one of {sorted(BUILTIN_SCHEMAS)}"
         ) from None
+
+
+MULTI_SEPARATOR = "|"
+
+
+def normalize_value(category: Category, value: str | Iterable[str]) -> str:
+    """Check a label against its category and return its stored text form.
+
+    Single-choice: the value name. Multi-label: the positive values joined with ``|`` in
+    schema order (``""`` for none); a list of names is accepted too.
+
+    Raises:
+        SchemaError: if a name is not a value of the category.
+    """
+    if category.kind is Kind.SINGLE:
+        if not isinstance(value, str):
+            raise SchemaError(f"{category.name!r} is single-choice; got several values: {value!r}")
+        category.index(value)
+        return value
+    names = value.split(MULTI_SEPARATOR) if isinstance(value, str) else list(value)
+    chosen = {n for n in names if n != ""}
+    for name in chosen:
+        category.index(name)
+    return MULTI_SEPARATOR.join(v for v in category.values if v in chosen)
+
+
+def split_value(value: str | None) -> list[str]:
+    """The value names in a stored label (one for single-choice, any number for multi-label)."""
+    if not value:
+        return []
+    return value.split(MULTI_SEPARATOR)

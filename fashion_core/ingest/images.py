@@ -1,0 +1,136 @@
+"""Image checks: a cheap header read at import, and a full decode to verify a dataset."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from PIL import Image, UnidentifiedImageError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Decompression bombs are refused by Pillow past this many pixels (about 16k x 11k).
+Image.MAX_IMAGE_PIXELS = 178_956_970
+
+
+@dataclass(frozen=True, slots=True)
+class ImageHeader:
+    """What the header says about an image file, or why it could not be read."""
+
+    path: str
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    size_bytes: int | None = None
+    mtime_ns: int | None = None
+    error: str | None = None
+
+
+def read_header(root: Path, rel_path: str) -> ImageHeader:
+    """Open an image lazily (header only) and report its format and size.
+
+    Pillow reads just the first bytes here, so this is cheap enough for every row of an
+    import; a full decode is ``verify_images``'s job.
+    """
+    full = os.path.join(root, rel_path)
+    try:
+        st = os.stat(full)
+    except FileNotFoundError:
+        return ImageHeader(rel_path, error="image file missing")
+    except OSError as exc:
+        return ImageHeader(rel_path, error=f"image file unreadable: {exc.strerror or exc}")
+    if not os.path.isfile(full):
+        return ImageHeader(rel_path, error="image path is not a file")
+    try:
+        with Image.open(full) as im:
+            return ImageHeader(rel_path, im.width, im.height, im.format, st.st_size, st.st_mtime_ns)
+    except UnidentifiedImageError:
+        return ImageHeader(rel_path, error="not an image (unrecognised format)")
+    except Image.DecompressionBombError as exc:
+        return ImageHeader(rel_path, error=f"image too large: {exc}")
+    except OSError as exc:
+        return ImageHeader(rel_path, error=f"image file unreadable: {exc}")
+
+
+def read_headers(
+    root: Path,
+    rel_paths: Iterable[str],
+    *,
+    workers: int = 8,
+    on_progress: Callable[[int], None] | None = None,
+) -> Iterator[ImageHeader]:
+    """Read many headers with a thread pool (file opens overlap), in input order."""
+    yield from bounded_map(lambda p: read_header(root, p), rel_paths, workers, on_progress)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyProblem:
+    """An image that failed a full decode."""
+
+    image_id: int
+    path: str
+    reason: str
+
+
+def decode_check(full_path: Path) -> str | None:
+    """Fully decode one image; return None if it is fine, else the reason it is broken."""
+    try:
+        with Image.open(full_path) as im:
+            im.load()  # a truncated file fails here, not at open
+        return None
+    except FileNotFoundError:
+        return "image file missing"
+    except UnidentifiedImageError:
+        return "not an image (unrecognised format)"
+    except Image.DecompressionBombError as exc:
+        return f"image too large: {exc}"
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"broken image: {exc}"
+
+
+def verify_images(
+    items: Iterable[tuple[int, str]],
+    root: Path,
+    *,
+    workers: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[VerifyProblem]:
+    """Decode every image fully, in parallel, holding only a pool's worth in memory at once.
+
+    Args:
+        items: (image_id, path relative to root) pairs.
+        root: The dataset's images root.
+        workers: Threads (Pillow releases the GIL while decoding); default: CPU count.
+        on_progress: Called with the number of images checked so far.
+    """
+    workers = workers or os.cpu_count() or 2
+
+    def check(item: tuple[int, str]) -> VerifyProblem | None:
+        reason = decode_check(root / item[1])
+        return None if reason is None else VerifyProblem(item[0], item[1], reason)
+
+    return [p for p in bounded_map(check, items, workers, on_progress) if p is not None]
+
+
+def bounded_map(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    workers: int,
+    on_progress: Callable[[int], None] | None = None,
+    window: int = 512,
+) -> Iterator[R]:
+    """Like ``executor.map`` but submits at most ``window`` items ahead, so memory stays flat."""
+    done = 0
+    iterator = iter(items)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        while chunk := list(islice(iterator, window)):
+            for result in pool.map(fn, chunk):
+                yield result
+            done += len(chunk)
+            if on_progress is not None:
+                on_progress(done)

@@ -1,0 +1,109 @@
+"""SQLite connection set-up and the table definitions of the label store."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+# Originals are written once by import and never updated; every change of a label is a
+# row in label_edits, so the current label is "latest edit, else original".
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    source_format TEXT NOT NULL,
+    schema_json TEXT NOT NULL,
+    images_root TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    active_map TEXT
+);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    external_id TEXT,
+    url TEXT,
+    width INTEGER,
+    height INTEGER,
+    format TEXT,
+    size_bytes INTEGER,
+    mtime_ns INTEGER,
+    UNIQUE (dataset_id, path)
+);
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    category TEXT NOT NULL,
+    value TEXT NOT NULL,
+    maybe TEXT NOT NULL DEFAULT '',
+    source_file TEXT,
+    source_line INTEGER,
+    UNIQUE (image_id, category)
+);
+CREATE INDEX IF NOT EXISTS annotations_dataset ON annotations(dataset_id, category);
+CREATE TABLE IF NOT EXISTS label_edits (
+    id INTEGER PRIMARY KEY,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    category TEXT NOT NULL,
+    old_value TEXT,
+    new_value TEXT,
+    annotator TEXT NOT NULL,
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    undoes INTEGER REFERENCES label_edits(id)
+);
+CREATE INDEX IF NOT EXISTS label_edits_cell ON label_edits(dataset_id, image_id, category);
+CREATE TABLE IF NOT EXISTS label_maps (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    spec_json TEXT NOT NULL,
+    note TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (name, version)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+    status TEXT NOT NULL,
+    run_dir TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    metrics_json TEXT,
+    model_sha256 TEXT,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the store database with WAL and a generous busy time-out.
+
+    WAL lets the app's readers go on while an import or an edit writes; the busy
+    time-out makes two writers (two browser sessions, a background run) wait, not fail.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create the tables if they are missing and record the schema version."""
+    conn.executescript(DDL)
+    conn.execute(
+        "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+    )
