@@ -111,16 +111,12 @@ def run_datasets(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from fashion_core.labels import label_view
     from fashion_core.stats import label_counts
 
-    store = open_store(args)
-    if args.map:
-        from fashion_core.regroup import labels_through_map
-
-        schema, labels = labels_through_map(store, args.dataset, args.map)
-    else:
-        schema, labels = store.dataset(args.dataset).schema, store.current_labels(args.dataset)
-    counts = label_counts(schema, labels)
+    # Without --map: the labels before any map (not the active one), as the interface says.
+    view = label_view(open_store(args), args.dataset, args.map or None)
+    counts = label_counts(view.schema, view.labels)
     result = {"dataset": args.dataset, "map": args.map, "categories": counts}
     if args.json:
         print_json(result)

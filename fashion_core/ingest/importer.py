@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from fashion_core.errors import LabelFileError, StoreError
 from fashion_core.ingest.fashionai import read_fashionai

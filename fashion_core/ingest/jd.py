@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from fashion_core.errors import LabelFileError
 from fashion_core.ingest.table import (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from fashion_core.errors import LabelFileError
 from fashion_core.schema import Schema

@@ -1,0 +1,56 @@
+"""Shared services for all pages: one store per process, the workspace, first-run demo data."""
+
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from fashion_core.bootstrap import ensure_demo_dataset
+from fashion_core.store import DatasetInfo, LabelStore
+from fashion_core.workspace import Workspace, resolve_home
+
+_demo_lock = threading.Lock()
+
+
+@st.cache_resource
+def get_workspace() -> Workspace:
+    return resolve_home().ensure()
+
+
+@st.cache_resource
+def get_store() -> LabelStore:
+    """The process-wide store; it hands each thread (browser session) its own connection."""
+    return LabelStore.open(get_workspace())
+
+
+def ensure_demo_data() -> None:
+    """On first start (no dataset at all), draw and import the demo data behind a progress bar."""
+    store = get_store()
+    if store.datasets():
+        return
+    with _demo_lock:  # two browser tabs on a fresh workspace must not both generate
+        if store.datasets():
+            return
+        bar = st.progress(0.0, text="First start: preparing the demo data set...")
+        report = ensure_demo_dataset(
+            store, get_workspace(), on_progress=lambda text, frac: bar.progress(min(frac, 1.0), text=text)
+        )
+        bar.empty()
+        if report is not None:
+            st.toast(f"Demo data ready: {report.images} images imported.")
+
+
+def active_dataset() -> DatasetInfo | None:
+    """The dataset chosen in the sidebar, or None when the workspace has none."""
+    from ui import state
+
+    store = get_store()
+    datasets = store.datasets()
+    if not datasets:
+        return None
+    name = st.session_state.get(state.DATASET)
+    for d in datasets:
+        if d.name == name:
+            return d
+    return datasets[0]
