@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from fashion_core.errors import FashionCoreError
 
@@ -19,7 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "data",  # demo-data, ingest, stats, images verify, datasets
     "download",  # download, export-tfrecord
     "maps",  # regroup, maps ..., export-folders
-    "train",  # train, runs ...
+    "train",  # train (foreground)
+    "runs",  # runs list/show/cancel/submit (background jobs)
     "predict",  # predict, evaluate, suspicious, export-model
 )
 
