@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from PIL import Image, UnidentifiedImageError
+
+from fashion_core.ingest.header_parse import sniff_size
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,20 +36,30 @@ class ImageHeader:
 
 
 def read_header(root: Path, rel_path: str) -> ImageHeader:
-    """Open an image lazily (header only) and report its format and size.
+    """Read an image's header (first bytes only) and report its format and size.
 
-    Pillow reads just the first bytes here, so this is cheap enough for every row of an
-    import; a full decode is ``verify_images``'s job.
+    Common formats are parsed directly (cheap enough for every row of a 200,000-row
+    import); others go through Pillow's lazy open. A full decode is ``verify_images``'s job.
     """
     full = os.path.join(root, rel_path)
     try:
-        st = os.stat(full)
+        # open + fstat: one path lookup instead of two, which matters at 200,000 files.
+        with open(full, "rb", buffering=0) as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return ImageHeader(rel_path, error="image path is not a file")
+            sniffed = sniff_size(f)
     except FileNotFoundError:
         return ImageHeader(rel_path, error="image file missing")
+    except IsADirectoryError:
+        return ImageHeader(rel_path, error="image path is not a file")
     except OSError as exc:
         return ImageHeader(rel_path, error=f"image file unreadable: {exc.strerror or exc}")
-    if not os.path.isfile(full):
-        return ImageHeader(rel_path, error="image path is not a file")
+    if sniffed is not None:
+        fmt, width, height = sniffed
+        if width * height > Image.MAX_IMAGE_PIXELS:
+            return ImageHeader(rel_path, error=f"image too large: {width}x{height} pixels")
+        return ImageHeader(rel_path, width, height, fmt, st.st_size, st.st_mtime_ns)
     try:
         with Image.open(full) as im:
             return ImageHeader(rel_path, im.width, im.height, im.format, st.st_size, st.st_mtime_ns)
@@ -123,15 +136,21 @@ def bounded_map(
     items: Iterable[T],
     workers: int,
     on_progress: Callable[[int], None] | None = None,
-    window: int = 512,
+    batch: int = 64,
 ) -> Iterator[R]:
-    """Like ``executor.map`` but submits at most ``window`` items ahead, so memory stays flat."""
+    """Like ``executor.map``, in input order, with two differences that matter at 200,000 items.
+
+    Each task handles a batch of items (a future per item costs more than a header read),
+    and at most ``4 * workers`` batches are in flight, so memory stays flat.
+    """
     done = 0
     iterator = iter(items)
+    window = max(1, workers) * 4 * batch
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         while chunk := list(islice(iterator, window)):
-            for result in pool.map(fn, chunk):
-                yield result
+            batches = [chunk[i : i + batch] for i in range(0, len(chunk), batch)]
+            for results in pool.map(lambda b: [fn(x) for x in b], batches):
+                yield from results
             done += len(chunk)
             if on_progress is not None:
                 on_progress(done)

@@ -76,7 +76,7 @@ def import_labels(
     schema: Schema | None = None,
     category: str | None = None,
     replace: bool = False,
-    workers: int = 8,
+    workers: int = 2,
     on_progress: ProgressFn | None = None,
 ) -> ImportReport:
     """Import labels and their images' headers into a new dataset.
