@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from fashion_core.ingest.importer import ImportReport, import_labels
 from fashion_core.store import LabelStore
