@@ -227,7 +227,8 @@ class LabelMap:
         extra = sorted(set(data) - {"name", "version", "description", "maybe_policy", "steps"})
         if extra:
             raise LabelMapError(f"{where}: unexpected field(s) {extra}")
-        steps_raw = data.get("steps") or []
+        steps_raw = data.get("steps")
+        steps_raw = [] if steps_raw is None else steps_raw
         if not isinstance(steps_raw, list):
             raise LabelMapError(f"{where}: field 'steps' must be a list")
         steps = tuple(Step.from_dict(s, f"{where}: steps[{i}]") for i, s in enumerate(steps_raw))
