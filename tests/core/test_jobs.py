@@ -372,3 +372,73 @@ def test_child_watchdog_ends_a_stuck_run_and_the_queue_advances_without_a_page(w
     st = jobs.status(ws, stuck)
     assert st["state"] == "cancelled" and "did not honour the cancel" in st["message"]
     assert jobs.status(ws, queued)["pid"] not in (os.getpid(), st["pid"])
+
+
+# -- the runs CLI ----------------------------------------------------------------------------------
+
+
+def _cli(ws: Workspace, *argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from fashion_core.cli import main
+
+    code = main(["--home", str(ws.root), "runs", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_submit_list_show_wait(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    monkeypatch.setattr(jobs, "DEFAULT_RUNNER", jobs.InlineRunner())
+    monkeypatch.setattr(jobs, "DEFAULT_TRAINER", fast_trainer)
+    code, out, _ = _cli(ws, "submit", "--dataset", DATASET, "--epochs", "2", "--image-size", "32",
+                        "--weights", "none", "--categories", SLEEVE, "--no-augmentation", "--imbalance", "focal",
+                        "--json", capsys=capsys)
+    assert code == 0
+    run_id = json.loads(out.splitlines()[-1])["run"]  # the inline fake trainer prints too
+    cfg = jobs.status(ws, run_id)["config"]
+    assert (cfg["epochs"], cfg["image_size"], cfg["weights"], cfg["categories"]) == (2, 32, "none", [SLEEVE])
+    assert cfg["augmentation"]["flip"] is False and cfg["imbalance"]["scheme"] == "focal"
+
+    code, out, _ = _cli(ws, "list", "--json", capsys=capsys)
+    assert code == 0 and [r["run"] for r in json.loads(out)["runs"]] == [run_id]
+    code, out, _ = _cli(ws, "list", capsys=capsys)
+    assert run_id in out and "done" in out
+    code, out, _ = _cli(ws, "show", run_id, capsys=capsys)
+    assert code == 0 and "done" in out and f"val accuracy {SLEEVE}: 0.600" in out
+    code, out, _ = _cli(ws, "wait", run_id, "--timeout", "5", "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["state"] == "done"
+    code, out, _ = _cli(ws, "cancel", run_id, capsys=capsys)
+    assert code == 0 and "done" in out
+
+
+def test_cli_reports_failures_and_bad_options(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(jobs, "DEFAULT_RUNNER", jobs.InlineRunner())
+    monkeypatch.setattr(jobs, "DEFAULT_TRAINER", failing_trainer)
+    code, out, _ = _cli(ws, "submit", "--dataset", DATASET, capsys=capsys)
+    assert code == 0 and "Run " in out
+    run_id = out.split("Run ", 1)[1].split(":")[0]
+    code, out, err = _cli(ws, "wait", run_id, capsys=capsys)
+    assert code == 1 and "failed" in out and "no image of category 'hat'" in err and "Traceback" in err
+    code, _, err = _cli(ws, "submit", "--dataset", DATASET, "--epochs", "0", capsys=capsys)
+    assert code == 1 and "epochs" in err
+    code, _, err = _cli(ws, "show", "nope", capsys=capsys)
+    assert code == 1 and "No run with id 'nope'" in err
+
+
+def test_cli_submitted_run_outlives_the_cli_process(ws: Workspace) -> None:
+    import json
+
+    env = {**os.environ, jobs.TRAINER_ENV: "tests.core.test_jobs:slow_trainer"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fashion_core", "--home", str(ws.root), "runs", "submit", "--dataset", DATASET,
+         "--epochs", "20", "--json"],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["run"]
+    assert jobs.status(ws, run_id)["state"] == "running"  # the CLI has exited, the run goes on
+    final = jobs.wait(ws, run_id, timeout=90, trainer="tests.core.test_jobs:slow_trainer")
+    assert final["state"] == "done" and final["epoch"] == 20
+    assert final["pid"] != os.getpid()
