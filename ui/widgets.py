@@ -1,0 +1,66 @@
+"""Small Streamlit helpers the data pages share: the active dataset, shared caches, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from fashion_core.gallery import GalleryIndexCache
+from fashion_core.store import DatasetInfo
+from ui import state
+from ui.services import active_dataset, get_store
+
+
+def require_dataset() -> DatasetInfo:
+    """The dataset chosen in the sidebar; with none, a friendly note and the page stops."""
+    info = active_dataset()
+    if info is None:
+        st.info(
+            "No dataset yet. Import one with `python -m fashion_core ingest ...`, or start the app "
+            "on an empty workspace to get the demo data.",
+            icon=":material/info:",
+        )
+        st.stop()
+    return info
+
+
+@st.cache_resource(show_spinner=False)
+def gallery_indexes(db_path: str) -> GalleryIndexCache:
+    """The process-wide gallery indexes (one per dataset, patched as edits arrive).
+
+    ``db_path`` is part of the cache key so a different workspace gets its own cache.
+    """
+    return GalleryIndexCache(get_store())
+
+
+def annotator_name() -> str:
+    """The name typed in the sidebar (recorded with every edit), stripped; may be empty."""
+    return str(st.session_state.get(state.ANNOTATOR) or "").strip()
+
+
+def progress_callback(text: str) -> Callable[[int, int], None]:
+    """A ``(done, total)`` callback that shows an ``st.progress`` bar, created on first call.
+
+    Call it from the script thread only (Streamlit elements cannot be used from workers).
+    """
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = st.progress(0.0, text=text)
+        if done >= total:
+            bar.empty()
+        else:
+            bar.progress(done / max(total, 1), text=f"{text} ({done:,}/{total:,})")
+
+    return update
+
+
+def flash(key: str, message: str | None = None) -> None:
+    """Keep a message for the next run (``message``), or show and forget the kept one."""
+    if message is not None:
+        st.session_state[key] = message
+    elif msg := st.session_state.pop(key, None):
+        st.success(msg, icon=":material/check_circle:")
