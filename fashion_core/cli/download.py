@@ -6,9 +6,10 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from fashion_core.cli._common import print_json
 from fashion_core.download import DownloadConfig, DownloadSummary, ProgressInfo, download_images
@@ -27,14 +28,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
     p.add_argument("--workers", type=_positive_int, default=None, help="parallel downloads (default 32)")
     p.add_argument(
-        "--resize", type=_positive_int, default=None, metavar="SHORT_SIDE",
+        "--resize",
+        type=_positive_int,
+        default=None,
+        metavar="SHORT_SIDE",
         help="shrink images so the short side is at most this many pixels",
     )
     p.add_argument(
-        "--allow-private", action="store_true",
+        "--allow-private",
+        action="store_true",
         help="allow loopback and private addresses (intranets); link-local stays refused",
     )
-    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S", help="read time-out in seconds")
+    p.add_argument(
+        "--timeout", type=_positive_float, default=None, metavar="S", help="read time-out in seconds"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object with the counts")
     p.set_defaults(func=run)
 

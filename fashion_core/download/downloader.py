@@ -8,10 +8,10 @@ import queue
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
 
 from fashion_core.download.config import DownloadConfig
 from fashion_core.download.fetch import Fetcher
@@ -194,7 +194,9 @@ class _Run:
 
     def _skipped(self, row: ListRow, path: Path) -> RowResult:
         sha = self.kept.get(row.image_id, "")
-        return RowResult(row.line, row.image_id, row.url, Status.SKIPPED, nbytes=path.stat().st_size, sha256=sha)
+        return RowResult(
+            row.line, row.image_id, row.url, Status.SKIPPED, nbytes=path.stat().st_size, sha256=sha
+        )
 
     # -- collecting ----------------------------------------------------------------------
 
@@ -222,7 +224,14 @@ class _Run:
         """The result for a row whose URL an earlier row fetched: copy its image or its failure."""
         lead = group.result
         assert lead is not None
-        base = RowResult(row.line, row.image_id, row.url, Status.FAILED, http_status=lead.http_status, duplicate_of=lead.image_id)
+        base = RowResult(
+            row.line,
+            row.image_id,
+            row.url,
+            Status.FAILED,
+            http_status=lead.http_status,
+            duplicate_of=lead.image_id,
+        )
         if lead.status is Status.FAILED:
             return replace(base, reason=lead.reason)
         try:
@@ -268,18 +277,33 @@ class _Run:
         elapsed = max(now - self.started, 1e-9)
         rate = done / elapsed
         eta = (self.scan.total - done) / rate if rate > 0 else None
-        self.on_progress(ProgressInfo(
-            done, self.scan.total, self.counts["ok"], self.counts["failed"], self.counts["skipped"],
-            elapsed, rate, eta,
-        ))
+        self.on_progress(
+            ProgressInfo(
+                done,
+                self.scan.total,
+                self.counts["ok"],
+                self.counts["failed"],
+                self.counts["skipped"],
+                elapsed,
+                rate,
+                eta,
+            )
+        )
 
     def summary(self, manifest: Path, elapsed: float) -> DownloadSummary:
         """The totals of the run."""
         return DownloadSummary(
-            ok=self.counts["ok"], failed=self.counts["failed"], skipped=self.counts["skipped"],
-            duplicates=self.counts["duplicates"], duplicate_urls=self.counts["duplicate_urls"],
-            total=self.scan.total, manifest=manifest, out_dir=self.out, elapsed=elapsed,
-            cancelled=self.cancel.is_set(), reasons=dict(self.reasons.most_common()),
+            ok=self.counts["ok"],
+            failed=self.counts["failed"],
+            skipped=self.counts["skipped"],
+            duplicates=self.counts["duplicates"],
+            duplicate_urls=self.counts["duplicate_urls"],
+            total=self.scan.total,
+            manifest=manifest,
+            out_dir=self.out,
+            elapsed=elapsed,
+            cancelled=self.cancel.is_set(),
+            reasons=dict(self.reasons.most_common()),
         )
 
 
@@ -299,7 +323,9 @@ def _fetch_and_store(row: ListRow, path: Path, fetcher: Fetcher, config: Downloa
     try:
         fetched = fetcher.fetch(row.url)
     except RowFailure as exc:
-        return RowResult(row.line, row.image_id, row.url, Status.FAILED, exc.reason, exc.http_status, exc.nbytes)
+        return RowResult(
+            row.line, row.image_id, row.url, Status.FAILED, exc.reason, exc.http_status, exc.nbytes
+        )
     try:
         data = normalise_image(
             fetched.body,
@@ -309,8 +335,17 @@ def _fetch_and_store(row: ListRow, path: Path, fetcher: Fetcher, config: Downloa
         )
         write_atomic(path, data)
     except RowFailure as exc:
-        return RowResult(row.line, row.image_id, row.url, Status.FAILED, exc.reason, fetched.http_status, len(fetched.body))
+        return RowResult(
+            row.line, row.image_id, row.url, Status.FAILED, exc.reason, fetched.http_status, len(fetched.body)
+        )
     except OSError as exc:
-        return RowResult(row.line, row.image_id, row.url, Status.FAILED, f"write error: {exc.strerror or exc}", fetched.http_status)
+        return RowResult(
+            row.line,
+            row.image_id,
+            row.url,
+            Status.FAILED,
+            f"write error: {exc.strerror or exc}",
+            fetched.http_status,
+        )
     sha = hashlib.sha256(data).hexdigest()
     return RowResult(row.line, row.image_id, row.url, Status.OK, "", fetched.http_status, len(data), sha)

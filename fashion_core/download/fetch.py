@@ -8,10 +8,11 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urljoin
 
 import requests
@@ -215,6 +216,8 @@ def build_session(config: DownloadConfig) -> requests.Session:
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     session.headers["User-Agent"] = config.user_agent
     session.headers["Accept"] = "image/webp,image/jpeg,image/png,image/*;q=0.8"
+    # Images are compressed already; asking for no transfer encoding also avoids gzip bombs.
+    session.headers["Accept-Encoding"] = "identity"
     adapter = GuardedAdapter(
         allow_private=config.allow_private,
         pool_connections=min(config.workers, 64),
@@ -270,7 +273,9 @@ class _GuardMixin:
 @functools.cache
 def _guarded_pools(allow_private: bool) -> dict[str, type[HTTPConnectionPool]]:
     http_conn = type("GuardedHTTPConnection", (_GuardMixin, HTTPConnection), {"allow_private": allow_private})
-    https_conn = type("GuardedHTTPSConnection", (_GuardMixin, HTTPSConnection), {"allow_private": allow_private})
+    https_conn = type(
+        "GuardedHTTPSConnection", (_GuardMixin, HTTPSConnection), {"allow_private": allow_private}
+    )
     return {
         "http": type("GuardedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
         "https": type("GuardedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),

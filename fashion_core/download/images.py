@@ -92,9 +92,7 @@ def _target_size(size: tuple[int, int], short_side: int | None) -> tuple[int, in
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     if not has_alpha:
         return image.convert("RGB")
     # Transparent pixels would turn black (or random) in a plain convert; put them on white.

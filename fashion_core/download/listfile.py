@@ -5,9 +5,10 @@ from __future__ import annotations
 import codecs
 import csv
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import numpy as np

@@ -18,7 +18,15 @@ from fashion_core.download.report import RowResult, Status
 
 MANIFEST_NAME = "manifest.csv"
 COLUMNS: tuple[str, ...] = (
-    "line", "id", "url", "status", "reason", "http_status", "bytes", "sha256", "duplicate_of",
+    "line",
+    "id",
+    "url",
+    "status",
+    "reason",
+    "http_status",
+    "bytes",
+    "sha256",
+    "duplicate_of",
 )
 
 
@@ -37,12 +45,19 @@ class ManifestWriter:
 
     def write(self, row: RowResult) -> None:
         """Append one row."""
-        self._writer.writerow((
-            row.line, row.image_id, row.url, row.status.value, row.reason,
-            "" if row.http_status is None else row.http_status,
-            "" if row.nbytes is None else row.nbytes,
-            row.sha256, row.duplicate_of,
-        ))
+        self._writer.writerow(
+            (
+                row.line,
+                row.image_id,
+                row.url,
+                row.status.value,
+                row.reason,
+                "" if row.http_status is None else row.http_status,
+                "" if row.nbytes is None else row.nbytes,
+                row.sha256,
+                row.duplicate_of,
+            )
+        )
 
     def commit(self) -> None:
         """Finish the file and move it to ``path``."""

@@ -10,9 +10,9 @@ import threading
 import time
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from PIL import Image
@@ -58,7 +58,12 @@ def _png_claiming(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -114,7 +119,11 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             if path == "/busy429" and n == 1:
                 return self._send(429, b"slow down", "text/plain", {"Retry-After": "1"})
             if path in ("/flaky500", "/busy429"):
-                return self._send(200, site.files[{"/flaky500": "/flaky.jpg", "/busy429": "/busy.jpg"}[path]][1], "image/jpeg")
+                return self._send(
+                    200,
+                    site.files[{"/flaky500": "/flaky.jpg", "/busy429": "/busy.jpg"}[path]][1],
+                    "image/jpeg",
+                )
             if path == "/slow.jpg":
                 time.sleep(1.5)
                 return self._send(200, site.files["/a.jpg"][1], "image/jpeg")
@@ -184,8 +193,15 @@ def server() -> Iterator[tuple[str, Site]]:
 
 def _fast_config(**overrides: object) -> DownloadConfig:
     options: dict[str, object] = dict(
-        workers=8, per_host_limit=8, allow_private=True, read_timeout=0.4, connect_timeout=1.0,
-        retries=2, backoff=0.01, max_bytes=200_000, max_pixels=1_000_000,
+        workers=8,
+        per_host_limit=8,
+        allow_private=True,
+        read_timeout=0.4,
+        connect_timeout=1.0,
+        retries=2,
+        backoff=0.01,
+        max_bytes=200_000,
+        max_pixels=1_000_000,
     )
     options.update(overrides)
     return DownloadConfig(**options)  # type: ignore[arg-type]
@@ -212,14 +228,31 @@ def _by_id(manifest: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
 
 def _scenario_rows(base: str) -> list[str]:
     good = [
-        ("jpeg", "/a.jpg"), ("png", "/b.png"), ("webp", "/c.webp"), ("exif", "/exif.jpg"),
-        ("flaky", "/flaky500"), ("busy", "/busy429"), ("redirected", "/to-good"),
-        ("same1", "/same1.jpg"), ("same2", "/same2.jpg"), ("shared1", "/shared.jpg"),
-        ("shared2", "/shared.jpg"), ("shared3", "/shared.jpg"), ("recover", "/recover.jpg"),
-        ("missing", "/nothing-here"), ("slow", "/slow.jpg"), ("truncated", "/truncated.jpg"),
-        ("html", "/page.html"), ("bomb", "/bomb.png"), ("claim", "/large-claim.png"),
-        ("metadata", "/to-metadata"), ("toftp", "/to-ftp"), ("loop", "/loop"),
-        ("huge", "/huge-body.jpg"), ("stream", "/huge-stream.jpg"), ("short", "/short-body.jpg"),
+        ("jpeg", "/a.jpg"),
+        ("png", "/b.png"),
+        ("webp", "/c.webp"),
+        ("exif", "/exif.jpg"),
+        ("flaky", "/flaky500"),
+        ("busy", "/busy429"),
+        ("redirected", "/to-good"),
+        ("same1", "/same1.jpg"),
+        ("same2", "/same2.jpg"),
+        ("shared1", "/shared.jpg"),
+        ("shared2", "/shared.jpg"),
+        ("shared3", "/shared.jpg"),
+        ("recover", "/recover.jpg"),
+        ("missing", "/nothing-here"),
+        ("slow", "/slow.jpg"),
+        ("truncated", "/truncated.jpg"),
+        ("html", "/page.html"),
+        ("bomb", "/bomb.png"),
+        ("claim", "/large-claim.png"),
+        ("metadata", "/to-metadata"),
+        ("toftp", "/to-ftp"),
+        ("loop", "/loop"),
+        ("huge", "/huge-body.jpg"),
+        ("stream", "/huge-stream.jpg"),
+        ("short", "/short-body.jpg"),
     ]
     rows = [f"{image_id},{base}{path},{LABELS}" for image_id, path in good]
     rows += [
@@ -238,23 +271,39 @@ def _scenario_rows(base: str) -> list[str]:
 
 
 EXPECTED_FIRST_RUN = {
-    "jpeg": ("ok", ""), "png": ("ok", ""), "webp": ("ok", ""), "exif": ("ok", ""),
-    "flaky": ("ok", ""), "busy": ("ok", ""), "redirected": ("ok", ""),
-    "same1": ("ok", ""), "same2": ("ok", ""), "shared1": ("ok", ""), "shared2": ("ok", "duplicate url"), "shared3": ("ok", "duplicate url"),
-    "recover": ("failed", "http 503"), "missing": ("failed", "http 404"),
-    "slow": ("failed", "timeout"), "truncated": ("failed", "broken image"),
-    "html": ("failed", "not an image"), "bomb": ("failed", "too many pixels"),
+    "jpeg": ("ok", ""),
+    "png": ("ok", ""),
+    "webp": ("ok", ""),
+    "exif": ("ok", ""),
+    "flaky": ("ok", ""),
+    "busy": ("ok", ""),
+    "redirected": ("ok", ""),
+    "same1": ("ok", ""),
+    "same2": ("ok", ""),
+    "shared1": ("ok", ""),
+    "shared2": ("ok", "duplicate url"),
+    "shared3": ("ok", "duplicate url"),
+    "recover": ("failed", "http 503"),
+    "missing": ("failed", "http 404"),
+    "slow": ("failed", "timeout"),
+    "truncated": ("failed", "broken image"),
+    "html": ("failed", "not an image"),
+    "bomb": ("failed", "too many pixels"),
     "claim": ("failed", "too many pixels (5000x5000)"),
     "metadata": ("failed", "refused address 169.254.169.254 (link-local)"),
-    "toftp": ("failed", "bad scheme: ftp"), "loop": ("failed", "too many redirects"),
-    "huge": ("failed", "too large"), "stream": ("failed", "too large"),
+    "toftp": ("failed", "bad scheme: ftp"),
+    "loop": ("failed", "too many redirects"),
+    "huge": ("failed", "too large"),
+    "stream": ("failed", "too large"),
     "short": ("failed", "incomplete body"),
-    "ftp": ("failed", "bad scheme: ftp"), "file": ("failed", "bad scheme: file"),
+    "ftp": ("failed", "bad scheme: ftp"),
+    "file": ("failed", "bad scheme: file"),
     "linklocal": ("failed", "refused address 169.254.169.254 (link-local)"),
     "fewcols": ("failed", "bad row: expected 15 fields"),
     "badlabel": ("failed", "bad row: label l13 is '2'"),
     "": ("failed", "bad row: empty id"),
-    "../evil": ("failed", "bad row: unsafe id"), "a/b": ("failed", "bad row: unsafe id"),
+    "../evil": ("failed", "bad row: unsafe id"),
+    "a/b": ("failed", "bad row: unsafe id"),
     "spaces": ("failed", "bad row: bad URL"),
 }
 
@@ -299,7 +348,9 @@ def test_download_every_case_ends_as_expected_then_resumes(server, tmp_path: Pat
 
     _check_images(out)
     assert not list(out.glob(".*.part")), "no temporary files may be left"
-    assert {p.name for p in out.glob("*.jpg")} == {f"{i}.jpg" for i, (s, _) in EXPECTED_FIRST_RUN.items() if s == "ok"}
+    assert {p.name for p in out.glob("*.jpg")} == {
+        f"{i}.jpg" for i, (s, _) in EXPECTED_FIRST_RUN.items() if s == "ok"
+    }
     assert not (tmp_path / "evil.jpg").exists()
     assert progress[-1].done == progress[-1].total == summary.total
     assert summary.to_dict()["ok"] == summary.ok == 12
@@ -392,7 +443,12 @@ def test_many_rows_keep_a_bounded_window(server, tmp_path: Path, monkeypatch) ->
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(None, "not found"), (b"", "empty"), (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"), (b"id,url\n\n", "no rows")],
+    [
+        (None, "not found"),
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
+        (b"id,url\n\n", "no rows"),
+    ],
 )
 def test_unreadable_list_raises_naming_the_file(tmp_path: Path, content: bytes | None, message: str) -> None:
     path = tmp_path / "urls.txt"
@@ -419,7 +475,18 @@ def test_cli_json_reports_counts_and_exits_zero_with_failures(server, tmp_path: 
     rows = [f"ok1,{base}/a.jpg,{LABELS}", f"gone,{base}/nothing,{LABELS}", f"bad,{base}/a.jpg,1"]
     list_path = _write_list(tmp_path / "list.csv", rows)
     out = tmp_path / "out"
-    argv = ["download", str(list_path), "--out", str(out), "--allow-private", "--workers", "4", "--timeout", "2", "--json"]
+    argv = [
+        "download",
+        str(list_path),
+        "--out",
+        str(out),
+        "--allow-private",
+        "--workers",
+        "4",
+        "--timeout",
+        "2",
+        "--json",
+    ]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["ok"], report["failed"], report["skipped"]) == (1, 2, 0)

@@ -59,7 +59,9 @@ def test_allow_private_lifts_loopback_and_private_only(address: str) -> None:
     check_address(address, allow_private=True)  # no error
 
 
-@pytest.mark.parametrize("address", ["169.254.169.254", "fe80::1%eth0", "224.0.0.251", "0.0.0.0", "240.1.1.1"])
+@pytest.mark.parametrize(
+    "address", ["169.254.169.254", "fe80::1%eth0", "224.0.0.251", "0.0.0.0", "240.1.1.1"]
+)
 def test_some_addresses_stay_refused_with_allow_private(address: str) -> None:
     with pytest.raises(UnsafeURLError, match="refused address"):
         check_address(address, allow_private=True)
@@ -103,7 +105,10 @@ def test_check_url_accepts_http_and_https_names_without_resolving(monkeypatch) -
 
 def _fake_resolver(*addresses: str):  # type: ignore[no-untyped-def]
     def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list[tuple]:
-        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+            for a in addresses
+        ]
 
     return getaddrinfo
 
@@ -116,7 +121,9 @@ def test_resolve_checked_checks_every_address(monkeypatch) -> None:
 
 
 def test_resolve_checked_returns_unique_public_addresses(monkeypatch) -> None:
-    monkeypatch.setattr(safety.socket, "getaddrinfo", _fake_resolver("93.184.216.34", "93.184.216.34", "2606:4700::1"))
+    monkeypatch.setattr(
+        safety.socket, "getaddrinfo", _fake_resolver("93.184.216.34", "93.184.216.34", "2606:4700::1")
+    )
     assert resolve_checked("img.example", 443) == ["93.184.216.34", "2606:4700::1"]
 
 
@@ -128,7 +135,22 @@ def test_resolve_checked_refuses_rebinding_to_metadata(monkeypatch) -> None:
 
 @pytest.mark.parametrize(
     "image_id",
-    ["", "..", ".", "../x", "a/b", "a\\b", "/etc/passwd", "x..y", ".hidden", "a:b", "a\x00b", "tab\there", " pad", "x" * 201],
+    [
+        "",
+        "..",
+        ".",
+        "../x",
+        "a/b",
+        "a\\b",
+        "/etc/passwd",
+        "x..y",
+        ".hidden",
+        "a:b",
+        "a\x00b",
+        "tab\there",
+        " pad",
+        "x" * 201,
+    ],
 )
 def test_unsafe_ids_are_refused(image_id: str) -> None:
     assert image_id_problem(image_id) is not None

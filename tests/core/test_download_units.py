@@ -6,9 +6,9 @@ import io
 import os
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from PIL import Image, ImageFile
@@ -49,7 +49,7 @@ def test_malformed_rows_carry_a_reason_and_the_line(tmp_path: Path) -> None:
     lines = [
         f"ok,http://a.example/1.jpg,{LABELS}".encode(),
         b"short,http://a.example/1.jpg,0,1",
-        b"bad," + "http://a.example/1.jpg,".encode() + b"0,1,0,1,0,1,0,1,0,1,0,1,yes",
+        b"bad," + b"http://a.example/1.jpg," + b"0,1,0,1,0,1,0,1,0,1,0,1,yes",
         f"nourl,,{LABELS}".encode(),
         f"noscheme,a.example/1.jpg,{LABELS}".encode(),
         b"latin,http://a.example/\xe9.jpg," + LABELS.encode(),
@@ -72,8 +72,11 @@ def test_malformed_rows_carry_a_reason_and_the_line(tmp_path: Path) -> None:
 def test_scan_counts_rows_and_finds_repeats(tmp_path: Path) -> None:
     path = tmp_path / "list.csv"
     rows = [
-        f"a,http://h/1.jpg,{LABELS}", f"b,http://h/1.jpg,{LABELS}", f"c,http://h/2.jpg,{LABELS}",
-        f"a,http://h/3.jpg,{LABELS}", "broken",
+        f"a,http://h/1.jpg,{LABELS}",
+        f"b,http://h/1.jpg,{LABELS}",
+        f"c,http://h/2.jpg,{LABELS}",
+        f"a,http://h/3.jpg,{LABELS}",
+        "broken",
     ]
     path.write_text("\n".join(rows))
     scan = scan_list(path)
