@@ -83,6 +83,7 @@ class ProcessRunner:
         self.grace_seconds = grace_seconds
 
     def start(self, workspace: Workspace, run_id: str, trainer: str) -> None:
+        _start_resource_tracker_quietly()
         ctx = multiprocessing.get_context("spawn")
         proc = ctx.Process(
             target=_child_main,
@@ -94,6 +95,32 @@ class ProcessRunner:
         # app (or a finished run starting the next one) wait for the whole training run.
         multiprocessing.process._children.discard(proc)  # type: ignore[attr-defined]
         _PROCESSES[run_id] = proc
+
+
+def _start_resource_tracker_quietly() -> None:
+    """Start multiprocessing's resource tracker with stdout/stderr on /dev/null.
+
+    Spawning starts that helper once per process, and it lives as long as the run. Left to
+    itself it inherits our stdout/stderr, so ``runs submit --json | jq`` would wait for the
+    whole training run before seeing end-of-file.
+    """
+    from multiprocessing import resource_tracker
+
+    if getattr(resource_tracker._resource_tracker, "_fd", None) is not None:  # type: ignore[attr-defined]
+        return  # already running
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
 
 
 # -- public API ---------------------------------------------------------------------------

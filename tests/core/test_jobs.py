@@ -433,12 +433,12 @@ def test_cli_submitted_run_outlives_the_cli_process(ws: Workspace) -> None:
     env = {**os.environ, jobs.TRAINER_ENV: "tests.core.test_jobs:slow_trainer"}
     done = subprocess.run(
         [sys.executable, "-m", "fashion_core", "--home", str(ws.root), "runs", "submit", "--dataset", DATASET,
-         "--epochs", "20", "--json"],
+         "--epochs", "10", "--json"],
         cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
     run_id = json.loads(done.stdout)["run"]
     assert jobs.status(ws, run_id)["state"] == "running"  # the CLI has exited, the run goes on
     final = jobs.wait(ws, run_id, timeout=90, trainer="tests.core.test_jobs:slow_trainer")
-    assert final["state"] == "done" and final["epoch"] == 20
+    assert final["state"] == "done" and final["epoch"] == 10
     assert final["pid"] != os.getpid()
