@@ -17,7 +17,8 @@ from fashion_core.errors import FashionCoreError
 # Modules are imported lazily by name so a slow import (TensorFlow) costs only its own command.
 COMMAND_MODULES: tuple[str, ...] = (
     "data",  # demo-data, ingest, stats, images verify, datasets
-    "download",  # download, export-tfrecord
+    "download",  # download
+    "export",  # export-tfrecord
     "maps",  # regroup, maps ..., export-folders
     "train",  # train (foreground)
     "runs",  # runs list/show/cancel/submit (background jobs)
