@@ -109,7 +109,9 @@ def export_folders(
         dataset, view.map_name, view.map_version, str(out), folders=folders, no_positive=no_positive
     )
     _write_files(plan, info.images_root, out, report, link, on_progress)
-    (out / REPORT_NAME).write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    (out / REPORT_NAME).write_text(
+        json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     return report
 
 
@@ -117,7 +119,9 @@ def _check_out_dir(out: Path, images_root: Path) -> Path:
     out = out.expanduser().resolve()
     root = images_root.resolve()
     if out == root or root in out.parents:
-        raise StoreError(f"Export folder {out} is inside the dataset's images root {root}; choose another folder.")
+        raise StoreError(
+            f"Export folder {out} is inside the dataset's images root {root}; choose another folder."
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise StoreError(f"Export folder {out} exists and is not empty; choose a new or empty folder.")
     out.mkdir(parents=True, exist_ok=True)
@@ -139,7 +143,9 @@ def safe_folder_name(value: str) -> str:
     return name if name not in ("", ".", "..") else "_"
 
 
-def _plan_files(labels: pd.DataFrame, folders: dict[str, dict[str, str]]) -> tuple[pd.DataFrame, dict[str, int]]:
+def _plan_files(
+    labels: pd.DataFrame, folders: dict[str, dict[str, str]]
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per file to write: image_id, path, category, value, value_dir, file."""
     frames, no_positive = [], {}
     for name, dirs in folders.items():
@@ -150,7 +156,11 @@ def _plan_files(labels: pd.DataFrame, folders: dict[str, dict[str, str]]) -> tup
             no_positive[name] = int(empty.sum())
         rows = rows.loc[~empty]
         frames.append(rows.assign(value_dir=rows["value"].map(dirs)))
-    plan = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["image_id", "path", "category", "value", "value_dir"])
+    plan = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["image_id", "path", "category", "value", "value_dir"])
+    )
     base = plan["path"].map(lambda p: Path(p).name)
     # Two images with the same file name in one folder: both get their image id in front.
     clash = pd.DataFrame({"c": plan["category"], "v": plan["value_dir"], "b": base}).duplicated(keep=False)
@@ -169,7 +179,12 @@ def _unique_dirs(values: Iterable[str]) -> dict[str, str]:
 
 
 def _write_files(
-    plan: pd.DataFrame, root: Path, out: Path, report: FolderExportReport, link: bool, on_progress: ProgressFn | None
+    plan: pd.DataFrame,
+    root: Path,
+    out: Path,
+    report: FolderExportReport,
+    link: bool,
+    on_progress: ProgressFn | None,
 ) -> None:
     total, made, placer = len(plan), set(), _Placer(link)
     for done, row in enumerate(plan.itertuples(index=False), start=1):

@@ -112,18 +112,29 @@ def list_maps(store: LabelStore, name: str | None = None) -> list[MapSummary]:
         )
         rows = store.conn.execute(sql).fetchall()
     else:
-        rows = store.conn.execute("SELECT * FROM label_maps WHERE name = ? ORDER BY version", (name,)).fetchall()
+        rows = store.conn.execute(
+            "SELECT * FROM label_maps WHERE name = ? ORDER BY version", (name,)
+        ).fetchall()
     return [
         MapSummary(
-            r["name"], r["version"], len(json.loads(r["spec_json"]).get("steps") or []), r["note"],
-            r["created_at"], tuple(active.get(r["name"], ())),
+            r["name"],
+            r["version"],
+            len(json.loads(r["spec_json"]).get("steps") or []),
+            r["note"],
+            r["created_at"],
+            tuple(active.get(r["name"], ())),
         )
         for r in rows
     ]
 
 
 def add_steps(
-    store: LabelStore, name: str, steps: Sequence[Step], *, schema: Schema | None = None, note: str | None = None
+    store: LabelStore,
+    name: str,
+    steps: Sequence[Step],
+    *,
+    schema: Schema | None = None,
+    note: str | None = None,
 ) -> LabelMap:
     """Append steps to the latest version of a map (creating the map if needed) and save.
 
@@ -183,7 +194,11 @@ def _run_uses(config_json: str, name: str) -> bool:
         config = json.loads(config_json)
     except json.JSONDecodeError:
         return False
-    return isinstance(config, dict) and name in (config.get("map_name"), config.get("label_map"), config.get("map"))
+    return isinstance(config, dict) and name in (
+        config.get("map_name"),
+        config.get("label_map"),
+        config.get("map"),
+    )
 
 
 # -- files ----------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ for multi-label), so a map does only what its steps say.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -86,7 +86,9 @@ class Step:
         try:
             object.__setattr__(self, "op", Op(self.op))
         except ValueError:
-            raise LabelMapError(f"Unknown step {self.op!r}; expected one of {[o.value for o in Op]}") from None
+            raise LabelMapError(
+                f"Unknown step {self.op!r}; expected one of {[o.value for o in Op]}"
+            ) from None
         _check_name(self.category, "A step's category")
         values = (self.values,) if isinstance(self.values, str) else tuple(self.values)
         object.__setattr__(self, "values", values)
@@ -104,12 +106,16 @@ class Step:
         op, n = self.op, len(self.values)
         wants_target = op in (Op.MERGE, Op.RENAME)
         if wants_target != (self.target is not None):
-            raise LabelMapError(f"{op.value} step of {self.category!r}: target {'missing' if wants_target else 'not allowed'}")
+            raise LabelMapError(
+                f"{op.value} step of {self.category!r}: target {'missing' if wants_target else 'not allowed'}"
+            )
         if (op is Op.MAYBE) != (self.policy is not None):
             raise LabelMapError(f"{op.value} step of {self.category!r}: policy only belongs to a maybe step")
         if (op is Op.RENAME and n != 1) or (op in (Op.MERGE, Op.DROP) and n == 0) or (op is Op.MAYBE and n):
             wanted = {Op.RENAME: "exactly one value", Op.MAYBE: "no values"}.get(op, "at least one value")
-            raise LabelMapError(f"{op.value} step of {self.category!r} needs {wanted}. Received: {list(self.values)}")
+            raise LabelMapError(
+                f"{op.value} step of {self.category!r} needs {wanted}. Received: {list(self.values)}"
+            )
 
     def describe(self) -> str:
         """A one-line human description, e.g. ``sleeve: merge 'A', 'B' -> 'C'``."""
@@ -142,7 +148,9 @@ class Step:
             raise LabelMapError(f"{where}: a step must be a mapping, got {type(data).__name__}")
         ops = [o for o in Op if o.value in data]
         if len(ops) != 1:
-            raise LabelMapError(f"{where}: a step needs exactly one of merge, rename, drop, maybe; found {sorted(data)}")
+            raise LabelMapError(
+                f"{where}: a step needs exactly one of merge, rename, drop, maybe; found {sorted(data)}"
+            )
         op = ops[0]
         allowed = {"category", op.value, {Op.MERGE: "into", Op.RENAME: "to"}.get(op, op.value)}
         extra = sorted(set(data) - allowed)
@@ -223,7 +231,9 @@ class LabelMap:
     def from_dict(cls, data: Any, where: str = "label map") -> LabelMap:
         """Build a map from its file form; errors name ``where`` and the field."""
         if not isinstance(data, Mapping):
-            raise LabelMapError(f"{where}: expected a mapping with 'name' and 'steps', got {type(data).__name__}")
+            raise LabelMapError(
+                f"{where}: expected a mapping with 'name' and 'steps', got {type(data).__name__}"
+            )
         extra = sorted(set(data) - {"name", "version", "description", "maybe_policy", "steps"})
         if extra:
             raise LabelMapError(f"{where}: unexpected field(s) {extra}")
@@ -234,7 +244,9 @@ class LabelMap:
         steps = tuple(Step.from_dict(s, f"{where}: steps[{i}]") for i, s in enumerate(steps_raw))
         try:
             version = int(data.get("version") or 0)
-            return cls(data.get("name"), steps, version, data.get("maybe_policy"), str(data.get("description") or ""))
+            return cls(
+                data.get("name"), steps, version, data.get("maybe_policy"), str(data.get("description") or "")
+            )
         except (LabelMapError, TypeError, ValueError) as exc:
             raise LabelMapError(f"{where}: {exc}") from None
 
@@ -304,15 +316,21 @@ def _evolve(values: list[str], step: Step, index: int) -> tuple[list[str], dict[
     """The category's values after one step, and what that step maps each touched value to."""
     for v in step.values:
         if v not in values:
-            raise _step_error(index, step, f"{v!r} is not a value of {step.category!r} at this point; values: {values}")
+            raise _step_error(
+                index, step, f"{v!r} is not a value of {step.category!r} at this point; values: {values}"
+            )
     if step.op is Op.MERGE:
         target = step.target
         if target in values and target not in step.values:
             return [v for v in values if v not in step.values], {v: target for v in step.values}
         if target in values:  # merging into one of the merged values: it keeps its place
-            return [v for v in values if v == target or v not in step.values], {v: target for v in step.values}
+            return [v for v in values if v == target or v not in step.values], {
+                v: target for v in step.values
+            }
         first = min(values.index(v) for v in step.values)  # a new name takes the first one's place
-        out = [target if i == first else v for i, v in enumerate(values) if i == first or v not in step.values]
+        out = [
+            target if i == first else v for i, v in enumerate(values) if i == first or v not in step.values
+        ]
         return out, {v: target for v in step.values}
     if step.op is Op.RENAME:
         old, new = step.values[0], step.target
@@ -335,13 +353,17 @@ def _plan(label_map: LabelMap, schema: Schema) -> tuple[Schema, dict[str, _Categ
     touched: set[str] = set()
     for index, step in enumerate(label_map.steps, start=1):
         if step.category not in values:
-            raise _step_error(index, step, f"unknown category {step.category!r}; known: {schema.category_names}")
+            raise _step_error(
+                index, step, f"unknown category {step.category!r}; known: {schema.category_names}"
+            )
         touched.add(step.category)
         if step.op is Op.MAYBE:
             policies[step.category] = step.policy  # the last one wins
             continue
         values[step.category], change = _evolve(values[step.category], step, index)
-        mappings[step.category] = {k: (change.get(v, v) if v is not None else None) for k, v in mappings[step.category].items()}
+        mappings[step.category] = {
+            k: (change.get(v, v) if v is not None else None) for k, v in mappings[step.category].items()
+        }
     categories, plans = [], {}
     for cat in schema.categories:
         new_cat = Category(cat.name, tuple(values[cat.name]), cat.kind)
@@ -449,13 +471,3 @@ def sample_by_value(
         hits = exploded.loc[exploded["_value"] == value].drop(columns="_value")
         out[value] = hits.sample(n=min(n, len(hits)), random_state=seed) if len(hits) else hits
     return out
-
-
-def steps_of_category(label_map: LabelMap, category: str) -> list[Step]:
-    """The steps of one category, in order."""
-    return [s for s in label_map.steps if s.category == category]
-
-
-def step_list(steps: Sequence[Step]) -> list[dict[str, Any]]:
-    """Steps in their file form (small, JSON-safe: what the page keeps in session state)."""
-    return [s.to_dict() for s in steps]

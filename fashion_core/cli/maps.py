@@ -24,11 +24,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("regroup", help="merge, rename or drop values of a category into a label map")
     p.add_argument("--dataset", required=True, help="dataset whose schema the steps must fit")
     p.add_argument("--category", required=True)
-    p.add_argument("--merge", action=_OrderedStep, metavar='"A,B=>C"', help="merge values A and B into C (new or existing)")
+    p.add_argument(
+        "--merge",
+        action=_OrderedStep,
+        metavar='"A,B=>C"',
+        help="merge values A and B into C (new or existing)",
+    )
     p.add_argument("--rename", action=_OrderedStep, metavar='"A=>B"', help="rename value A to B")
-    p.add_argument("--drop", action=_OrderedStep, metavar="VALUE", help="drop a value: its images leave the category")
+    p.add_argument(
+        "--drop", action=_OrderedStep, metavar="VALUE", help="drop a value: its images leave the category"
+    )
     p.add_argument("--maybe", choices=POLICIES, default=None, help="what m marks mean in this category")
-    p.add_argument("--save", metavar="MAPNAME", default=None, help="append the steps to this map (created if needed)")
+    p.add_argument(
+        "--save", metavar="MAPNAME", default=None, help="append the steps to this map (created if needed)"
+    )
     p.add_argument("--activate", action="store_true", help="make the saved map the dataset's active map")
     p.add_argument("--note", default=None, help="note stored with the new map version")
     p.add_argument("--json", action="store_true")
@@ -72,7 +81,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=run_install_examples)
 
-    p = sub.add_parser("export-folders", help="write out/<category>/<value>/ folders (hard links, else copies)")
+    p = sub.add_parser(
+        "export-folders", help="write out/<category>/<value>/ folders (hard links, else copies)"
+    )
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True, type=Path, help="a new or empty folder")
     group = p.add_mutually_exclusive_group()
@@ -121,7 +132,11 @@ def run_regroup(args: argparse.Namespace) -> int:
     labels = store.current_labels(args.dataset)
     after = apply_label_map(draft, info.schema, labels)  # validates every step before any save
     table = before_after_counts((info.schema, labels), after, args.category)
-    saved = label_maps.add_steps(store, args.save, steps, schema=info.schema, note=args.note) if args.save else None
+    saved = (
+        label_maps.add_steps(store, args.save, steps, schema=info.schema, note=args.note)
+        if args.save
+        else None
+    )
     if saved is not None and args.activate:
         label_maps.activate_map(store, args.dataset, saved.name)
     result = {
@@ -144,7 +159,10 @@ def run_regroup(args: argparse.Namespace) -> int:
     for r in table.itertuples():
         print(f"  {r.before:7d} -> {r.after:7d}  {r.value}")
     if saved:
-        print(f"Saved label map {saved.name!r} version {saved.version}" + (f"; active in {args.dataset!r}." if args.activate else "."))
+        print(
+            f"Saved label map {saved.name!r} version {saved.version}"
+            + (f"; active in {args.dataset!r}." if args.activate else ".")
+        )
     else:
         print("Preview only: add --save MAPNAME to keep these steps.")
     return 0
@@ -159,7 +177,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for m in maps:
         active = f", active in {', '.join(m.active_in)}" if m.active_in else ""
-        print(f"{m.name} v{m.version}: {m.steps} steps{active} ({m.created_at}{'; ' + m.note if m.note else ''})")
+        print(
+            f"{m.name} v{m.version}: {m.steps} steps{active} ({m.created_at}{'; ' + m.note if m.note else ''})"
+        )
     if not maps:
         print("No label maps yet. Try: python -m fashion_core maps install-examples")
     return 0
@@ -174,7 +194,9 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**label_map.to_dict(), "versions": [h.to_dict() for h in history]})
         return 0
-    print(f"{label_map.name} version {label_map.version} (m marks: {label_map.maybe_policy.value if label_map.maybe_policy else 'as stored'})")
+    print(
+        f"{label_map.name} version {label_map.version} (m marks: {label_map.maybe_policy.value if label_map.maybe_policy else 'as stored'})"
+    )
     if label_map.description:
         print(f"  {label_map.description}")
     for i, step in enumerate(label_map.steps, start=1):
@@ -198,7 +220,9 @@ def run_import(args: argparse.Namespace) -> int:
     if args.json:
         print_json(saved.to_dict())
     else:
-        print(f"Saved label map {saved.name!r} version {saved.version} ({len(saved.steps)} steps) from {args.file}")
+        print(
+            f"Saved label map {saved.name!r} version {saved.version} ({len(saved.steps)} steps) from {args.file}"
+        )
     return 0
 
 
@@ -206,7 +230,9 @@ def run_activate(args: argparse.Namespace) -> int:
     from fashion_core.label_maps import activate_map
 
     label_map = activate_map(open_store(args), args.dataset, args.name)
-    print(f"Dataset {args.dataset!r} now reads its labels through {label_map.name!r} (latest version, now v{label_map.version}).")
+    print(
+        f"Dataset {args.dataset!r} now reads its labels through {label_map.name!r} (latest version, now v{label_map.version})."
+    )
     return 0
 
 
@@ -225,7 +251,9 @@ def run_undo(args: argparse.Namespace) -> int:
     if args.json:
         print_json(saved.to_dict())
     else:
-        print(f"Saved {saved.name!r} version {saved.version} with {len(saved.steps)} steps (last step undone).")
+        print(
+            f"Saved {saved.name!r} version {saved.version} with {len(saved.steps)} steps (last step undone)."
+        )
     return 0
 
 
@@ -254,13 +282,21 @@ def run_export_folders(args: argparse.Namespace) -> int:
     from fashion_core.labels import ACTIVE
 
     map_name = None if args.no_map else (args.map or ACTIVE)
-    report = export_folders(open_store(args), args.dataset, args.out, map_name=map_name,
-                            categories=args.category, link=not args.copy)
+    report = export_folders(
+        open_store(args),
+        args.dataset,
+        args.out,
+        map_name=map_name,
+        categories=args.category,
+        link=not args.copy,
+    )
     if args.json:
         print_json(report.to_dict())
         return 0
-    print(f"Exported {report.linked + report.copied} files to {report.out_dir} ({report.linked} hard links,"
-          f" {report.copied} copies) through map {report.map_name or '(none)'}.")
+    print(
+        f"Exported {report.linked + report.copied} files to {report.out_dir} ({report.linked} hard links,"
+        f" {report.copied} copies) through map {report.map_name or '(none)'}."
+    )
     for cat, counts in report.counts.items():
         print(f"  {cat}: " + ", ".join(f"{v} {n}" for v, n in counts.items()))
     for m in report.missing[:20]:

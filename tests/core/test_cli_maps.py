@@ -21,7 +21,15 @@ from tests.conftest import write_image
 
 REPO = Path(__file__).resolve().parents[2]
 SLEEVE = "sleeve_length_labels"
-VALUES = ["Invisible", "Cup Sleeves", "Cup Sleeves", "Short Sleeves", "Long Sleeves", "Long Sleeves", "Long Sleeves"]
+VALUES = [
+    "Invisible",
+    "Cup Sleeves",
+    "Cup Sleeves",
+    "Short Sleeves",
+    "Long Sleeves",
+    "Long Sleeves",
+    "Long Sleeves",
+]
 
 
 @pytest.fixture
@@ -53,45 +61,121 @@ def _json(capsys: pytest.CaptureFixture[str], home: str, *argv: str) -> dict:
 
 def test_regroup_save_then_stats_through_the_map(capsys: pytest.CaptureFixture[str], home: str) -> None:
     plain = _json(capsys, home, "stats", "--dataset", "d")
-    first = _json(capsys, home, "regroup", "--dataset", "d", "--category", SLEEVE, "--drop", "Invisible",
-                  "--merge", "Cup Sleeves,Short Sleeves=>Short", "--save", "m1")
+    first = _json(
+        capsys,
+        home,
+        "regroup",
+        "--dataset",
+        "d",
+        "--category",
+        SLEEVE,
+        "--drop",
+        "Invisible",
+        "--merge",
+        "Cup Sleeves,Short Sleeves=>Short",
+        "--save",
+        "m1",
+    )
     assert (first["map"], first["version"], first["active"]) == ("m1", 1, False)
     assert [list(s)[1] for s in first["steps"]] == ["drop", "merge"]  # command-line order kept
-    assert first["before"]["Cup Sleeves"] == 2 and first["after"] == {"Sleeveless": 0, "Short": 3, "Elbow Sleeves": 0,
-                                                                      "3/4 Sleeves": 0, "Wrist Length": 0,
-                                                                      "Long Sleeves": 3, "Extra Long Sleeves": 0}
-    second = _json(capsys, home, "regroup", "--dataset", "d", "--category", SLEEVE, "--rename", "Short=>S",
-                   "--maybe", "drop", "--save", "m1", "--activate")
+    assert first["before"]["Cup Sleeves"] == 2 and first["after"] == {
+        "Sleeveless": 0,
+        "Short": 3,
+        "Elbow Sleeves": 0,
+        "3/4 Sleeves": 0,
+        "Wrist Length": 0,
+        "Long Sleeves": 3,
+        "Extra Long Sleeves": 0,
+    }
+    second = _json(
+        capsys,
+        home,
+        "regroup",
+        "--dataset",
+        "d",
+        "--category",
+        SLEEVE,
+        "--rename",
+        "Short=>S",
+        "--maybe",
+        "drop",
+        "--save",
+        "m1",
+        "--activate",
+    )
     assert (second["version"], len(second["steps"]), second["active"]) == (2, 4, True)
 
     mapped = _json(capsys, home, "stats", "--dataset", "d", "--map", "m1")
     assert set(mapped) == set(plain) == {"dataset", "map", "categories"}
     assert list(mapped["categories"]) == list(plain["categories"]) == FASHIONAI.category_names
     assert mapped["map"] == "m1" and plain["map"] is None
-    assert mapped["categories"][SLEEVE] == {"Sleeveless": 0, "S": 3, "Elbow Sleeves": 0, "3/4 Sleeves": 0,
-                                            "Wrist Length": 0, "Long Sleeves": 2, "Extra Long Sleeves": 0}
+    assert mapped["categories"][SLEEVE] == {
+        "Sleeveless": 0,
+        "S": 3,
+        "Elbow Sleeves": 0,
+        "3/4 Sleeves": 0,
+        "Wrist Length": 0,
+        "Long Sleeves": 2,
+        "Extra Long Sleeves": 0,
+    }
     assert _json(capsys, home, "stats", "--dataset", "d") == plain  # no --map: labels before any map
     assert plain["categories"][SLEEVE]["Invisible"] == 1
 
 
 def test_stats_map_json_from_a_real_process(capsys: pytest.CaptureFixture[str], home: str) -> None:
-    _json(capsys, home, "regroup", "--dataset", "d", "--category", SLEEVE, "--merge", "Cup Sleeves=>Short Sleeves",
-          "--save", "m")
+    _json(
+        capsys,
+        home,
+        "regroup",
+        "--dataset",
+        "d",
+        "--category",
+        SLEEVE,
+        "--merge",
+        "Cup Sleeves=>Short Sleeves",
+        "--save",
+        "m",
+    )
     in_process = _json(capsys, home, "stats", "--dataset", "d", "--map", "m")
     env = {**os.environ, "PYTHONPATH": str(REPO), "FASHION_STUDIO_HOME": home}
-    proc = subprocess.run([sys.executable, "-m", "fashion_core", "stats", "--dataset", "d", "--map", "m", "--json"],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fashion_core", "stats", "--dataset", "d", "--map", "m", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == in_process
     assert in_process["categories"][SLEEVE]["Short Sleeves"] == 3
 
 
 def test_bad_step_is_an_error_and_nothing_is_saved(capsys: pytest.CaptureFixture[str], home: str) -> None:
-    _json(capsys, home, "regroup", "--dataset", "d", "--category", SLEEVE, "--drop", "Invisible", "--save", "m")
-    code, _, err = _run(capsys, home, "regroup", "--dataset", "d", "--category", SLEEVE, "--drop", "Cup Sleeves",
-                        "--merge", "Invisible=>Nothing", "--save", "m")
+    _json(
+        capsys, home, "regroup", "--dataset", "d", "--category", SLEEVE, "--drop", "Invisible", "--save", "m"
+    )
+    code, _, err = _run(
+        capsys,
+        home,
+        "regroup",
+        "--dataset",
+        "d",
+        "--category",
+        SLEEVE,
+        "--drop",
+        "Cup Sleeves",
+        "--merge",
+        "Invisible=>Nothing",
+        "--save",
+        "m",
+    )
     assert code == 1
-    assert "Step 3 (sleeve_length_labels: merge 'Invisible' -> 'Nothing')" in err and "'Invisible' is not a value" in err
+    assert (
+        "Step 3 (sleeve_length_labels: merge 'Invisible' -> 'Nothing')" in err
+        and "'Invisible' is not a value" in err
+    )
     assert map_versions(LabelStore.open(Workspace(Path(home))), "m") == [1]
     code, _, err = _run(capsys, home, "regroup", "--dataset", "d", "--category", SLEEVE, "--save", "m")
     assert code == 1 and "Nothing to do" in err
@@ -100,8 +184,17 @@ def test_bad_step_is_an_error_and_nothing_is_saved(capsys: pytest.CaptureFixture
 
 
 def test_preview_without_save(capsys: pytest.CaptureFixture[str], home: str) -> None:
-    code, out, _ = _run(capsys, home, "regroup", "--dataset", "d", "--category", SLEEVE, "--merge",
-                        "Cup Sleeves|Short Sleeves=>Short")
+    code, out, _ = _run(
+        capsys,
+        home,
+        "regroup",
+        "--dataset",
+        "d",
+        "--category",
+        SLEEVE,
+        "--merge",
+        "Cup Sleeves|Short Sleeves=>Short",
+    )
     assert code == 0 and "Preview only" in out and "      3 ->       0  Long Sleeves" not in out
     assert "->       3  Short" in out
     assert _json(capsys, home, "maps", "list") == {"maps": []}
@@ -110,10 +203,26 @@ def test_preview_without_save(capsys: pytest.CaptureFixture[str], home: str) -> 
 def test_maps_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], home: str) -> None:
     installed = _json(capsys, home, "maps", "install-examples")
     assert installed["maps"] == [{"name": "fashionai_source", "version": 1, "steps": 7}]
-    _json(capsys, home, "regroup", "--dataset", "d", "--category", SLEEVE, "--drop", "Invisible",
-          "--drop", "Cup Sleeves", "--save", "m")
+    _json(
+        capsys,
+        home,
+        "regroup",
+        "--dataset",
+        "d",
+        "--category",
+        SLEEVE,
+        "--drop",
+        "Invisible",
+        "--drop",
+        "Cup Sleeves",
+        "--save",
+        "m",
+    )
     listed = _json(capsys, home, "maps", "list")["maps"]
-    assert [(m["name"], m["version"], m["steps"]) for m in listed] == [("fashionai_source", 1, 7), ("m", 1, 2)]
+    assert [(m["name"], m["version"], m["steps"]) for m in listed] == [
+        ("fashionai_source", 1, 7),
+        ("m", 1, 2),
+    ]
     assert _run(capsys, home, "maps", "export", "m", str(tmp_path / "m.yaml"))[0] == 0
     imported = _json(capsys, home, "maps", "import", str(tmp_path / "m.yaml"), "--name", "copy")
     assert (imported["name"], imported["version"], len(imported["steps"])) == ("copy", 1, 2)
@@ -136,10 +245,30 @@ def test_maps_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], home:
 
 
 def test_export_folders_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], home: str) -> None:
-    _json(capsys, home, "regroup", "--dataset", "d", "--category", SLEEVE, "--drop", "Invisible",
-          "--merge", "Cup Sleeves,Short Sleeves=>Short", "--save", "m", "--activate")
+    _json(
+        capsys,
+        home,
+        "regroup",
+        "--dataset",
+        "d",
+        "--category",
+        SLEEVE,
+        "--drop",
+        "Invisible",
+        "--merge",
+        "Cup Sleeves,Short Sleeves=>Short",
+        "--save",
+        "m",
+        "--activate",
+    )
     report = _json(capsys, home, "export-folders", "--dataset", "d", "--out", str(tmp_path / "out"))
-    assert report["map"] == "m" and report["files"] == 6 and report["counts"][SLEEVE] == {"Short": 3, "Long Sleeves": 3}
+    assert (
+        report["map"] == "m"
+        and report["files"] == 6
+        and report["counts"][SLEEVE] == {"Short": 3, "Long Sleeves": 3}
+    )
     assert len(os.listdir(tmp_path / "out" / SLEEVE / "Short")) == 3
-    raw = _json(capsys, home, "export-folders", "--dataset", "d", "--out", str(tmp_path / "raw"), "--no-map", "--copy")
+    raw = _json(
+        capsys, home, "export-folders", "--dataset", "d", "--out", str(tmp_path / "raw"), "--no-map", "--copy"
+    )
     assert raw["map"] is None and raw["copied"] == 7 and raw["linked"] == 0

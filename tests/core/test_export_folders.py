@@ -25,9 +25,14 @@ from tests.conftest import write_image
 SLEEVE = "sleeve_length_labels"
 LAPEL = "lapel_design_labels"
 ROWS = [
-    ("a/1.jpg", SLEEVE, "Cup Sleeves"), ("b/1.jpg", SLEEVE, "Short Sleeves"),  # same name: a clash after merge
-    ("a/2.jpg", SLEEVE, "3/4 Sleeves"), ("a/3.jpg", SLEEVE, "Long Sleeves"), ("a/4.jpg", SLEEVE, "Wrist Length"),
-    ("a/5.jpg", SLEEVE, "Invisible"), ("c/6.jpg", LAPEL, "Notched"), ("c/7.jpg", LAPEL, "Collarless"),
+    ("a/1.jpg", SLEEVE, "Cup Sleeves"),
+    ("b/1.jpg", SLEEVE, "Short Sleeves"),  # same name: a clash after merge
+    ("a/2.jpg", SLEEVE, "3/4 Sleeves"),
+    ("a/3.jpg", SLEEVE, "Long Sleeves"),
+    ("a/4.jpg", SLEEVE, "Wrist Length"),
+    ("a/5.jpg", SLEEVE, "Invisible"),
+    ("c/6.jpg", LAPEL, "Notched"),
+    ("c/7.jpg", LAPEL, "Collarless"),
 ]
 
 
@@ -54,7 +59,8 @@ def _files(out: Path) -> dict[str, dict[str, list[str]]]:
 def _digest(root: Path) -> dict[str, tuple[str, int]]:
     return {
         str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -70,7 +76,9 @@ def test_folders_match_the_map_and_originals_stay(tmp_path: Path, store: LabelSt
         written = {v: len(tree.get(cat, {}).get(report.folders[cat][v], [])) for v in counts}
         assert written == counts, cat
     assert report.counts[SLEEVE] == {"Short Sleeves": 2, "Elbow Sleeves": 1, "Long Sleeves": 2}
-    assert tree[SLEEVE]["Short Sleeves"] == sorted([f"{_id(store, 'a/1.jpg')}_1.jpg", f"{_id(store, 'b/1.jpg')}_1.jpg"])
+    assert tree[SLEEVE]["Short Sleeves"] == sorted(
+        [f"{_id(store, 'a/1.jpg')}_1.jpg", f"{_id(store, 'b/1.jpg')}_1.jpg"]
+    )
     assert tree[LAPEL] == {"Invisible": ["7.jpg"], "Notched": ["6.jpg"]}
     assert "Invisible" not in tree[SLEEVE]  # dropped by the map
     assert _digest(root) == before  # nothing moved, changed or added among the originals
@@ -89,7 +97,7 @@ def test_value_with_slash_gets_a_safe_folder(tmp_path: Path, store: LabelStore, 
     assert report.folders[SLEEVE]["3/4 Sleeves"] == "3_4 Sleeves"
     assert (tmp_path / "out" / SLEEVE / "3_4 Sleeves" / "2.jpg").is_file()
     assert sorted(os.listdir(tmp_path / "out")) == [REPORT_NAME, SLEEVE]
-    assert safe_folder_name("..") == "_" and safe_folder_name('a:b*c?') == "a_b_c_"
+    assert safe_folder_name("..") == "_" and safe_folder_name("a:b*c?") == "a_b_c_"
 
 
 def test_active_map_is_the_default_and_copies_when_links_fail(
@@ -109,7 +117,9 @@ def test_active_map_is_the_default_and_copies_when_links_fail(
     assert report.copied == len(ROWS) and report.linked == 0
     assert len(calls) == 1  # one failure is enough to stop trying links
     copy = tmp_path / "out" / SLEEVE / "Short"
-    assert not any(os.path.samefile(f, store.image_path(dataset, _id(store, "a/1.jpg"))) for f in copy.iterdir())
+    assert not any(
+        os.path.samefile(f, store.image_path(dataset, _id(store, "a/1.jpg"))) for f in copy.iterdir()
+    )
 
 
 def test_missing_images_are_reported_not_fatal(tmp_path: Path, store: LabelStore, dataset: str) -> None:
@@ -152,6 +162,8 @@ def test_keras_reads_the_export(tmp_path: Path, store: LabelStore, dataset: str)
     import keras
 
     export_folders(store, dataset, tmp_path / "out", map_name="fashionai_source", categories=[SLEEVE])
-    ds = keras.utils.image_dataset_from_directory(tmp_path / "out" / SLEEVE, image_size=(24, 24), batch_size=8)
+    ds = keras.utils.image_dataset_from_directory(
+        tmp_path / "out" / SLEEVE, image_size=(24, 24), batch_size=8
+    )
     assert ds.class_names == ["Elbow Sleeves", "Long Sleeves", "Short Sleeves"]
     assert sum(int(x.shape[0]) for x, _ in ds) == 5

@@ -58,8 +58,14 @@ def _sleeves(counts: dict[str, int], maybe: dict[str, str] | None = None) -> pd.
     return _labels(rows)
 
 
-SLEEVE_COUNTS = {"Invisible": 1, "Cup Sleeves": 2, "Short Sleeves": 3, "Wrist Length": 1, "Long Sleeves": 4,
-                 "Extra Long Sleeves": 2}
+SLEEVE_COUNTS = {
+    "Invisible": 1,
+    "Cup Sleeves": 2,
+    "Short Sleeves": 3,
+    "Wrist Length": 1,
+    "Long Sleeves": 4,
+    "Extra Long Sleeves": 2,
+}
 
 
 def _counts(label_map: LabelMap, labels: pd.DataFrame, schema: Schema = FASHIONAI, category: str = SLEEVE):
@@ -70,8 +76,15 @@ def _counts(label_map: LabelMap, labels: pd.DataFrame, schema: Schema = FASHIONA
 def test_merge_into_existing_value_sums_counts_and_keeps_its_place() -> None:
     m = LabelMap("m", (Step(Op.MERGE, SLEEVE, ("Extra Long Sleeves", "Wrist Length"), "Long Sleeves"),))
     values, counts = _counts(m, _sleeves(SLEEVE_COUNTS))
-    assert values == ("Invisible", "Sleeveless", "Cup Sleeves", "Short Sleeves", "Elbow Sleeves", "3/4 Sleeves",
-                      "Long Sleeves")
+    assert values == (
+        "Invisible",
+        "Sleeveless",
+        "Cup Sleeves",
+        "Short Sleeves",
+        "Elbow Sleeves",
+        "3/4 Sleeves",
+        "Long Sleeves",
+    )
     assert counts["Long Sleeves"] == 7 and sum(counts.values()) == 13
 
 
@@ -83,7 +96,9 @@ def test_merge_into_new_name_takes_the_first_merged_place() -> None:
 
 
 def test_rename_keeps_position_and_count() -> None:
-    values, counts = _counts(LabelMap("m", (parse_rename("Short Sleeves => Short", SLEEVE),)), _sleeves(SLEEVE_COUNTS))
+    values, counts = _counts(
+        LabelMap("m", (parse_rename("Short Sleeves => Short", SLEEVE),)), _sleeves(SLEEVE_COUNTS)
+    )
     assert values[3] == "Short" and counts["Short"] == 3 and "Short Sleeves" not in counts
 
 
@@ -106,7 +121,9 @@ def test_apply_is_pure() -> None:
 def test_steps_are_checked_against_the_schema_as_it_evolves() -> None:
     with pytest.raises(LabelMapError, match=r"Step 1 .*'Nope' is not a value"):
         mapped_schema(LabelMap("m", (Step(Op.DROP, SLEEVE, ("Nope",)),)), FASHIONAI)
-    later = LabelMap("m", (parse_merge("Cup Sleeves=>Short Sleeves", SLEEVE), Step(Op.DROP, SLEEVE, ("Cup Sleeves",))))
+    later = LabelMap(
+        "m", (parse_merge("Cup Sleeves=>Short Sleeves", SLEEVE), Step(Op.DROP, SLEEVE, ("Cup Sleeves",)))
+    )
     with pytest.raises(LabelMapError, match=r"Step 2 \(sleeve_length_labels: drop 'Cup Sleeves'\)"):
         mapped_schema(later, FASHIONAI)
     with pytest.raises(LabelMapError, match="unknown category 'hat'"):
@@ -119,7 +136,12 @@ def test_steps_are_checked_against_the_schema_as_it_evolves() -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("A,B", "must look like"), ("=>C", "must look like"), ("A=>B=>C", "must look like"), ("A|B=>C|D", "'|'")],
+    [
+        ("A,B", "must look like"),
+        ("=>C", "must look like"),
+        ("A=>B=>C", "must look like"),
+        ("A|B=>C|D", "'|'"),
+    ],
 )
 def test_bad_cli_merge_text_is_refused(text: str, message: str) -> None:
     with pytest.raises(LabelMapError, match=message):
@@ -148,11 +170,14 @@ MAYBE_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("policy", "expected"), [
-    ("keep", {"Long Sleeves": 2, "Short Sleeves": 2, "Cup Sleeves": 1}),
-    ("negative", {"Long Sleeves": 2, "Short Sleeves": 2, "Cup Sleeves": 1}),
-    ("drop", {"Long Sleeves": 1, "Short Sleeves": 0, "Cup Sleeves": 0}),
-])
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("keep", {"Long Sleeves": 2, "Short Sleeves": 2, "Cup Sleeves": 1}),
+        ("negative", {"Long Sleeves": 2, "Short Sleeves": 2, "Cup Sleeves": 1}),
+        ("drop", {"Long Sleeves": 1, "Short Sleeves": 0, "Cup Sleeves": 0}),
+    ],
+)
 def test_single_choice_maybe_policies(policy: str, expected: dict[str, int]) -> None:
     m = LabelMap("m", (Step(Op.MAYBE, SLEEVE, policy=policy),))
     _, counts = _counts(m, _labels(MAYBE_ROWS))
@@ -160,8 +185,11 @@ def test_single_choice_maybe_policies(policy: str, expected: dict[str, int]) -> 
 
 
 def test_marks_are_mapped_before_the_policy() -> None:
-    steps = (parse_merge("Wrist Length=>Long Sleeves", SLEEVE), Step(Op.DROP, SLEEVE, ("Invisible",)),
-             Step(Op.MAYBE, SLEEVE, policy="drop"))
+    steps = (
+        parse_merge("Wrist Length=>Long Sleeves", SLEEVE),
+        Step(Op.DROP, SLEEVE, ("Invisible",)),
+        Step(Op.MAYBE, SLEEVE, policy="drop"),
+    )
     _, mapped = apply_label_map(LabelMap("m", steps), FASHIONAI, _labels(MAYBE_ROWS))
     assert mapped["image_id"].tolist() == [1, 2, 4]
     assert mapped["maybe"].tolist() == ["", "", ""]
@@ -170,19 +198,25 @@ def test_marks_are_mapped_before_the_policy() -> None:
 def test_global_policy_and_last_category_step_wins() -> None:
     labels = _labels(MAYBE_ROWS)
     assert sum(_counts(LabelMap("m", maybe_policy="drop"), labels)[1].values()) == 1
-    override = LabelMap("m", (Step(Op.MAYBE, SLEEVE, policy="drop"), Step(Op.MAYBE, SLEEVE, policy="keep")),
-                        maybe_policy=MaybePolicy.DROP)
+    override = LabelMap(
+        "m",
+        (Step(Op.MAYBE, SLEEVE, policy="drop"), Step(Op.MAYBE, SLEEVE, policy="keep")),
+        maybe_policy=MaybePolicy.DROP,
+    )
     assert sum(_counts(override, labels)[1].values()) == 5
 
 
 MULTI_ROWS = [("style", "a", "b"), ("style", "a|c", ""), ("style", "", "d"), ("style", "b", "")]
 
 
-@pytest.mark.parametrize(("policy", "expected", "rows"), [
-    ("keep", {"a": 2, "b": 2, "c": 1, "d": 1}, 4),  # keep as the marked value: positives += marks
-    ("negative", {"a": 2, "b": 1, "c": 1, "d": 0}, 4),
-    ("drop", {"a": 1, "b": 1, "c": 1, "d": 0}, 2),
-])
+@pytest.mark.parametrize(
+    ("policy", "expected", "rows"),
+    [
+        ("keep", {"a": 2, "b": 2, "c": 1, "d": 1}, 4),  # keep as the marked value: positives += marks
+        ("negative", {"a": 2, "b": 1, "c": 1, "d": 0}, 4),
+        ("drop", {"a": 1, "b": 1, "c": 1, "d": 0}, 2),
+    ],
+)
 def test_multi_label_maybe_policies(policy: str, expected: dict[str, int], rows: int) -> None:
     m = LabelMap("m", (Step(Op.MAYBE, "style", policy=policy),))
     schema, mapped = apply_label_map(m, STYLE, _labels(MULTI_ROWS))
@@ -209,9 +243,15 @@ def test_two_hundred_thousand_rows_apply_fast() -> None:
     rng = np.random.default_rng(0)
     values = np.array(FASHIONAI_VALUES[SLEEVE])
     n = 200_000
-    labels = pd.DataFrame({"image_id": np.arange(n), "path": [f"p/{i}.jpg" for i in range(n)],
-                           "category": SLEEVE, "value": values[rng.integers(0, 9, n)],
-                           "maybe": np.where(rng.random(n) < 0.1, "Wrist Length", "")})
+    labels = pd.DataFrame(
+        {
+            "image_id": np.arange(n),
+            "path": [f"p/{i}.jpg" for i in range(n)],
+            "category": SLEEVE,
+            "value": values[rng.integers(0, 9, n)],
+            "maybe": np.where(rng.random(n) < 0.1, "Wrist Length", ""),
+        }
+    )
     m = label_maps.example_maps()[0].with_steps(Step(Op.MAYBE, SLEEVE, policy="drop"))
     start = time.perf_counter()
     schema, mapped = apply_label_map(m, FASHIONAI, labels)
@@ -270,7 +310,9 @@ def test_example_map_gives_the_source_value_sets(store: LabelStore, dataset: str
     label_maps.activate_map(store, dataset, example.name)
     view = label_view(store, dataset)
     assert (view.map_name, view.map_version) == ("fashionai_source", 1)
-    got = {cat: set(view.labels.loc[view.labels["category"] == cat, "value"]) for cat in (LAPEL, NECK, SLEEVE)}
+    got = {
+        cat: set(view.labels.loc[view.labels["category"] == cat, "value"]) for cat in (LAPEL, NECK, SLEEVE)
+    }
     assert got == {
         LAPEL: {"Invisible", "Notched", "Shawl Collar"},
         NECK: {"Invisible", "Turtle Neck", "Ruffle Semi-High Collar", "Draped Collar"},
@@ -280,7 +322,10 @@ def test_example_map_gives_the_source_value_sets(store: LabelStore, dataset: str
         assert set(view.schema.category(cat).values) == got[cat]
     counts = label_counts(view.schema, view.labels)
     assert counts[SLEEVE] == {"Sleeveless": 2, "Short Sleeves": 2, "Elbow Sleeves": 2, "Long Sleeves": 3}
-    assert counts["coat_length_labels"] == label_counts(FASHIONAI, store.original_labels(dataset))["coat_length_labels"]
+    assert (
+        counts["coat_length_labels"]
+        == label_counts(FASHIONAI, store.original_labels(dataset))["coat_length_labels"]
+    )
     assert label_maps.install_example_maps(store)[0].version == 1  # unchanged example: no new version
 
 
@@ -294,8 +339,12 @@ def test_apply_and_unapply_leave_the_originals_byte_for_byte(store: LabelStore, 
     store.edit_label(dataset, image_id, SLEEVE, "Long Sleeves", annotator="t")
     edits = store.edit_history(dataset)
     current = store.current_labels(dataset)
-    label_maps.add_steps(store, "mine", [parse_merge("Wrist Length,Long Sleeves=>Long", SLEEVE),
-                                         Step(Op.MAYBE, SLEEVE, policy="drop")], schema=FASHIONAI)
+    label_maps.add_steps(
+        store,
+        "mine",
+        [parse_merge("Wrist Length,Long Sleeves=>Long", SLEEVE), Step(Op.MAYBE, SLEEVE, policy="drop")],
+        schema=FASHIONAI,
+    )
     label_maps.activate_map(store, dataset, "mine")
     mapped = label_view(store, dataset)
     assert "Long" in set(mapped.labels["value"]) and len(mapped.labels) < len(current)
@@ -325,8 +374,12 @@ def test_versions_add_steps_and_undo(store: LabelStore, dataset: str) -> None:
     with pytest.raises(LabelMapError, match=r"No label map named 'w'; known maps: \['v'\]"):
         label_maps.load_map(store, "w")
     with pytest.raises(LabelMapError, match="Step 2"):  # a bad step is never saved
-        label_maps.add_steps(store, "v", [Step(Op.DROP, SLEEVE, ("Sleeveless",)), Step(Op.DROP, SLEEVE, ("x",))],
-                             schema=FASHIONAI)
+        label_maps.add_steps(
+            store,
+            "v",
+            [Step(Op.DROP, SLEEVE, ("Sleeveless",)), Step(Op.DROP, SLEEVE, ("x",))],
+            schema=FASHIONAI,
+        )
     assert label_maps.map_versions(store, "v") == [1, 2, 3, 4]
 
 
@@ -346,8 +399,18 @@ def test_activate_checks_fit_and_delete_refuses_active(store: LabelStore, datase
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
 def test_export_import_round_trip(tmp_path: Path, suffix: str) -> None:
-    m = LabelMap("round", (parse_merge("A,B=>C", SLEEVE), parse_rename("D=>E", SLEEVE), Step(Op.DROP, SLEEVE, ("F",)),
-                           Step(Op.MAYBE, SLEEVE, policy="negative")), 4, MaybePolicy.DROP, "why: é")
+    m = LabelMap(
+        "round",
+        (
+            parse_merge("A,B=>C", SLEEVE),
+            parse_rename("D=>E", SLEEVE),
+            Step(Op.DROP, SLEEVE, ("F",)),
+            Step(Op.MAYBE, SLEEVE, policy="negative"),
+        ),
+        4,
+        MaybePolicy.DROP,
+        "why: é",
+    )
     path = label_maps.export_map(m, tmp_path / f"m{suffix}")
     text = path.read_text(encoding="utf-8")
     assert "merge:" in text or '"merge"' in text
@@ -361,15 +424,25 @@ def test_export_import_round_trip(tmp_path: Path, suffix: str) -> None:
     [
         ("name: x\nsteps:\n  - category: s\n    merge: [a\n", ".yaml", r"bad\.yaml:\d+: not valid YAML"),
         ('{"name": "x", "steps": [}', ".json", r"bad\.json:1: not valid JSON"),
-        ("name: x\nsteps:\n  - category: s\n    merge: [a]\n", ".yaml", r"bad\.yaml: steps\[0\]: .*target missing"),
-        ("name: x\nsteps:\n  - category: s\n    squash: [a]\n", ".yaml", r"bad\.yaml: steps\[0\]: a step needs exactly one"),
+        (
+            "name: x\nsteps:\n  - category: s\n    merge: [a]\n",
+            ".yaml",
+            r"bad\.yaml: steps\[0\]: .*target missing",
+        ),
+        (
+            "name: x\nsteps:\n  - category: s\n    squash: [a]\n",
+            ".yaml",
+            r"bad\.yaml: steps\[0\]: a step needs exactly one",
+        ),
         ("name: x\nsteps: {}\n", ".yaml", r"bad\.yaml: field 'steps' must be a list"),
         ("steps: []\n", ".yaml", r"bad\.yaml: A label map's name must be"),
         ("name: x\ncolour: red\n", ".yaml", r"bad\.yaml: unexpected field\(s\) \['colour'\]"),
         ("- just a list\n", ".yaml", r"bad\.yaml: expected a mapping"),
     ],
 )
-def test_import_errors_name_the_file_and_field(tmp_path: Path, content: str, suffix: str, message: str) -> None:
+def test_import_errors_name_the_file_and_field(
+    tmp_path: Path, content: str, suffix: str, message: str
+) -> None:
     path = tmp_path / f"bad{suffix}"
     path.write_text(content)
     with pytest.raises(LabelMapError, match=message):

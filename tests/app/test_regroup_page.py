@@ -1,0 +1,119 @@
+"""Regroup page (AppTest): a merge changes the after-chart, is saved, and comes back in a new session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from fashion_core import label_maps
+from fashion_core.ingest.fashionai import encode_code
+from fashion_core.ingest.importer import import_labels
+from fashion_core.schema import FASHIONAI
+from fashion_core.store import LabelStore
+from fashion_core.workspace import HOME_ENV, Workspace
+from tests.conftest import write_image
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+SLEEVE = "sleeve_length_labels"
+VALUES = ["Cup Sleeves"] * 2 + ["Short Sleeves"] * 3 + ["Long Sleeves"] * 4 + ["Invisible"]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    ws = Workspace(tmp_path / "ws").ensure()
+    root, lines = tmp_path / "data", []
+    for i, value in enumerate(VALUES):
+        write_image(root / f"Images/{i}.jpg", size=(32, 32), seed=i)
+        lines.append(f"Images/{i}.jpg,{SLEEVE},{encode_code(FASHIONAI.category(SLEEVE), value)}\n")
+    (tmp_path / "label.csv").write_text("".join(lines))
+    store = LabelStore.open(ws)
+    import_labels(store, dataset="tiny", fmt="fashionai", files=[tmp_path / "label.csv"], images_root=root)
+    store.close()
+    monkeypatch.setenv(HOME_ENV, str(ws.root))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    return ws
+
+
+def _open_page() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("pages/regroup.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _after(at: AppTest) -> dict[str, int]:
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    trace = next(t for t in spec["data"] if t["name"] == "after")
+    return dict(zip(trace["x"], trace["y"]))
+
+
+def test_merge_changes_the_chart_is_saved_and_reloaded(workspace: Workspace) -> None:
+    at = _open_page()
+    at.selectbox(key="regroup_category").set_value(SLEEVE).run()
+    assert _after(at)["Cup Sleeves"] == 2 and _after(at)["Short Sleeves"] == 3
+    at.multiselect(key=f"regroup_values_{SLEEVE}").set_value(["Cup Sleeves", "Short Sleeves"]).run()
+    images = at.get("image")
+    assert len(images) == 2 and [len(i.proto.imgs) for i in images] == [2, 3]  # a column per value
+    at.radio(key="regroup_action").set_value("Merge").run()
+    at.text_input(key="regroup_new_name").set_value("Short").run()
+    at.button(key="regroup_add").click().run()
+    assert not at.exception, at.exception
+    after = _after(at)
+    assert after["Short"] == 5 and after["Cup Sleeves"] == 0 and after["Short Sleeves"] == 0
+    assert at.multiselect(key=f"regroup_values_{SLEEVE}").value == []
+
+    at.text_input(key="regroup_map_name").set_value("tiny_map").run()
+    at.button(key="regroup_save").click().run()
+    assert not at.exception, at.exception
+    store = LabelStore.open(workspace)
+    saved = label_maps.load_map(store, "tiny_map")
+    assert saved.version == 1 and [s.describe() for s in saved.steps] == [
+        "sleeve_length_labels: merge 'Cup Sleeves', 'Short Sleeves' -> 'Short'"
+    ]
+    assert store.dataset("tiny").active_map == "tiny_map"
+
+    again = _open_page()  # a new session starts its draft from the dataset's active map
+    again.selectbox(key="regroup_category").set_value(SLEEVE).run()
+    assert _after(again)["Short"] == 5
+    again.button(key="regroup_clear").click().run()
+    assert _after(again)["Short Sleeves"] == 3 and "Short" not in _after(again)
+    again.selectbox(key="regroup_load_name").set_value("tiny_map").run()
+    again.button(key="regroup_load").click().run()
+    assert _after(again)["Short"] == 5
+    assert not again.exception, again.exception
+
+
+def test_bad_step_shows_an_error_and_undo_and_active_switch_work(workspace: Workspace) -> None:
+    at = _open_page()
+    at.selectbox(key="regroup_category").set_value(SLEEVE).run()
+    at.multiselect(key=f"regroup_values_{SLEEVE}").set_value(["Long Sleeves"]).run()
+    at.radio(key="regroup_action").set_value("Rename").run()
+    at.text_input(key="regroup_new_name").set_value("Short Sleeves").run()
+    at.button(key="regroup_add").click().run()
+    assert any("already exists; merge into it" in e.value for e in at.error)
+    at.multiselect(key=f"regroup_values_{SLEEVE}").set_value(["Invisible"]).run()
+    at.radio(key="regroup_action").set_value("Drop").run()
+    at.button(key="regroup_add").click().run()
+    assert _after(at)["Invisible"] == 0
+    at.button(key="regroup_undo").click().run()
+    assert _after(at)["Invisible"] == 1
+    at.button(key="regroup_example").click().run()
+    assert _after(at) == {
+        **{v: 0 for v in FASHIONAI.category(SLEEVE).values},
+        "Short Sleeves": 5,
+        "Long Sleeves": 4,
+    }
+    at.selectbox(key="regroup_active").set_value("fashionai_source").run()
+    at.button(key="regroup_switch").click().run()
+    assert LabelStore.open(workspace).dataset("tiny").active_map == "fashionai_source"
+    at.selectbox(key="regroup_active").set_value("(no map)").run()
+    at.button(key="regroup_switch").click().run()
+    assert LabelStore.open(workspace).dataset("tiny").active_map is None
+    assert not at.exception, at.exception
