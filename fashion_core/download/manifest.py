@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import TextIO
@@ -17,6 +18,8 @@ from typing import TextIO
 from fashion_core.download.report import RowResult, Status
 
 MANIFEST_NAME = "manifest.csv"
+_KEPT = (Status.OK.value, Status.SKIPPED.value)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 COLUMNS: tuple[str, ...] = (
     "line",
     "id",
@@ -90,8 +93,9 @@ def read_kept_hashes(path: Path) -> dict[str, str]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             for record in csv.DictReader(handle):
-                if record.get("status") in (Status.OK.value, Status.SKIPPED.value) and record.get("sha256"):
-                    kept[record["id"]] = record["sha256"]
+                sha = record.get("sha256") or ""
+                if record.get("status") in _KEPT and _SHA256.fullmatch(sha) and record.get("id"):
+                    kept[record["id"]] = sha
     except (OSError, UnicodeDecodeError, csv.Error):
         return {}
     return kept

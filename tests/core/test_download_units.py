@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFile
 
+from fashion_core.cli import build_parser
+from fashion_core.cli import download as cli_download
 from fashion_core.download import DownloadConfig, download_images
 from fashion_core.download.fetch import Fetcher, _retry_after
 from fashion_core.download.images import normalise_image, write_atomic
 from fashion_core.download.listfile import MAX_LINE_BYTES, check_list_file, iter_rows, scan_list
+from fashion_core.download.manifest import read_kept_hashes
 from fashion_core.download.report import RowFailure, reason_kind
 from fashion_core.errors import DownloadError
 
@@ -294,3 +297,36 @@ def test_per_host_limit_bounds_concurrent_requests(counting_server, tmp_path: Pa
     assert summary.ok == 24
     assert handler.peak <= limit
     assert handler.peak >= min(limit, 3)  # the pool really runs requests side by side
+
+
+# -- manifest carry-over and CLI options -----------------------------------------------------
+
+
+def test_read_kept_hashes_ignores_junk(tmp_path: Path) -> None:
+    good = "ab" * 32
+    path = tmp_path / "manifest.csv"
+    path.write_text(
+        "line,id,url,status,reason,http_status,bytes,sha256,duplicate_of\n"
+        f"1,a,http://x/a,ok,,200,10,{good},\n"
+        f"2,b,http://x/b,skipped,,,10,{good},\n"
+        "3,c,http://x/c,ok,,200,10,not-a-hash,\n"
+        f"4,d,http://x/d,failed,http 404,404,,{good},\n"
+        "garbage line without enough fields\n"
+    )
+    assert read_kept_hashes(path) == {"a": good, "b": good}
+    path.write_bytes(b"\xff\xfe\x00binary")
+    assert read_kept_hashes(path) == {}
+    assert read_kept_hashes(tmp_path / "missing.csv") == {}
+
+
+def test_cli_options_map_to_config() -> None:
+    args = build_parser().parse_args(
+        ["download", "l.csv", "--out", "o", "--workers", "5", "--resize", "256", "--timeout", "2.5"]
+    )
+    config = cli_download._config(args)
+    assert (config.workers, config.resize_short_side, config.read_timeout) == (5, 256, 2.5)
+    assert config.connect_timeout == 2.5 and config.allow_private is False
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["download", "l.csv", "--out", "o", "--workers", "0"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["download", "l.csv"])  # --out is required
