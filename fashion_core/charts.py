@@ -103,6 +103,13 @@ def rare_values(rows: pd.DataFrame, min_count: int) -> pd.DataFrame:
     return rare.sort_values(["count", "position"], kind="stable").reset_index(drop=True)
 
 
+def flag_rare(table: pd.DataFrame, min_count: int) -> pd.DataFrame:
+    """A copy of a counts table with a ``rare`` column: count under ``min_count``."""
+    if int(min_count) < 0:
+        raise ValueError(f"`min_count` must be at least 0. Received: min_count={min_count}")
+    return table.assign(rare=table["count"] < int(min_count))
+
+
 def summary_table(schema: Schema, table: pd.DataFrame, *, min_count: int) -> pd.DataFrame:
     """One row per category: images, largest and smallest value, imbalance, rare values."""
     rows = []

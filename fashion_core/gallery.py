@@ -381,7 +381,10 @@ def image_labels(schema: Schema, labels: pd.DataFrame, history: pd.DataFrame) ->
             "maybe": ", ".join(split_value(mine["maybe"].iloc[0])) if len(mine) else "",
             "edited": latest is not None, "latest_edit_id": latest,
         })
-    return pd.DataFrame(rows, columns=["category", "kind", "original", "current", "maybe", "edited", "latest_edit_id"])
+    columns = ["category", "kind", "original", "current", "maybe", "edited", "latest_edit_id"]
+    # object columns keep None as None (a str column would turn it into NaN).
+    table = pd.DataFrame(rows, columns=columns, dtype=object)
+    return table.astype({"edited": bool, "latest_edit_id": "Int64"})
 
 
 @dataclass
