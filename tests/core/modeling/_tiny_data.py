@@ -1,0 +1,62 @@
+"""Tiny generated data sets for the training tests: coloured squares whose colour is the label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from fashion_core.schema import Category, Kind, Schema
+from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 50, 220)}
+SIZES = ("small", "large")
+TINY_SCHEMA = Schema(
+    "tiny",
+    (
+        Category("colour", tuple(COLOURS), Kind.SINGLE),
+        Category("size", SIZES, Kind.SINGLE),
+        Category("tags", ("dots", "stripes"), Kind.MULTI),
+    ),
+)
+
+
+def draw(path: Path, colour: str, size: str, seed: int, side: int = 32) -> None:
+    """A square of the colour on grey noise; ``large`` fills most of the image."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(90, 140, size=(side, side, 3)).astype(np.uint8)
+    half = side // 3 if size == "large" else side // 8
+    c = side // 2
+    pixels[c - half : c + half, c - half : c + half] = COLOURS[colour]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, "JPEG", quality=95)
+
+
+def make_dataset(store: LabelStore, root: Path, *, n: int = 24, name: str = "tiny", side: int = 32,
+                 categories: tuple[str, ...] = ("colour", "size")) -> list[dict[str, str]]:
+    """Write ``n`` images and import them; like FashionAI, each image is labelled in one category.
+
+    Image i is labelled in ``categories[i % len(categories)]``; every fourth image also gets
+    a ``tags`` label when that category is asked for. Returns the rows written.
+    """
+    store.create_dataset(name, TINY_SCHEMA, root, "test", replace=True)
+    rows, images, notes = [], [], []
+    colours = list(COLOURS)
+    for i in range(n):
+        colour, size = colours[i % 3], SIZES[(i // 3) % 2]
+        rel = f"img/{i:03d}.jpg"
+        draw(root / rel, colour, size, seed=i, side=side)
+        images.append(ImageRecord(rel, width=side, height=side, format="JPEG"))
+        labelled = [c for c in categories if c != "tags"]
+        cat = labelled[i % len(labelled)]
+        value = colour if cat == "colour" else size
+        notes.append(AnnotationRecord(rel, cat, value))
+        rows.append({"path": rel, "category": cat, "value": value})
+        if "tags" in categories and i % 4 == 0:
+            tags = "dots" if i % 8 == 0 else "dots|stripes"
+            notes.append(AnnotationRecord(rel, "tags", tags))
+            rows.append({"path": rel, "category": "tags", "value": tags})
+    store.add_images(name, images)
+    store.add_annotations(name, notes)
+    return rows
