@@ -22,7 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "maps",  # regroup, maps ..., export-folders
     "train",  # train (foreground)
     "runs",  # runs list/show/cancel/submit (background jobs)
-    "predict",  # predict, evaluate, suspicious, export-model
+    "predict",  # predict, export-model
+    "evaluate",  # evaluate, suspicious, suggest-merges
 )
 
 
