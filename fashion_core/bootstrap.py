@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from fashion_core.ingest.importer import ImportReport, import_labels
@@ -9,6 +10,7 @@ from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
 
 DEMO_DATASET = "demo"
+DEMO_SIZE_ENV = "FASHION_STUDIO_DEMO_IMAGES"  # lets tests and small machines draw fewer images
 
 ProgressFn = Callable[[str, float], None]  # (what is happening, fraction done 0..1)
 
@@ -53,4 +55,5 @@ def ensure_demo_dataset(
     """Create the demo dataset if the store has no dataset at all; else do nothing."""
     if store.datasets():
         return None
-    return create_demo_dataset(store, workspace, on_progress=on_progress)
+    n_images = int(os.environ.get(DEMO_SIZE_ENV, "1500"))
+    return create_demo_dataset(store, workspace, n_images=n_images, on_progress=on_progress)

@@ -61,6 +61,6 @@ st.dataframe(
         for c in info.schema.categories
     ],
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
 )
 st.caption(f"Format: {info.source_format} · images root: `{info.images_root}` · imported {info.created_at}")
