@@ -65,22 +65,29 @@ def clear_streamlit_caches() -> None:
     st.cache_data.clear()
 
 
-@pytest.fixture
-def studio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Studio:
-    """A temporary workspace (``$FASHION_STUDIO_HOME``) holding the tiny FashionAI dataset.
+def make_studio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows=TINY_ROWS, name: str = DATASET) -> Studio:
+    """Import ``rows`` as a FashionAI dataset into a workspace the app will open.
 
-    The app sees a dataset, so it does not generate its first-run demo data.
+    Sets ``$FASHION_STUDIO_HOME`` and clears Streamlit's caches, so the app sees this
+    workspace (and, having a dataset, does not generate its first-run demo data).
     """
     ws = Workspace(tmp_path / "ws").ensure()
     monkeypatch.setenv(HOME_ENV, str(ws.root))
     clear_streamlit_caches()
     data = tmp_path / "data"
-    label = write_fashionai_data(data)
+    label = write_fashionai_data(data, rows)
     store = LabelStore.open(ws)
-    report = import_labels(store, dataset=DATASET, fmt="fashionai", files=[label], images_root=data)
-    assert report.images == len(TINY_ROWS) and not report.rejected
-    yield Studio(ws, store, DATASET)
-    store.close()
+    report = import_labels(store, dataset=name, fmt="fashionai", files=[label], images_root=data)
+    assert report.images == len(rows) and not report.rejected
+    return Studio(ws, store, name)
+
+
+@pytest.fixture
+def studio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Studio:
+    """A temporary workspace holding the tiny FashionAI dataset ``TINY_ROWS`` (images in tmp/data)."""
+    made = make_studio(tmp_path, monkeypatch)
+    yield made
+    made.store.close()
     clear_streamlit_caches()
 
 
