@@ -179,6 +179,9 @@ def list_jobs(workspace: Workspace | str | Path, dataset: str | None = None) -> 
     with _opened(_workspace(workspace)) as store:
         records = list_runs(store, dataset)
         queue = _queue(store)
+        # created_at has whole seconds and ids end in random hex: insertion order breaks ties.
+        order = {r["id"]: i for i, r in enumerate(store.conn.execute("SELECT id FROM runs ORDER BY rowid DESC"))}
+    records.sort(key=lambda r: order.get(r.id, -1))
     return [_merged(r, queue) for r in records]
 
 

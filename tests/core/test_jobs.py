@@ -172,6 +172,7 @@ def test_queue_runs_one_at_a_time_in_submission_order(ws: Workspace) -> None:
     assert states() == ["running", "queued", "queued"]
     assert [jobs.status(ws, i).get("queue_position") for i in ids] == [None, 1, 2]
     assert [p[1] for p in runner.pending] == [ids[0]]  # only the first was started
+    assert [j["run"] for j in jobs.list_jobs(ws)] == ids[::-1]  # newest first, even within one second
 
     assert runner.step() == ids[0]
     assert states() == ["done", "running", "queued"]
