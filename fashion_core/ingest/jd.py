@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from fashion_core.download.safety import image_id_problem
 from fashion_core.errors import LabelFileError
 from fashion_core.ingest.table import (
     LabelRow,
@@ -21,10 +22,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
 def jd_image_name(image_id: str) -> str | None:
-    """The file name the downloader gives an id (``<id>.jpg``); None for an unsafe id."""
-    if not image_id or "/" in image_id or "\\" in image_id or image_id in {".", ".."}:
-        return None
-    return f"{image_id}.jpg"
+    """The file name the downloader gives an id (``<id>.jpg``); None for an unsafe id.
+
+    The rule is the downloader's own, so every id it can save is one import can find.
+    """
+    return None if image_id_problem(image_id) else f"{image_id}.jpg"
 
 
 def read_jd(
@@ -64,7 +66,7 @@ def _read_one(path: Path, parsed: ParsedLabels, images_root: Path | None) -> Non
         image_id, url, flags = fields[0], fields[1], fields[2:]
         name = jd_image_name(image_id)
         if name is None:
-            parsed.reject(source, line, f"id {image_id!r} is not a safe file name")
+            parsed.reject(source, line, image_id_problem(image_id) or "unsafe id")
             continue
         bad = [f for f in flags if f not in ("0", "1")]
         if bad:
