@@ -205,8 +205,8 @@ def _chart(table: pd.DataFrame, category: str) -> go.Figure:
         barmode="group",
         title=f"{category}: before and after the draft map",
         yaxis_title="images",
-        margin={"t": 50, "b": 40},
-        legend={"orientation": "h", "y": 1.1},
+        margin={"t": 90, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
     )
     return fig
 
