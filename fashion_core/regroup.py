@@ -12,8 +12,9 @@ through the same steps, then a policy decides what they mean:
   single-choice: the same as ``keep`` (a single-choice label has one positive anyway).
 
 A mark whose value was merged into the image's own value, or dropped, is no doubt any more and
-disappears. With no policy set, labels stay as stored (``keep`` for single-choice, ``negative``
-for multi-label), so a map does only what its steps say.
+disappears. A label a person edited (``edited`` column true) has no marks: the edit settled the
+doubt. With no policy set, labels stay as stored (``keep`` for single-choice, ``negative`` for
+multi-label), so a map does only what its steps say.
 """
 
 from __future__ import annotations
@@ -409,6 +410,8 @@ def apply_label_map(label_map: LabelMap, schema: Schema, labels: pd.DataFrame) -
         if not mask.any():
             continue
         maybe = out.loc[mask, "maybe"].fillna("").astype(str) if "maybe" in out else ""
+        if "edited" in out and "maybe" in out:  # marks belong to the original annotation only
+            maybe = maybe.where(~out.loc[mask, "edited"].fillna(False).astype(bool), "")
         pairs = out.loc[mask, "value"].fillna("").astype(str) + _PAIR_SEP + maybe
         # Vectorised over rows: only the few distinct (value, maybe) pairs go through Python.
         results = {key: plan.map_pair(*key.split(_PAIR_SEP, 1)) for key in pairs.unique()}

@@ -455,3 +455,18 @@ def test_export_refuses_unknown_suffix_and_saved_spec_is_json(tmp_path: Path, st
     label_maps.save_map(store, LabelMap("m", (Step(Op.DROP, SLEEVE, ("x",)),)), note="n")
     spec = json.loads(store.conn.execute("SELECT spec_json FROM label_maps").fetchone()[0])
     assert spec["steps"] == [{"category": SLEEVE, "drop": ["x"]}] and "version" not in spec
+
+
+def test_an_edited_label_has_no_marks(store: LabelStore, dataset: str) -> None:
+    labels = store.original_labels(dataset)
+    marked = labels.loc[(labels["category"] == SLEEVE) & (labels["maybe"] != "")]
+    image_id = int(marked["image_id"].iloc[0])
+    drop_marked = LabelMap("m", (Step(Op.MAYBE, SLEEVE, policy="drop"),))
+    label_maps.save_map(store, drop_marked)
+    assert image_id not in set(label_view(store, dataset, "m").labels["image_id"])
+    store.edit_label(dataset, image_id, SLEEVE, "Long Sleeves", annotator="t", reason="checked")
+    view = label_view(store, dataset, "m").labels.set_index("image_id")
+    assert view.loc[image_id, "value"] == "Long Sleeves" and view.loc[image_id, "maybe"] == ""
+    assert (
+        store.current_labels(dataset).set_index("image_id").loc[image_id, "maybe"] != ""
+    )  # stored mark stays
