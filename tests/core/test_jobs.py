@@ -443,3 +443,45 @@ def test_cli_submitted_run_outlives_the_cli_process(ws: Workspace) -> None:
     final = jobs.wait(ws, run_id, timeout=90, trainer="tests.core.test_jobs:slow_trainer")
     assert final["state"] == "done" and final["epoch"] == 10
     assert final["pid"] != os.getpid()
+
+
+# -- the real trainer ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_real_training_run_in_the_background_end_to_end(tmp_path: Path) -> None:
+    from fashion_core.run_views import comparison_frame, curves_figure, history_frame, val_accuracy
+    from fashion_core.runs import verified_model_path
+
+    workspace = Workspace(tmp_path / "ws").ensure()
+    lines = []
+    for i in range(16):
+        write_image(tmp_path / "img" / f"{i}.jpg", size=(32, 32), seed=i)
+        cat, codes = (SLEEVE, ("ynnnnnnnn", "nynnnnnnn")) if i < 8 else (COLLAR, ("ynnnn", "nynnn"))
+        lines.append(f"{i}.jpg,{cat},{codes[i % 2]}")
+    (tmp_path / "label.csv").write_text("\n".join(lines) + "\n")
+    store = LabelStore.open(workspace)
+    import_labels(store, dataset=DATASET, fmt="fashionai", files=[tmp_path / "label.csv"], images_root=tmp_path / "img")
+    store.close()
+    cfg = {"dataset": DATASET, "backbone": "efficientnet_lite0", "weights": "none", "image_size": 32, "epochs": 1,
+           "schedule": "heads", "batch_size": 4, "val_fraction": 0.25, "early_stopping_patience": 0,
+           "distribute": "none"}
+
+    run_id = jobs.submit(workspace, cfg, runner=jobs.ProcessRunner())  # the real train_run, spawned
+    _poll(lambda: jobs.status(workspace, run_id).get("pid") is not None, 120)
+    assert jobs.status(workspace, run_id)["pid"] != os.getpid()
+    final = jobs.wait(workspace, run_id, timeout=600)
+    assert final["state"] == "done", final.get("error")
+    assert set(val_accuracy(final["metrics"])) == {SLEEVE, COLLAR}
+    assert (final["epoch"], final["epochs"]) == (1, 1)
+
+    fresh = LabelStore.open(workspace.root)  # found again, as after an app restart
+    assert verified_model_path(fresh, run_id).name == "model.keras"
+    fresh.close()
+    listed = jobs.list_jobs(str(workspace.root))
+    assert [j["state"] for j in listed] == ["done"]
+    history = history_frame(final["run_dir"])
+    assert history["epoch"].tolist() == [1]
+    heads = {t.name.split(",")[0] for t in curves_figure(history).data}
+    assert heads == {"all", SLEEVE, COLLAR}
+    assert comparison_frame(listed)["backbone"].tolist() == ["efficientnet_lite0"]
