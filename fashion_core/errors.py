@@ -45,6 +45,10 @@ class LabelMapError(FashionCoreError, ValueError):
     """A label map is malformed or does not fit the dataset's schema."""
 
 
+class ExportError(FashionCoreError, OSError):
+    """An export (folder tree, TFRecord, model) cannot be written where it was asked to go."""
+
+
 class DownloadError(FashionCoreError, RuntimeError):
     """A download as a whole cannot run (bad list file, output folder unusable)."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from fashion_core.errors import StoreError
+from fashion_core.errors import ExportError
 from fashion_core.labels import ACTIVE, _Active, label_view
 from fashion_core.schema import Schema, split_value
 from fashion_core.store import LabelStore
@@ -119,11 +119,11 @@ def _check_out_dir(out: Path, images_root: Path) -> Path:
     out = out.expanduser().resolve()
     root = images_root.resolve()
     if out == root or root in out.parents:
-        raise StoreError(
+        raise ExportError(
             f"Export folder {out} is inside the dataset's images root {root}; choose another folder."
         )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise StoreError(f"Export folder {out} exists and is not empty; choose a new or empty folder.")
+        raise ExportError(f"Export folder {out} exists and is not empty; choose a new or empty folder.")
     out.mkdir(parents=True, exist_ok=True)
     return out
 

@@ -148,7 +148,8 @@ class EditLogMixin:
         # Paths and maybe marks of cells that exist only as edits.
         paths = dict(zip(latest["image_id"], latest["path"]))
         merged["path"] = merged["path"].fillna(merged["image_id"].map(paths))
-        merged["maybe"] = merged["maybe"].fillna("")
+        # A person's edit settles the doubt an "m" mark expressed.
+        merged["maybe"] = merged["maybe"].fillna("").where(~edited, "")
         merged = merged.drop(columns=["value_e"])
         merged = merged[merged["value"].notna()].reset_index(drop=True)
         merged["image_id"] = merged["image_id"].astype("int64")

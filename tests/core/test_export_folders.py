@@ -11,7 +11,7 @@ import pytest
 
 from fashion_core import export_folders as export_module
 from fashion_core import label_maps
-from fashion_core.errors import SchemaError, StoreError
+from fashion_core.errors import ExportError, SchemaError
 from fashion_core.export_folders import REPORT_NAME, export_folders, safe_folder_name
 from fashion_core.ingest.fashionai import encode_code
 from fashion_core.ingest.importer import import_labels
@@ -132,11 +132,11 @@ def test_missing_images_are_reported_not_fatal(tmp_path: Path, store: LabelStore
 
 def test_bad_out_folders_and_categories_are_refused(tmp_path: Path, store: LabelStore, dataset: str) -> None:
     root = store.dataset(dataset).images_root
-    with pytest.raises(StoreError, match="inside the dataset's images root"):
+    with pytest.raises(ExportError, match="inside the dataset's images root"):
         export_folders(store, dataset, root / "export")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("x")
-    with pytest.raises(StoreError, match="exists and is not empty"):
+    with pytest.raises(ExportError, match="exists and is not empty"):
         export_folders(store, dataset, tmp_path / "full")
     with pytest.raises(SchemaError, match="Unknown category 'hat'"):
         export_folders(store, dataset, tmp_path / "out", categories=["hat"])

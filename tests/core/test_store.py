@@ -102,3 +102,14 @@ def test_concurrent_editors_lose_nothing(store: LabelStore, dataset: str) -> Non
     for _, rows in history.sort_values("id").groupby("image_id"):
         olds, news = rows["old_value"].tolist(), rows["new_value"].tolist()
         assert olds[1:] == news[:-1]
+
+
+def test_edit_clears_maybe_marks(tmp_path: Path, store: LabelStore) -> None:
+    root = tmp_path / "m"
+    write_image(root / "a.jpg")
+    (tmp_path / "m.csv").write_text(f"a.jpg,{SLEEVE},nymnnnnnn\n")
+    import_labels(store, dataset="m", fmt="fashionai", files=[tmp_path / "m.csv"], images_root=root)
+    assert store.current_labels("m")["maybe"].tolist() == ["Cup Sleeves"]
+    store.edit_label("m", 1, SLEEVE, "Short Sleeves", annotator="a")
+    assert store.current_labels("m")["maybe"].tolist() == [""]
+    assert store.original_labels("m")["maybe"].tolist() == ["Cup Sleeves"]
