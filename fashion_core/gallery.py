@@ -1,16 +1,16 @@
-"""Gallery queries: a dataset's images filtered by label, a page at a time, kept current cheaply."""
+"""Gallery queries: a dataset's images filtered by current label, a page at a time, and bulk relabel."""
 
 from __future__ import annotations
 
+import json
 import math
-import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from fashion_core.errors import FashionCoreError, StoreError, UnknownDatasetError
+from fashion_core.errors import FashionCoreError, StoreError
 from fashion_core.schema import Category, Kind, Schema, normalize_value, split_value
 from fashion_core.store import EditRecord, LabelStore
 
@@ -56,32 +56,33 @@ class GalleryFilters:
             raise ValueError(f"`values` needs a `category`. Received: values={self.values!r}, category=None")
 
 
-@dataclass(frozen=True)
-class GalleryIndex:
-    """One dataset's current labels arranged for fast filtering. Read-only: sessions share it.
 
-    Attributes:
-        dataset: Dataset name.
-        dataset_id: Its id (a dataset re-imported under the same name gets a new one).
-        schema: The dataset's schema (stored labels, no label map: these are what you edit).
-        version: The ``labels_version`` this index reflects.
-        images: ``image_id`` (ascending), ``path``: every image of the dataset.
-        labels: ``image_id``, ``category`` (categorical, schema order), ``value``, ``maybe``,
-            ``edited``: current labels (excluded cells left out), sorted by image and category.
-        touched: Sorted ids of images with any edit-log row.
-    """
-
-    dataset: str
-    dataset_id: int
-    schema: Schema
-    version: tuple
-    images: pd.DataFrame
-    labels: pd.DataFrame
-    touched: np.ndarray
-
-    @property
-    def last_edit_id(self) -> int:
-        return int(self.version[1])
+# The labels in force, as ``LabelStore.current_labels`` defines them (latest edit, else the
+# original; value NULL = excluded; an edit clears the cell's maybe marks), computed inside
+# SQLite so a query reads only what it returns. The edit log is small next to the annotations, so ``latest`` is built once.
+_CURRENT = """
+WITH latest AS MATERIALIZED (
+    SELECT e.image_id, e.category, e.new_value FROM label_edits e
+    JOIN (SELECT MAX(id) AS id FROM label_edits WHERE dataset_id = :ds {edits_scope}
+          GROUP BY image_id, category) m ON m.id = e.id
+),
+cur AS (
+    SELECT a.image_id, a.category, CASE WHEN l.image_id IS NULL THEN a.value ELSE l.new_value END AS value,
+           CASE WHEN l.image_id IS NULL THEN a.maybe ELSE '' END AS maybe, l.image_id IS NOT NULL AS edited
+    FROM annotations a LEFT JOIN latest l ON l.image_id = a.image_id AND l.category = a.category
+    WHERE {annotations_scope}
+    UNION ALL
+    SELECT l.image_id, l.category, l.new_value, '', 1 FROM latest l
+    WHERE NOT EXISTS (SELECT 1 FROM annotations a WHERE a.image_id = l.image_id AND a.category = l.category)
+)
+"""
+_ALL = _CURRENT.format(edits_scope="", annotations_scope="a.dataset_id = :ds")
+# Some images (:ids, a JSON list): "+a.dataset_id" keeps SQLite on the (image_id, category)
+# index; with the dataset index it would walk every annotation of the dataset.
+_SOME = _CURRENT.format(
+    edits_scope="AND image_id IN (SELECT value FROM json_each(:ids))",
+    annotations_scope="+a.dataset_id = :ds AND a.image_id IN (SELECT value FROM json_each(:ids))",
+)
 
 
 @dataclass(frozen=True)
@@ -96,128 +97,6 @@ class GalleryPage:
     @property
     def pages(self) -> int:
         return max(1, math.ceil(self.total / self.page_size))
-
-
-def build_gallery_index(store: LabelStore, dataset: str) -> GalleryIndex:
-    """Read a dataset's current labels once and arrange them for ``query_gallery``."""
-    info = store.dataset(dataset)
-    # Version first: an edit landing while we read shows up as a newer version next time,
-    # and re-applying it then is harmless.
-    version = store.labels_version(dataset)
-    labels = store.current_labels(dataset)
-    edits = store.edit_history(dataset)
-    images = labels[["image_id", "path"]].drop_duplicates("image_id")
-    touched = np.unique(edits["image_id"].to_numpy(dtype=np.int64))
-    missing = np.setdiff1d(touched, images["image_id"].to_numpy(dtype=np.int64))
-    if len(missing):  # every label of these images is excluded; they are still images
-        extra = [(int(i), store.image(dataset, int(i))["path"]) for i in missing]
-        images = pd.concat([images, pd.DataFrame(extra, columns=["image_id", "path"])])
-    if len(images) != store.counts(dataset)["images"]:  # images without any label at all
-        images = store.images(dataset)[["image_id", "path"]]
-    return GalleryIndex(
-        dataset=dataset,
-        dataset_id=info.id,
-        schema=info.schema,
-        version=tuple(version),
-        images=images.sort_values("image_id", ignore_index=True),
-        labels=_arrange_labels(info.schema, labels),
-        touched=touched,
-    )
-
-
-def _arrange_labels(schema: Schema, labels: pd.DataFrame) -> pd.DataFrame:
-    out = labels[["image_id", "category", "value", "maybe", "edited"]].copy()
-    out["image_id"] = out["image_id"].astype("int64")
-    out["category"] = pd.Categorical(out["category"], categories=schema.category_names)
-    out["edited"] = out["edited"].astype(bool)
-    return out.sort_values(["image_id", "category"], ignore_index=True)
-
-
-def refresh_gallery_index(index: GalleryIndex, store: LabelStore) -> GalleryIndex:
-    """Bring an index up to date: the same one if nothing changed, patched with the new
-    edits if only edits were added, else rebuilt.
-
-    Patching costs a few milliseconds where a rebuild reads every label again, which is
-    what keeps relabeling responsive on 200,000 images.
-    """
-    info = store.dataset(index.dataset)
-    version = tuple(store.labels_version(index.dataset))
-    if version == index.version and info.id == index.dataset_id:
-        return index
-    same_originals = info.id == index.dataset_id and version[0] == index.version[0]
-    if not same_originals or version[1] < index.last_edit_id:
-        return build_gallery_index(store, index.dataset)
-    if version[1] == index.last_edit_id:  # only label maps changed: they do not touch the gallery
-        return replace(index, version=version)
-    edits = store.edit_history(index.dataset)
-    patched = apply_edits(index, edits[edits["id"] > index.last_edit_id], version)
-    return build_gallery_index(store, index.dataset) if patched is None else patched
-
-
-def apply_edits(index: GalleryIndex, edits: pd.DataFrame, version: tuple) -> GalleryIndex | None:
-    """Apply new edit-log rows to an index, as ``LabelStore.current_labels`` would.
-
-    Args:
-        index: The index to start from (not changed).
-        edits: Edit-log rows newer than the index (columns of ``edit_history``), any order.
-        version: The labels version after these edits.
-
-    Returns:
-        The patched index, or None when an edit gives a value to a cell the index has no row
-        for (a new cell, or one restored after an exclusion): its maybe marks live only in
-        the store, so the caller rebuilds.
-    """
-    latest = edits.sort_values("id").drop_duplicates(["image_id", "category"], keep="last")
-    labels = index.labels
-    names = index.schema.category_names
-    n_cat = len(names)
-    codes = np.array([names.index(c) for c in latest["category"]], dtype=np.int64)
-    wanted = latest["image_id"].to_numpy(dtype=np.int64) * n_cat + codes
-    keys = labels["image_id"].to_numpy(dtype=np.int64) * n_cat + labels["category"].cat.codes.to_numpy()
-    if len(keys):
-        pos = np.searchsorted(keys, wanted).clip(0, len(keys) - 1)
-        found = keys[pos] == wanted
-    else:
-        pos, found = np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
-    new_values = latest["new_value"].to_numpy(dtype=object)
-    has_value = pd.notna(new_values)
-    if (has_value & ~found).any():
-        return None
-    labels = labels.copy()
-    set_pos = pos[has_value & found]
-    labels.iloc[set_pos, labels.columns.get_loc("value")] = new_values[has_value & found]
-    labels.iloc[set_pos, labels.columns.get_loc("edited")] = True
-    drop_pos = pos[~has_value & found]
-    labels = labels.drop(index=labels.index[drop_pos]).reset_index(drop=True)
-    touched = np.union1d(index.touched, latest["image_id"].to_numpy(dtype=np.int64))
-    return replace(index, version=tuple(version), labels=labels, touched=touched)
-
-
-class GalleryIndexCache:
-    """The current gallery index of each dataset, shared by every session of a process.
-
-    Thread-safe: one lock, so two sessions asking at once wait for one build, not two.
-    """
-
-    def __init__(self, store: LabelStore) -> None:
-        self._store = store
-        self._lock = threading.Lock()
-        self._indexes: dict[str, GalleryIndex] = {}
-
-    def get(self, dataset: str) -> GalleryIndex:
-        """The index of ``dataset`` as of now (built, patched or reused)."""
-        with self._lock:
-            current = self._indexes.get(dataset)
-            try:
-                if current is None:
-                    fresh = build_gallery_index(self._store, dataset)
-                else:
-                    fresh = refresh_gallery_index(current, self._store)
-            except UnknownDatasetError:
-                self._indexes.pop(dataset, None)
-                raise
-            self._indexes[dataset] = fresh
-            return fresh
 
 
 def value_choices(category: Category) -> list[str]:
@@ -240,12 +119,18 @@ def short_category(name: str) -> str:
 
 
 def query_gallery(
-    index: GalleryIndex, filters: GalleryFilters, *, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE
+    store: LabelStore,
+    dataset: str,
+    filters: GalleryFilters,
+    *,
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
 ) -> GalleryPage:
     """The images matching ``filters``, ordered by image id, one page of them.
 
     Args:
-        index: From ``build_gallery_index`` / ``GalleryIndexCache``.
+        store: The label store.
+        dataset: Dataset name.
         filters: What to show.
         page: 1-based page number; clamped to the pages there are.
         page_size: Images per page, 1 to ``MAX_PAGE_SIZE``.
@@ -253,95 +138,152 @@ def query_gallery(
     Raises:
         SchemaError: if the filter names a category or value the dataset does not have.
     """
+    ids = matching_ids(store, dataset, filters)
+    return slice_page(store, dataset, ids, filters.category, page=page, page_size=page_size)
+
+
+def slice_page(
+    store: LabelStore, dataset: str, ids: np.ndarray, category: str | None, *, page: int, page_size: int
+) -> GalleryPage:
+    """One page of an id list from ``matching_ids``, with paths, labels and captions."""
     if not 1 <= int(page_size) <= MAX_PAGE_SIZE:
         raise ValueError(f"`page_size` must be between 1 and {MAX_PAGE_SIZE}. Received: page_size={page_size}")
-    ids = matching_ids(index, filters)
     total = len(ids)
-    pages = max(1, math.ceil(total / page_size))
-    page = min(max(1, int(page)), pages)
-    chosen = ids[(page - 1) * page_size : page * page_size]
-    return GalleryPage(_page_rows(index, filters.category, chosen), total, page, int(page_size))
+    page = min(max(1, int(page)), max(1, math.ceil(total / page_size)))
+    chosen = [int(i) for i in ids[(page - 1) * page_size : page * page_size]]
+    return GalleryPage(page_rows(store, dataset, chosen, category), total, page, int(page_size))
 
 
-def matching_ids(index: GalleryIndex, filters: GalleryFilters) -> np.ndarray:
-    """Sorted ids of all images matching ``filters``."""
+def matching_ids(store: LabelStore, dataset: str, filters: GalleryFilters) -> np.ndarray:
+    """Ids of all images of ``dataset`` matching ``filters``, ascending (one SQL query).
+
+    Raises:
+        SchemaError: if the filter names a category or value the dataset does not have.
+    """
+    info = store.dataset(dataset)
+    params: dict[str, object] = {"ds": info.id}
     if filters.category:
-        cat = index.schema.category(filters.category)  # raises SchemaError naming the known ones
-        for v in filters.values:
-            if v != NO_VALUE or cat.kind is not Kind.MULTI:
-                cat.index(v)
-        ids = _category_ids(index, cat, filters)
+        cat = info.schema.category(filters.category)  # raises SchemaError naming the known ones
+        where = _category_where(cat, filters, params)
+        sql = f"{_ALL} SELECT c.image_id AS id FROM cur c WHERE {where}"
+        if filters.search:
+            found = _search_where(filters.search, params)
+            sql += f" AND c.image_id IN (SELECT i.id FROM images i WHERE i.dataset_id = :ds AND {found})"
     else:
-        ids = _image_ids(index, filters)
-    if filters.search:
-        ids = np.intersect1d(ids, _search_ids(index, filters.search), assume_unique=True)
-    return ids
+        where = _image_where(filters, params)
+        sql = f"{_ALL if filters.maybe != 'any' else ''} SELECT i.id AS id FROM images i WHERE {where}"
+    return _fetch_ids(store, sql, params)
 
 
-def _category_ids(index: GalleryIndex, cat: Category, filters: GalleryFilters) -> np.ndarray:
-    rows = index.labels[index.labels["category"] == cat.name]
-    mask = np.ones(len(rows), dtype=bool)
+def _category_where(cat: Category, filters: GalleryFilters, params: dict[str, object]) -> str:
+    params["cat"] = cat.name
+    where = ["c.category = :cat", "c.value IS NOT NULL"]
     if filters.values:
-        mask &= _value_mask(rows["value"], cat, filters.values)
+        where.append("(" + " OR ".join(_value_test(cat, v, i, params) for i, v in enumerate(filters.values)) + ")")
     if filters.maybe != "any":
-        has_maybe = (rows["maybe"] != "").to_numpy()
-        mask &= has_maybe if filters.maybe == "with" else ~has_maybe
+        where.append("c.maybe != ''" if filters.maybe == "with" else "c.maybe = ''")
     if filters.edited != "any":
-        edited = rows["edited"].to_numpy(dtype=bool)
-        mask &= edited if filters.edited == "edited" else ~edited
-    return rows["image_id"].to_numpy(dtype=np.int64)[mask]  # sorted: labels are sorted by image
+        where.append("c.edited" if filters.edited == "edited" else "NOT c.edited")
+    return " AND ".join(where)
 
 
-def _value_mask(values: pd.Series, cat: Category, chosen: tuple[str, ...]) -> np.ndarray:
+def _value_test(cat: Category, value: str, i: int, params: dict[str, object]) -> str:
+    if cat.kind is Kind.MULTI and value == NO_VALUE:
+        return "c.value = ''"
+    cat.index(value)  # raises SchemaError for a value the category does not have
     if cat.kind is Kind.SINGLE:
-        return values.isin(chosen).to_numpy()
-    mask = np.zeros(len(values), dtype=bool)
-    wrapped = "|" + values + "|"  # so "style_1" does not match "style_10"
-    for v in chosen:
-        mask |= (values == "").to_numpy() if v == NO_VALUE else wrapped.str.contains(f"|{v}|", regex=False).to_numpy()
-    return mask
+        params[f"v{i}"] = value
+        return f"c.value = :v{i}"
+    params[f"v{i}"] = f"|{value}|"  # delimited, so "style_1" does not match "style_10"
+    return f"instr('|' || c.value || '|', :v{i}) > 0"
 
 
-def _image_ids(index: GalleryIndex, filters: GalleryFilters) -> np.ndarray:
-    ids = index.images["image_id"].to_numpy(dtype=np.int64)
-    mask = np.ones(len(ids), dtype=bool)
+def _image_where(filters: GalleryFilters, params: dict[str, object]) -> str:
+    where = ["i.dataset_id = :ds"]
     if filters.maybe != "any":
-        with_maybe = index.labels.loc[index.labels["maybe"] != "", "image_id"].to_numpy(dtype=np.int64)
-        has = np.isin(ids, with_maybe)
-        mask &= has if filters.maybe == "with" else ~has
+        op = "IN" if filters.maybe == "with" else "NOT IN"
+        where.append(f"i.id {op} (SELECT image_id FROM cur WHERE maybe != '' AND value IS NOT NULL)")
     if filters.edited != "any":
-        has = np.isin(ids, index.touched)
-        mask &= has if filters.edited == "edited" else ~has
-    return ids[mask]
+        op = "IN" if filters.edited == "edited" else "NOT IN"
+        where.append(f"i.id {op} (SELECT image_id FROM label_edits WHERE dataset_id = :ds)")
+    if filters.search:
+        where.append(_search_where(filters.search, params))
+    return " AND ".join(where)
 
 
-def _search_ids(index: GalleryIndex, text: str) -> np.ndarray:
-    images = index.images
-    mask = images["path"].str.contains(text, case=False, regex=False).to_numpy(dtype=bool)
+def _search_where(text: str, params: dict[str, object]) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    params["pattern"] = f"%{escaped}%"  # LIKE: case-insensitive (ASCII), a substring anywhere
+    test = "i.path LIKE :pattern ESCAPE '\\'"
     key = text.lstrip("#")
     if key.isdigit():
-        mask = mask | (images["image_id"] == int(key)).to_numpy()
-    return images["image_id"].to_numpy(dtype=np.int64)[mask]
+        params["image_id"] = int(key)
+        test = f"({test} OR i.id = :image_id)"
+    return test
 
 
-def _page_rows(index: GalleryIndex, category: str | None, ids: np.ndarray) -> pd.DataFrame:
-    paths = index.images.set_index("image_id").loc[ids, "path"] if len(ids) else pd.Series(dtype=str)
-    labels = index.labels[index.labels["image_id"].isin(ids)]
-    if category:
-        labels = labels[labels["category"] == category]
-    by_image = {int(i): grp for i, grp in labels.groupby("image_id", sort=False)}
-    rows = [_row(index.schema, int(i), str(paths.loc[i]), category, by_image.get(int(i))) for i in ids]
+def current_labels_of(store: LabelStore, dataset: str, image_ids: Sequence[int]) -> pd.DataFrame:
+    """The labels in force of some images: ``image_id, category, value, maybe, edited``.
+
+    The same rows ``LabelStore.current_labels`` has for them (excluded cells left out),
+    without reading the rest of the dataset.
+    """
+    rows = _current_rows(store, store.dataset(dataset).id, image_ids)
+    frame = pd.DataFrame(rows, columns=["image_id", "category", "value", "maybe", "edited"])
+    return frame.astype({"image_id": "int64", "edited": bool})
+
+
+def _current_rows(store: LabelStore, dataset_id: int, image_ids: Sequence[int]) -> list[tuple]:
+    params = {"ds": dataset_id, "ids": json.dumps([int(i) for i in image_ids])}
+    sql = f"{_SOME} SELECT image_id, category, value, maybe, edited FROM cur WHERE value IS NOT NULL"
+    return _fetch(store, sql + " ORDER BY image_id, category", params)
+
+
+def page_rows(store: LabelStore, dataset: str, image_ids: Sequence[int], category: str | None) -> pd.DataFrame:
+    """Gallery rows (``ROW_COLUMNS``) of some images, in the given order.
+
+    Args:
+        store: The label store.
+        dataset: Dataset name.
+        image_ids: The images of the page.
+        category: The category the gallery is filtered by (its value is shown), or None
+            (every label of the image is shown).
+    """
+    info = store.dataset(dataset)
+    ids = [int(i) for i in image_ids]
+    paths = dict(_fetch(store, "SELECT id, path FROM images WHERE +dataset_id = :ds AND id IN"
+                        " (SELECT value FROM json_each(:ids))", {"ds": info.id, "ids": json.dumps(ids)}))
+    by_image: dict[int, list[tuple]] = {}
+    for row in _current_rows(store, info.id, ids):
+        if not category or row[1] == category:
+            by_image.setdefault(int(row[0]), []).append(row)
+    rows = [_row(info.schema, i, paths.get(i, ""), category, by_image.get(i, [])) for i in ids]
     return pd.DataFrame(rows, columns=ROW_COLUMNS)
 
 
-def _row(schema: Schema, image_id: int, path: str, category: str | None, labels: pd.DataFrame | None) -> dict:
+def _fetch_ids(store: LabelStore, sql: str, params: dict[str, object]) -> np.ndarray:
+    """The ids a one-column query selects, sorted; read as one text and parsed in C.
+
+    200,000 ids come back three times faster this way than as 200,000 row tuples.
+    """
+    text = _fetch(store, f"SELECT group_concat(id) FROM ({sql})", params)[0][0]
+    return np.sort(np.array(text.split(","), dtype=np.int64)) if text else np.array([], dtype=np.int64)
+
+
+def _fetch(store: LabelStore, sql: str, params: dict[str, object]) -> list[tuple]:
+    cur = store.conn.cursor()
+    cur.row_factory = None  # plain tuples: several times faster than sqlite3.Row for big reads
+    return cur.execute(sql, params).fetchall()
+
+
+def _row(schema: Schema, image_id: int, path: str, category: str | None, labels: list[tuple]) -> dict:
     parts, maybes, edited = [], [], False
-    for rec in ([] if labels is None else labels.itertuples(index=False)):
-        cat = schema.category(str(rec.category))
-        shown = display_value(cat, rec.value)
+    for _, cat_name, value, maybe, was_edited in labels:
+        cat = schema.category(cat_name)
+        shown = display_value(cat, value)
         parts.append(shown if category else f"{short_category(cat.name)}: {shown}")
-        maybes += split_value(rec.maybe)
-        edited |= bool(rec.edited)
+        maybes += split_value(maybe)
+        edited |= bool(was_edited)
     value = "; ".join(parts) or "(no label)"
     caption = f"#{image_id} · {value}" + (" · edited" if edited else "") + (" · maybe" if maybes else "")
     return {

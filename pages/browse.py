@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import astuple
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -21,7 +22,7 @@ from fashion_core.thumbnails import (
     served_file,
 )
 from ui.services import get_store, get_workspace
-from ui.widgets import annotator_name, flash, gallery_indexes, progress_callback, require_dataset
+from ui.widgets import annotator_name, flash, progress_callback, require_dataset
 
 ALL = "All categories"
 PAGE_SIZES = [24, 60, 120]
@@ -85,12 +86,17 @@ def _clear_values() -> None:
 # -- data ------------------------------------------------------------------------------------
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _matching(db: str, dataset: str, version: tuple, filters: tuple) -> np.ndarray:
+    """Ids of every matching image: one SQL query per labels version and filter set."""
+    return gal.matching_ids(get_store(), dataset, gal.GalleryFilters(*filters))
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def _query(
-    db: str, dataset_id: int, version: tuple, filters: tuple, page: int, page_size: int, _index: gal.GalleryIndex
-) -> gal.GalleryPage:
+def _page(db: str, dataset: str, version: tuple, filters: tuple, page: int, page_size: int) -> gal.GalleryPage:
     """One page of the gallery; keyed on the labels version, so an edit means a fresh answer."""
-    return gal.query_gallery(_index, gal.GalleryFilters(*filters), page=page, page_size=page_size)
+    ids = _matching(db, dataset, version, filters)
+    return gal.slice_page(get_store(), dataset, ids, filters[0], page=page, page_size=page_size)
 
 
 def _thumbnails(info: DatasetInfo, paths: list[str], size: int) -> ThumbnailReport:
@@ -231,16 +237,16 @@ def _run_undo(edit_ids: list[int]) -> None:
 
 
 @st.dialog("Image", width="large", on_dismiss=_close)
-def _detail(info: DatasetInfo, index: gal.GalleryIndex, image_id: int, page_ids: list[int]) -> None:
+def _detail(info: DatasetInfo, image_id: int, page_ids: list[int]) -> None:
     store = get_store()
     try:
         record = store.image(info.name, image_id)
         history = store.edit_history(info.name, image_id)
+        current = gal.current_labels_of(store, info.name, [image_id])
     except FashionCoreError as exc:
         st.error(str(exc))
         return
-    mine = index.labels[index.labels["image_id"] == image_id]
-    table = gal.image_labels(info.schema, mine, history)
+    table = gal.image_labels(info.schema, current, history)
     _detail_nav(image_id, page_ids)
     left, right = st.columns([2, 3])
     with left:
@@ -366,13 +372,12 @@ def main() -> None:
     flash(K_FLASH)
     store = get_store()
     try:
-        with st.spinner("Reading the labels..."):
-            index = gallery_indexes(str(store.db_path)).get(info.name)
+        version = tuple(store.labels_version(info.name))
         filters, page_size = _filters(info)
         page_key = _page_key(filters, page_size)
         page = int(st.session_state.get(page_key, 1))
-        result = _query(str(store.db_path), index.dataset_id, index.version, astuple(filters),
-                        page, page_size, index)
+        with st.spinner("Finding images..."):
+            result = _page(str(store.db_path), info.name, (info.id, *version), astuple(filters), page, page_size)
     except FashionCoreError as exc:
         st.error(str(exc))
         st.stop()
@@ -389,7 +394,7 @@ def main() -> None:
     _bulk(info, filters)
     open_id = st.session_state.get(K_OPEN)
     if open_id is not None:
-        _detail(info, index, int(open_id), result.rows["image_id"].astype(int).tolist())
+        _detail(info, int(open_id), result.rows["image_id"].astype(int).tolist())
 
 
 def _toolbar(result: gal.GalleryPage) -> None:

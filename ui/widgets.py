@@ -6,10 +6,9 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from fashion_core.gallery import GalleryIndexCache
 from fashion_core.store import DatasetInfo
 from ui import state
-from ui.services import active_dataset, get_store
+from ui.services import active_dataset
 
 
 def require_dataset() -> DatasetInfo:
@@ -23,15 +22,6 @@ def require_dataset() -> DatasetInfo:
         )
         st.stop()
     return info
-
-
-@st.cache_resource(show_spinner=False)
-def gallery_indexes(db_path: str) -> GalleryIndexCache:
-    """The process-wide gallery indexes (one per dataset, patched as edits arrive).
-
-    ``db_path`` is part of the cache key so a different workspace gets its own cache.
-    """
-    return GalleryIndexCache(get_store())
 
 
 def annotator_name() -> str:

@@ -1,16 +1,15 @@
-"""Tests of the gallery queries, the index kept current by patching, and bulk relabel/undo."""
+"""Tests of the gallery queries (SQL over the current labels) and bulk relabel/undo."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from fashion_core import gallery as gal
-from fashion_core.errors import SchemaError, StoreError, UnknownDatasetError
+from fashion_core.errors import SchemaError, StoreError
 from fashion_core.schema import FASHIONAI, Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 
@@ -50,7 +49,7 @@ def multi(store: LabelStore) -> dict[str, int]:
 
 def _query(store, dataset="fa", **kw) -> gal.GalleryPage:
     page, size = kw.pop("page", 1), kw.pop("page_size", 60)
-    return gal.query_gallery(gal.build_gallery_index(store, dataset), gal.GalleryFilters(**kw), page=page, page_size=size)
+    return gal.query_gallery(store, dataset, gal.GalleryFilters(**kw), page=page, page_size=size)
 
 
 def _paths(result: gal.GalleryPage) -> list[str]:
@@ -83,6 +82,12 @@ def test_maybe_edited_and_search_filters(store, ids):
     assert _paths(_query(store, search="b5")) == ["img/B5.jpg"]  # case-insensitive
     assert _paths(_query(store, search=f"#{ids['img/a3.jpg']}")) == ["img/a3.jpg"]
     assert _query(store, search="nothing-like-this").total == 0
+
+
+def test_an_edit_settles_a_maybe_mark(store, ids):
+    store.edit_label("fa", ids["img/a2.jpg"], SLEEVE, "Long Sleeves", annotator="t")  # confirmed as is
+    assert _paths(_query(store, maybe="with")) == ["img/b6.jpg"]
+    assert "img/a2.jpg" in _paths(_query(store, category=SLEEVE, maybe="without"))
 
 
 def test_pagination_clamps_and_validates(store, ids):
@@ -123,51 +128,51 @@ def test_excluded_image_stays_in_the_gallery(store, ids):
     assert _paths(_query(store, edited="edited")) == ["img/a4.jpg"]
 
 
-def test_patched_index_equals_a_fresh_build(store, ids):
-    cache = gal.GalleryIndexCache(store)
-    first = cache.get("fa")
-    assert cache.get("fa") is first  # nothing changed: same object
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    cols = ["image_id", "category", "value", "maybe", "edited"]
+    return frame[cols].sort_values(["image_id", "category"], ignore_index=True).astype({"edited": bool})
+
+
+def test_current_labels_of_agrees_with_the_store(store, ids):
     steps = [
         lambda: store.edit_label("fa", ids["img/a1.jpg"], SLEEVE, "Cup Sleeves", annotator="t"),
-        lambda: store.edit_label("fa", ids["img/b6.jpg"], COAT, None, annotator="t"),
+        lambda: store.edit_label("fa", ids["img/b6.jpg"], COAT, None, annotator="t"),  # exclude
+        lambda: store.edit_label("fa", ids["img/a1.jpg"], COAT, "Invisible", annotator="t"),  # a new cell
         lambda: store.edit_label("fa", ids["img/a1.jpg"], SLEEVE, "Long Sleeves", annotator="t"),
+        lambda: store.undo_edit(int(store.edit_history("fa", ids["img/b6.jpg"])["id"].iloc[0]), annotator="t"),
     ]
-    for step in steps:
+    every = list(ids.values())
+    for step in [lambda: None, *steps]:
         step()
-        patched = cache.get("fa")
-        fresh = gal.build_gallery_index(store, "fa")
-        pd.testing.assert_frame_equal(patched.labels, fresh.labels)
-        assert np.array_equal(patched.touched, fresh.touched) and patched.version == fresh.version
-    last = store.edit_history("fa", ids["img/b6.jpg"])["id"].iloc[0]
-    store.undo_edit(int(last), annotator="t")  # restores an excluded cell: rebuilt, maybe marks back
-    again = cache.get("fa")
-    row = again.labels[again.labels["image_id"] == ids["img/b6.jpg"]].iloc[0]
-    assert (row["value"], row["maybe"], row["edited"]) == ("Long Length", "Knee Length", True)
+        mine = _sorted(gal.current_labels_of(store, "fa", every))
+        pd.testing.assert_frame_equal(mine, _sorted(store.current_labels("fa")), check_dtype=False)
+    some = gal.current_labels_of(store, "fa", [ids["img/a1.jpg"]])
+    assert some[["category", "value", "edited"]].values.tolist() == [
+        [COAT, "Invisible", True], [SLEEVE, "Long Sleeves", True],
+    ]
+    b6 = gal.current_labels_of(store, "fa", [ids["img/b6.jpg"]]).iloc[0]
+    assert (b6["value"], b6["maybe"], b6["edited"]) == ("Long Length", "", True)  # an edit settles the doubt
 
 
-def test_apply_edits_signals_a_rebuild_for_new_cells(store, ids):
-    index = gal.build_gallery_index(store, "fa")
+def test_a_new_cell_is_found_under_its_category(store, ids):
     store.edit_label("fa", ids["img/a1.jpg"], COAT, "Invisible", annotator="t")  # a1 had no coat label
-    edits = store.edit_history("fa")
-    assert gal.apply_edits(index, edits, store.labels_version("fa")) is None
-    refreshed = gal.refresh_gallery_index(index, store)
-    assert len(refreshed.labels) == len(index.labels) + 1
+    assert _paths(_query(store, category=COAT, values=("Invisible",))) == ["img/a1.jpg", "img/b8.jpg"]
+    assert _query(store).rows.set_index("path").loc["img/a1.jpg", "value"] == (
+        "coat length: Invisible; sleeve length: Long Sleeves"
+    )
 
 
-def test_index_cache_forgets_deleted_datasets(store, ids):
-    cache = gal.GalleryIndexCache(store)
-    cache.get("fa")
-    store.delete_dataset("fa")
-    with pytest.raises(UnknownDatasetError):
-        cache.get("fa")
+def test_other_datasets_do_not_leak_in(store, ids):
+    _dataset(store, "other", FASHIONAI, {"img/a1.jpg": (SLEEVE, "Invisible", "")})  # same path
+    assert _query(store).total == 8 and _query(store, "other").total == 1
+    assert _paths(_query(store, category=SLEEVE, values=("Invisible",))) == ["img/a4.jpg"]
 
 
 def test_image_labels_show_original_current_and_latest_edit(store, ids):
     a2 = ids["img/a2.jpg"]
     store.edit_label("fa", a2, SLEEVE, "Short Sleeves", annotator="t")
     second = store.edit_label("fa", a2, SLEEVE, None, annotator="t", reason="not a sleeve")
-    index = gal.build_gallery_index(store, "fa")
-    table = gal.image_labels(FASHIONAI, index.labels[index.labels["image_id"] == a2], store.edit_history("fa", a2))
+    table = gal.image_labels(FASHIONAI, gal.current_labels_of(store, "fa", [a2]), store.edit_history("fa", a2))
     row = table.set_index("category").loc[SLEEVE]
     assert (row["original"], row["current"], row["edited"]) == ("Long Sleeves", None, True)
     assert row["latest_edit_id"] == second.id
@@ -226,23 +231,24 @@ def test_undo_edits_collects_the_ones_no_longer_latest(store, ids):
     assert store.current_value("fa", b5, COAT) == "Invisible"
 
 
-def test_query_is_fast_on_200000_images():
-    n = 200_000
-    rng = np.random.default_rng(0)
-    cats = FASHIONAI.category_names
-    cat_idx = np.arange(n) % len(cats)
-    labels = pd.DataFrame({
-        "image_id": np.arange(1, n + 1, dtype=np.int64),
-        "category": pd.Categorical.from_codes(cat_idx, categories=cats),
-        "value": [FASHIONAI.categories[c].values[k % 3] for c, k in zip(cat_idx, rng.integers(0, 3, n))],
-        "maybe": np.where(rng.random(n) < 0.02, "Invisible", ""),
-        "edited": rng.random(n) < 0.01,
-    })
-    images = pd.DataFrame({"image_id": labels["image_id"], "path": [f"Images/x/{i:07d}.jpg" for i in range(n)]})
-    index = gal.GalleryIndex("big", 1, FASHIONAI, (n, 0, 0, None), images, labels, np.array([], dtype=np.int64))
-    t0 = time.perf_counter()
-    for filters in [gal.GalleryFilters(), gal.GalleryFilters(SLEEVE, ("Sleeveless", "Invisible"), "without"),
-                    gal.GalleryFilters(maybe="with", search="00012"), gal.GalleryFilters(COAT, edited="edited")]:
-        result = gal.query_gallery(index, filters, page=5, page_size=60)
-        assert result.total > 0 and len(result.rows) <= 60
-    assert (time.perf_counter() - t0) / 4 < 1.0  # generous: a shared 2-core machine
+def test_queries_are_fast_on_a_big_dataset(store):
+    n = 30_000
+    cats = FASHIONAI.categories
+    rows = {
+        f"Images/x/{i:06d}.jpg": (cats[i % 8].name, cats[i % 8].values[i % 3], "Invisible" if i % 50 == 0 else "")
+        for i in range(n)
+    }
+    ids = _dataset(store, "big", FASHIONAI, rows)
+    store.edit_label("big", ids["Images/x/000008.jpg"], cats[0].name, None, annotator="t")
+    for filters in [
+        gal.GalleryFilters(),
+        gal.GalleryFilters(SLEEVE, ("Sleeveless", "Invisible"), "without"),
+        gal.GalleryFilters(maybe="with", search="0001"),
+        gal.GalleryFilters(cats[0].name, edited="edited"),
+        gal.GalleryFilters(edited="unedited"),
+    ]:
+        t0 = time.perf_counter()
+        result = gal.query_gallery(store, "big", filters, page=2, page_size=60)
+        assert time.perf_counter() - t0 < 1.0, filters  # typically ~0.05 s; generous for a shared machine
+        assert result.total > 0 or filters.edited == "edited"
+    assert gal.query_gallery(store, "big", gal.GalleryFilters(edited="unedited")).total == n - 1
