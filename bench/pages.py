@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 
@@ -108,38 +110,85 @@ def _timed(at, label: str, results: list[tuple[str, float, str]], target: str = 
     return seconds
 
 
-def _app(page: str):
+@contextmanager
+def harness(server_like: bool) -> Iterator[Callable[[str], object]]:
+    """Make AppTests of the app; ``server_like`` removes two costs only AppTest has.
+
+    AppTest scans every installed package for components once per AppTest object and
+    recompiles the scripts on every run (a fresh ScriptCache each time); ``streamlit run``
+    does the first once at start-up and caches the bytecode. Server-like, the bench shares
+    one registry and one script cache between runs, as the server does.
+    """
+    import streamlit.testing.v1.app_test as app_test_module
+    from streamlit.components.v2.component_manager import BidiComponentManager
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    at.session_state["app_annotator"] = "bench"
-    return at.switch_page(page)
+    registry = None
+    original = app_test_module.ScriptCache
+    if server_like:
+        registry = BidiComponentManager()
+        registry.discover_and_register_components(start_file_watching=False)
+        shared = ScriptCache()
+        app_test_module.ScriptCache = lambda: shared
+
+    def make(page: str):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at.session_state["app_annotator"] = "bench"
+        if registry is not None:
+            at._bidi_component_manager = registry  # as if discovered at server start
+        return at.switch_page(page)
+
+    try:
+        yield make
+    finally:
+        app_test_module.ScriptCache = original
 
 
-def measure(ws: Workspace, repeats: int) -> list[tuple[str, float, str]]:
-    """Time the pages with AppTest on a copy of the workspace (so edits and thumbnails are new)."""
+def measure(source: Workspace, repeats: int, *, server_like: bool) -> list[tuple[str, float, str]]:
+    """Time the pages on a fresh copy of the workspace with empty Streamlit caches."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
     results: list[tuple[str, float, str]] = []
-    browse = _app("pages/browse.py")
-    _timed(browse, "browse, cold (first run: imports, labels, 60 new thumbnails)", results, f"< {TARGET_COLD_BROWSE_S:g} s")
-    shown = len(browse.image)
-    if shown != 60:
-        raise SystemExit(f"browse showed {shown} thumbnails, expected 60")
-    for i in range(repeats):
-        _timed(browse, f"browse, warm (rerun {i + 1})", results, f"< {TARGET_WARM_S:g} s")
-    _timed(_app("pages/browse.py"), "browse, new session, warm caches", results, f"< {TARGET_WARM_S:g} s")
-    browse.selectbox(key="browse_category").set_value("sleeve_length_labels")
-    _timed(browse, "browse, change a filter (new query)", results)
-    browse.button(key=f"browse_open_{int(browse.checkbox[0].key.removeprefix('browse_pick_'))}").click()
-    _timed(browse, "browse, open the detail view", results)
-    browse.button(key="browse_edit_save").click()
-    _timed(browse, "browse, save a relabel (index patched, not re-read)", results)
-    dist = _app("pages/distribution.py")
-    _timed(dist, "distribution, cold (labels read, counted)", results)
-    for i in range(repeats):
-        _timed(dist, f"distribution, warm (rerun {i + 1})", results, f"< {TARGET_WARM_S:g} s")
-    dist.selectbox(key="dist_category").set_value("neckline_design_labels")
-    _timed(dist, "distribution, another category", results, f"< {TARGET_WARM_S:g} s")
+    warm, cold = f"< {TARGET_WARM_S:g} s", f"< {TARGET_COLD_BROWSE_S:g} s"
+    with tempfile.TemporaryDirectory(prefix="fas_bench_pages_ws_") as tmp, harness(server_like) as app:
+        for f in source.root.glob("studio.db*"):
+            shutil.copy2(f, Path(tmp) / f.name)
+        os.environ[HOME_ENV] = tmp
+        browse = app("pages/browse.py")
+        _timed(browse, "browse, cold (empty caches, 60 new thumbnails)", results, cold)
+        if len(browse.image) != 60:
+            raise SystemExit(f"browse showed {len(browse.image)} thumbnails, expected 60")
+        for i in range(repeats):
+            _timed(browse, f"browse, warm (rerun {i + 1})", results, warm)
+        _timed(app("pages/browse.py"), "browse, a second session (warm caches)", results, warm)
+        browse.selectbox(key="browse_category").set_value("sleeve_length_labels")
+        _timed(browse, "browse, change a filter (new query, new thumbnails)", results)
+        browse.pagination[0].set_value(3)
+        _timed(browse, "browse, next page (new thumbnails)", results)
+        first = int(browse.checkbox[0].key.removeprefix("browse_pick_"))
+        browse.button(key=f"browse_open_{first}").click()
+        _timed(browse, "browse, open the detail view", results)
+        browse.segmented_control(key=f"browse_edit_action_{first}_sleeve_length_labels").set_value("invisible")
+        browse.button(key="browse_edit_save").click()
+        _timed(browse, "browse, save a relabel (labels version changes)", results)
+        dist = app("pages/distribution.py")
+        _timed(dist, "distribution, cold (empty cache: reads all labels)", results)
+        for i in range(repeats):
+            _timed(dist, f"distribution, warm (rerun {i + 1})", results, warm)
+        dist.selectbox(key="dist_category").set_value("neckline_design_labels")
+        _timed(dist, "distribution, another category", results, warm)
     return results
+
+
+def report(title: str, results: list[tuple[str, float, str]]) -> None:
+    print(f"\n{title}")
+    print(f"  {'render':<56} {'seconds':>8}  target")
+    for label, seconds, target in results:
+        verdict = "" if not target else ("ok" if seconds < float(target.split()[1]) else "MISSED")
+        print(f"  {label:<56} {seconds:>8.3f}  {target} {verdict}")
 
 
 def main() -> None:
@@ -160,21 +209,16 @@ def main() -> None:
     build = [sys.executable, __file__, "--build-only", "--rows", str(args.rows), "--cache", str(args.cache)]
     subprocess.run(build + (["--fresh"] if args.fresh else []), check=True)
     source = Workspace(args.cache / f"workspace_{args.rows}")
-    with tempfile.TemporaryDirectory(prefix="fas_bench_pages_ws_") as tmp:
-        ws = Workspace(Path(tmp))
-        for f in source.root.glob("studio.db*"):
-            shutil.copy2(f, ws.root / f.name)
-        os.environ[HOME_ENV] = str(ws.root)
-        results = measure(ws, args.repeats)
-        thumbs = sum(1 for _ in ws.thumbnails_dir.rglob("*.jpg"))
+    load = os.getloadavg()[0]
+    as_is = measure(source, args.repeats, server_like=False)
+    server = measure(source, args.repeats, server_like=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n{args.rows:,} images, {os.cpu_count()} CPUs, {thumbs} thumbnails made")
-    print(f"{'render':<58} {'seconds':>8}  target")
-    for label, seconds, target in results:
-        verdict = "" if not target else ("ok" if seconds < float(target.split()[1]) else "MISSED")
-        print(f"{label:<58} {seconds:>8.3f}  {target} {verdict}")
+    print(f"\n{args.rows:,} images, {os.cpu_count()} CPUs, load average {load:.1f} at start, "
+          f"{os.getloadavg()[0]:.1f} at end")
+    report("AppTest as is (first pass: includes importing the app's modules)", as_is)
+    report("AppTest, server-like (component scan at start-up, bytecode cached)", server)
     verdict = "ok" if peak < TARGET_PEAK_MB else "MISSED"
-    print(f"{'peak RSS of this process':<58} {peak:>6.0f} MB  < {TARGET_PEAK_MB:g} MB {verdict}")
+    print(f"\n  {'peak RSS of this process (both passes)':<56} {peak:>6.0f} MB  < {TARGET_PEAK_MB:g} MB {verdict}")
 
 
 if __name__ == "__main__":
