@@ -126,14 +126,8 @@ def _start_resource_tracker_quietly() -> None:
 # -- public API ---------------------------------------------------------------------------
 
 
-def submit(
-    workspace: Workspace | str | Path,
-    config: Any,
-    *,
-    runner: Runner | None = None,
-    trainer: Trainer | str | None = None,
-    max_running: int = 1,
-) -> str:
+def submit(workspace: Workspace | str | Path, config: Any, *, runner: Runner | None = None,
+           trainer: Trainer | str | None = None, max_running: int = 1) -> str:
     """Register a run as ``queued`` and start it unless ``max_running`` runs are running.
 
     Args:
@@ -185,13 +179,8 @@ def list_jobs(workspace: Workspace | str | Path, dataset: str | None = None) -> 
     return [_merged(r, queue) for r in records]
 
 
-def cancel(
-    workspace: Workspace | str | Path,
-    run_id: str,
-    *,
-    grace_seconds: float = CANCEL_GRACE_SECONDS,
-    wait: bool = False,
-) -> dict[str, Any]:
+def cancel(workspace: Workspace | str | Path, run_id: str, *, grace_seconds: float = CANCEL_GRACE_SECONDS,
+           wait: bool = False) -> dict[str, Any]:
     """Cancel a run: a queued one at once; a running one by raising its cancel flag.
 
     A running trainer stops at its next check and keeps its best checkpoint. If it has not
@@ -219,15 +208,9 @@ def cancel(
     return status(ws, run_id)
 
 
-def reconcile(
-    workspace: Workspace | str | Path,
-    *,
-    runner: Runner | None = None,
-    trainer: Trainer | str | None = None,
-    grace_seconds: float = CANCEL_GRACE_SECONDS,
-    max_running: int = 1,
-    start_next: bool = True,
-) -> dict[str, Any]:
+def reconcile(workspace: Workspace | str | Path, *, runner: Runner | None = None,
+              trainer: Trainer | str | None = None, grace_seconds: float = CANCEL_GRACE_SECONDS,
+              max_running: int = 1, start_next: bool = True) -> dict[str, Any]:
     """Bring the store in line with reality; called on page load, by the poller and by ``wait``.
 
     A run marked running whose process is gone becomes ``failed`` ("process exited
@@ -251,15 +234,9 @@ def reconcile(
     return changes
 
 
-def wait(
-    workspace: Workspace | str | Path,
-    run_id: str,
-    *,
-    timeout: float | None = None,
-    poll_seconds: float = 0.5,
-    runner: Runner | None = None,
-    trainer: Trainer | str | None = None,
-) -> dict[str, Any]:
+def wait(workspace: Workspace | str | Path, run_id: str, *, timeout: float | None = None,
+         poll_seconds: float = 0.5, runner: Runner | None = None, trainer: Trainer | str | None = None,
+         ) -> dict[str, Any]:
     """Block until a run has finished (reconciling meanwhile) and return its status.
 
     Raises:
@@ -326,39 +303,29 @@ def load_trainer(spec: str) -> Trainer:
 
 
 def normalize_config(config: Any) -> dict[str, Any]:
-    """The dict form of a config, validated through ``TrainConfig`` once that exists.
+    """The dict form of a config, validated (and completed with defaults) by ``TrainConfig``.
 
     Raises:
-        JobError: for a config ``TrainConfig`` rejects (its own FashionCoreErrors pass through).
+        TrainConfigError: for an option out of range; JobError for anything else unusable.
     """
-    if hasattr(config, "to_dict"):
-        return dict(config.to_dict())
+    from fashion_core.modeling.config import TrainConfig  # light: no TensorFlow behind it
+
+    if isinstance(config, TrainConfig):
+        return config.to_dict()
     if not isinstance(config, dict):
         raise JobError(f"A training config must be a TrainConfig or a dict. Received: {type(config).__name__}")
-    cls = _train_config_class()
-    if cls is None:
-        return dict(config)
     try:
-        return dict(cls.from_dict(dict(config)).to_dict())
+        return TrainConfig.from_dict(config).to_dict()
     except FashionCoreError:
         raise
     except (TypeError, ValueError, KeyError) as exc:
         raise JobError(f"Invalid training config: {exc}") from exc
 
 
-def _train_config_class() -> type | None:
-    try:
-        from fashion_core.modeling.config import TrainConfig
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("fashion_core.modeling.config", "fashion_core.modeling"):
-            raise
-        return None
-    return TrainConfig
-
-
 def _config_for_trainer(config: dict[str, Any]) -> Any:
-    cls = _train_config_class()
-    return config if cls is None else cls.from_dict(config)
+    from fashion_core.modeling.config import TrainConfig
+
+    return TrainConfig.from_dict(config)
 
 
 # -- running one run ------------------------------------------------------------------------
@@ -425,15 +392,8 @@ def _start_watchdog(
     threading.Thread(target=watch, name=f"cancel-watchdog-{run_dir.run_id}", daemon=True).start()
 
 
-def _finish(
-    store: LabelStore,
-    run_dir: RunDir,
-    state: str,
-    *,
-    error: str | None = None,
-    result: Any = None,
-    note: str | None = None,
-) -> bool:
+def _finish(store: LabelStore, run_dir: RunDir, state: str, *, error: str | None = None, result: Any = None,
+            note: str | None = None) -> bool:
     """Record a run's end unless it is already recorded; return whether this call did."""
     with _FINISH_LOCK:
         record = get_run(store, run_dir.run_id)
@@ -576,7 +536,7 @@ def _terminate(run_id: str, current: dict[str, Any]) -> None:
 def _reap_children() -> None:
     for run_id, proc in list(_PROCESSES.items()):
         if not proc.is_alive():  # also collects the exit status, so no zombie stays
-            del _PROCESSES[run_id]
+            _PROCESSES.pop(run_id, None)  # pop: two sessions may reap at once
 
 
 def _cancel_overdue(run_dir: RunDir, grace: float) -> bool:

@@ -485,3 +485,17 @@ def test_real_training_run_in_the_background_end_to_end(tmp_path: Path) -> None:
     heads = {t.name.split(",")[0] for t in curves_figure(history).data}
     assert heads == {"all", SLEEVE, COLLAR}
     assert comparison_frame(listed)["backbone"].tolist() == ["efficientnet_lite0"]
+
+
+def test_jobs_and_the_train_page_imports_stay_free_of_tensorflow() -> None:
+    code = (
+        "import sys\n"
+        "import fashion_core.jobs, fashion_core.run_views, fashion_core.cli.runs\n"
+        "import fashion_core.modeling.config, fashion_core.modeling.backbones, fashion_core.label_maps\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'streamlit') if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
