@@ -101,6 +101,7 @@ def test_start_submits_a_run_that_appears_in_the_list(studio: Studio, open_page,
     assert at.session_state["train_selected_run"] == run.id
     compare = _frame(at, "run", "state")
     assert compare[f"val acc: {SLEEVE}"].tolist() == [pytest.approx(0.7)]
+    assert len(at.get("plotly_chart")) == 2  # the run's curves and the comparison chart
 
 
 def test_a_failed_run_shows_why(studio: Studio, open_page, monkeypatch: pytest.MonkeyPatch) -> None:
