@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import heapq
 import itertools
 import logging
 import os
@@ -41,6 +40,7 @@ RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
 STATES: tuple[str, ...] = (RUNNING, DONE, FAILED, CANCELLED)
 FAILURE_COLUMNS: tuple[str, ...] = ("line", "id", "url", "reason", "http_status")
 _NEEDED_COLUMNS = ("line", "id", "url", "status", "reason")
+MANIFEST_CHUNK_ROWS = 200_000  # rows read at a time: bounded memory on huge manifests
 _MISSING_IMAGE = re.compile(r"^image file missing: (?P<name>.+)$")
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -96,10 +96,8 @@ class DownloadJob:
     @property
     def fraction(self) -> float:
         """Share of rows finished, 0.0 to 1.0."""
-        if self.summary is not None and self.summary.total:
-            return min(
-                1.0, (self.summary.ok + self.summary.failed + self.summary.skipped) / self.summary.total
-            )
+        if self.summary is not None:
+            return 1.0  # every row ends ok, skipped or failed; a cancelled run fails the rest
         if self.progress is None or not self.progress.total:
             return 0.0
         return min(1.0, self.progress.done / self.progress.total)
@@ -312,11 +310,12 @@ def manifest_summary(manifest_path: str | os.PathLike[str]) -> dict[str, Any]:
     status: Counter[str] = Counter({"ok": 0, "failed": 0, "skipped": 0})
     reasons: Counter[str] = Counter()
     duplicates = 0
-    for record in _manifest_rows(path):
-        status[record["status"]] += 1
-        if record["status"] == "failed":
-            reasons[reason_kind(record["reason"])] += 1
-        duplicates += bool(record.get("duplicate_of"))
+    for chunk in _manifest_chunks(path, ["status", "reason", "duplicate_of"]):
+        status.update(chunk["status"].value_counts().to_dict())
+        for reason, n in chunk.loc[chunk["status"] == "failed", "reason"].value_counts().items():
+            reasons[reason_kind(reason)] += int(n)  # per distinct reason, not per row: fast
+        # Like DownloadSummary.duplicates: kept images whose content an earlier row already had.
+        duplicates += int(((chunk["duplicate_of"] != "") & (chunk["status"] != "failed")).sum())
     return {
         "manifest": str(path),
         "total": sum(status.values()),
@@ -329,11 +328,11 @@ def manifest_summary(manifest_path: str | os.PathLike[str]) -> dict[str, Any]:
 def manifest_failures(manifest_path: str | os.PathLike[str], limit: int | None = 100) -> pd.DataFrame:
     """The failed rows of a manifest in list order, at most ``limit`` of them (None: all).
 
-    The manifest is read as a stream and only ``limit`` rows are kept, so a manifest of
-    millions of rows costs little memory.
+    The manifest is read in chunks and only ``limit`` rows are kept between chunks, so a
+    manifest of millions of rows costs little memory.
 
     Returns:
-        A DataFrame with columns ``line, id, url, reason, http_status``.
+        A DataFrame with columns ``line, id, url, reason, http_status`` (``line`` an integer).
 
     Raises:
         DownloadError: if the file is missing or not a manifest, or ``limit`` is not >= 1.
@@ -341,45 +340,83 @@ def manifest_failures(manifest_path: str | os.PathLike[str], limit: int | None =
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise DownloadError(f"`limit` must be an integer >= 1 or None. Received: limit={limit!r}")
     path = manifest_file(manifest_path)
-    failed = ((_line_number(path, r), r) for r in _manifest_rows(path) if r["status"] == "failed")
-    picked = (
-        heapq.nsmallest(limit, failed, key=lambda item: item[0])
-        if limit
-        else sorted(failed, key=lambda i: i[0])
-    )
-    rows = [{**{c: r.get(c, "") for c in FAILURE_COLUMNS}, "line": line} for line, r in picked]
-    return pd.DataFrame(rows, columns=list(FAILURE_COLUMNS))
+    picked = _first_failed_rows(path, limit)
+    if picked.empty:
+        return pd.DataFrame(columns=list(FAILURE_COLUMNS))
+    # Second pass: parse only the picked rows (parsing every URL of a big manifest is the slow part).
+    wanted = set((picked.index + 1).tolist())  # data row k is file row k + 1 (row 0: the header)
+    present = [c for c in FAILURE_COLUMNS if c in _manifest_header(path)]
+    frame = _read_manifest(path, usecols=present, skiprows=lambda i: i != 0 and i not in wanted)
+    for column in FAILURE_COLUMNS:
+        if column not in frame:
+            frame[column] = ""
+    frame["line"] = _line_numbers(path, frame["line"])
+    return frame.sort_values("line", kind="stable")[list(FAILURE_COLUMNS)].reset_index(drop=True)
 
 
-def _manifest_rows(path: Path) -> Iterator[dict[str, str]]:
-    """Yield the manifest's rows as dicts, after checking its header."""
+def _first_failed_rows(path: Path, limit: int | None) -> pd.Series:
+    """Line numbers of the first ``limit`` failed rows, indexed by their row in the manifest."""
+    kept = pd.Series(dtype="int64")
+    for chunk in _manifest_chunks(path, ["line", "status"]):
+        lines = _line_numbers(path, chunk.loc[chunk["status"] == "failed", "line"])
+        kept = pd.concat([kept, lines]) if not kept.empty else lines
+        if limit is not None:
+            kept = kept.nsmallest(limit)
+    return kept
+
+
+def _manifest_chunks(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
+    """Yield the manifest in chunks of text columns (missing optional ones as ''), header checked."""
+    present = [c for c in columns if c in _manifest_header(path)]
+    reader = _read_manifest(path, usecols=present, chunksize=MANIFEST_CHUNK_ROWS)
+    with reader:
+        while True:
+            try:
+                chunk = next(reader)
+            except StopIteration:
+                return
+            except (ValueError, UnicodeDecodeError, OSError) as exc:
+                raise DownloadError(f"{path}: unreadable manifest ({exc})") from None
+            for column in columns:
+                if column not in chunk:
+                    chunk[column] = ""
+            yield chunk
+
+
+def _read_manifest(path: Path, **options: Any) -> Any:
+    """``pd.read_csv`` of a manifest as text; a DataFrame, or a chunk reader with ``chunksize``."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, **options)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
+        raise DownloadError(f"{path}: unreadable manifest ({exc})") from None
+    except OSError as exc:
+        raise DownloadError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
+
+
+def _manifest_header(path: Path) -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in _NEEDED_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise DownloadError(
-                    f"{path}: not a download manifest (missing columns: {', '.join(missing)})"
-                )
-            try:
-                yield from reader
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise DownloadError(f"{path}:{reader.line_num}: unreadable manifest row ({exc})") from None
+            header = next(csv.reader(handle), [])
     except FileNotFoundError:
         raise DownloadError(
             f"{path}: no download manifest here (has a download into this folder finished?)"
         ) from None
     except UnicodeDecodeError:
         raise DownloadError(f"{path}: not a download manifest (not UTF-8 text)") from None
-    except OSError as exc:
-        raise DownloadError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
+    except (OSError, csv.Error) as exc:
+        raise DownloadError(f"{path}: cannot read the manifest ({exc})") from None
+    missing = [c for c in _NEEDED_COLUMNS if c not in header]
+    if missing:
+        raise DownloadError(f"{path}: not a download manifest (missing columns: {', '.join(missing)})")
+    return header
 
 
-def _line_number(path: Path, record: dict[str, str]) -> int:
-    try:
-        return int(record["line"])
-    except (TypeError, ValueError):
-        raise DownloadError(f"{path}: row with id {record.get('id')!r} has a bad line number") from None
+def _line_numbers(path: Path, lines: pd.Series) -> pd.Series:
+    numbers = pd.to_numeric(lines, errors="coerce")
+    if numbers.isna().any():
+        bad = lines[numbers.isna()].iloc[0]
+        raise DownloadError(f"{path}: bad line number {bad!r} in the manifest's 'line' column")
+    return numbers.astype("int64")
 
 
 # -- import ----------------------------------------------------------------------------------
@@ -450,10 +487,15 @@ def _explain_missing(rejected: Iterable[Rejection], manifest: Path) -> list[Reje
 
 def _manifest_lines(manifest: Path, lines: set[int]) -> dict[int, dict[str, str]] | None:
     """Manifest rows of the given list lines; None when there is no readable manifest."""
+    found: dict[int, dict[str, str]] = {}
     try:
-        return {n: r for r in _manifest_rows(manifest) if (n := _line_number(manifest, r)) in lines}
+        for chunk in _manifest_chunks(manifest, ["line", "id", "status", "reason"]):
+            chunk = chunk.assign(line=_line_numbers(manifest, chunk["line"]))
+            for record in chunk[chunk["line"].isin(lines)].to_dict("records"):
+                found[int(record["line"])] = record
     except DownloadError:
         return None
+    return found
 
 
 def _explained(rejection: Rejection, by_line: dict[int, dict[str, str]] | None, manifest: Path) -> Rejection:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from fashion_core.download import DownloadConfig
@@ -212,8 +213,7 @@ def _results(out_dir: Path, list_path: Path | None, *, key: str) -> None:
     """Failures from the manifest, the manifest itself, and the import."""
     manifest = manifest_file(out_dir)
     try:
-        counts = manifest_summary(manifest)
-        failures = manifest_failures(manifest, limit=FAILURE_ROWS)
+        counts, failures = _manifest_view(str(manifest), _stamp(manifest))
     except FashionCoreError as exc:
         st.error(str(exc))
         return
@@ -243,26 +243,44 @@ def _results(out_dir: Path, list_path: Path | None, *, key: str) -> None:
         _import(out_dir, list_path, key=key)
 
 
+@st.cache_data(max_entries=16, show_spinner="Reading the manifest...")
+def _manifest_view(manifest: str, stamp: tuple[int, int] | None) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Counts and first failures; cached per file version, since a manifest may have millions of rows."""
+    return manifest_summary(manifest), manifest_failures(manifest, limit=FAILURE_ROWS)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
 def _import(out_dir: Path, list_path: Path, *, key: str) -> None:
     st.markdown("##### Import as dataset")
     cols = st.columns([2, 1])
     name = cols[0].text_input("Dataset name", value=list_path.stem, key=f"download_dataset_{key}")
     replace = cols[1].checkbox("Replace a dataset of that name", key=f"download_replace_{key}")
     if st.button("Import as dataset", type="primary", icon=":material/input:", key=f"download_import_{key}"):
-        try:
-            with st.spinner("Checking every image and importing..."):
-                report = import_download(
-                    get_store(), list_path=list_path, out_dir=out_dir, dataset=name.strip(), replace=replace
-                )
-        except FashionCoreError as exc:
-            st.error(str(exc))
-            return
-        brief = report.to_dict()
-        brief["rejected_count"] = len(report.rejected)
-        brief["rejected"] = brief["rejected"][:REJECTED_ROWS]
-        brief["out_dir"] = str(out_dir)
-        st.session_state[IMPORTED] = brief
+        _run_import(out_dir, list_path, name.strip(), replace)
     _imported(out_dir, key=key)
+
+
+def _run_import(out_dir: Path, list_path: Path, dataset: str, replace: bool) -> None:
+    try:
+        with st.spinner("Checking every image and importing..."):
+            report = import_download(
+                get_store(), list_path=list_path, out_dir=out_dir, dataset=dataset, replace=replace
+            )
+    except FashionCoreError as exc:
+        st.error(str(exc))
+        return
+    brief = report.to_dict()  # only a small summary goes into session state
+    brief["rejected_count"] = len(report.rejected)
+    brief["rejected"] = brief["rejected"][:REJECTED_ROWS]
+    brief["out_dir"] = str(out_dir)
+    st.session_state[IMPORTED] = brief
 
 
 def _imported(out_dir: Path, *, key: str) -> None:

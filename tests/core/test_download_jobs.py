@@ -166,7 +166,7 @@ def test_cancel_stops_the_download_and_marks_the_rest_cancelled(tmp_path: Path, 
     registry = DownloadRegistry()
     job_id = registry.start(listed, tmp_path / "out", fast_config(workers=2, window_factor=1))
     deadline = time.monotonic() + 10
-    while (registry.get(job_id).progress or _no_progress()).done < 2 and time.monotonic() < deadline:
+    while _done(registry, job_id) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert registry.get(job_id).active
     asked = time.monotonic()
@@ -180,8 +180,9 @@ def test_cancel_stops_the_download_and_marks_the_rest_cancelled(tmp_path: Path, 
     assert registry.cancel(job_id).state == CANCELLED  # cancelling a finished job changes nothing
 
 
-def _no_progress():
-    return type("P", (), {"done": 0})()
+def _done(registry: DownloadRegistry, job_id: str) -> int:
+    progress = registry.get(job_id).progress
+    return 0 if progress is None else progress.done
 
 
 def test_start_refuses_a_missing_list_a_file_as_folder_and_a_busy_folder(
@@ -288,11 +289,16 @@ def test_manifest_helpers_name_the_file_when_it_is_missing_or_not_a_manifest(tmp
 def test_manifest_failures_of_a_large_manifest_keep_only_the_first_lines(tmp_path: Path) -> None:
     lines = ["line,id,url,status,reason,http_status,bytes,sha256,duplicate_of"]
     for n in range(5000, 1, -1):  # finish order is not list order
-        lines.append(f"{n},i{n},http://x/{n},{'failed' if n % 2 else 'ok'},{'timeout' if n % 2 else ''},,,,")
+        status, reason = ("failed", "timeout") if n % 2 else ("ok", "")
+        lines.append(f"{n},i{n},http://x/{n},{status},{reason},,,,{'i2' if n % 7 == 0 else ''}")
     (tmp_path / "manifest.csv").write_text("\n".join(lines) + "\n")
     frame = manifest_failures(tmp_path, limit=3)
-    assert frame["line"].tolist() == [3, 5, 7]
-    assert manifest_summary(tmp_path)["status"] == {"ok": 2500, "failed": 2499, "skipped": 0}
+    assert frame["line"].tolist() == [3, 5, 7] and frame["id"].tolist() == ["i3", "i5", "i7"]
+    counts = manifest_summary(tmp_path)
+    assert counts["status"] == {"ok": 2500, "failed": 2499, "skipped": 0}
+    assert counts["duplicates"] == sum(1 for n in range(2, 5001) if n % 7 == 0 and n % 2 == 0)
+    assert counts["reasons"] == {"timeout": 2499}
+    assert len(manifest_failures(tmp_path, limit=None)) == 2499
 
 
 # -- import ----------------------------------------------------------------------------------
