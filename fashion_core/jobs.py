@@ -417,8 +417,11 @@ def _finish(store: LabelStore, run_dir: RunDir, state: str, *, error: str | None
 
 
 def _result_metrics(result: Any, run_dir: RunDir) -> dict[str, Any] | None:
-    if isinstance(result, dict) and isinstance(result.get("metrics"), dict):
-        return result["metrics"]
+    """The trainer's metrics: its return value (``train_run`` returns them; a ``{"run", "metrics"}``
+    summary works too), else metrics.json."""
+    if isinstance(result, dict) and result:
+        inner = result.get("metrics")
+        return inner if isinstance(inner, dict) else result
     try:
         metrics = read_json(run_dir.metrics)
     except JobError:
@@ -438,8 +441,9 @@ def _advance(workspace: Workspace, runner: Runner, trainer: str, max_running: in
         run_dir = RunDir(get_run(store, run_id).run_dir)
         try:
             runner.start(workspace, run_id, trainer)
-        except Exception as exc:  # the run cannot start: say why on the run itself
+        except Exception as exc:  # the run cannot start: say why on the run itself, try the next
             _finish(store, run_dir, "failed", error=f"could not start: {type(exc).__name__}: {exc}")
+            return _advance(workspace, runner, trainer, max_running)
     return run_id
 
 

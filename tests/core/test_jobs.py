@@ -499,3 +499,24 @@ def test_jobs_and_the_train_page_imports_stay_free_of_tensorflow() -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+class BrokenRunner:
+    """A runner whose start fails (say, the machine cannot start a process)."""
+
+    def start(self, workspace: Workspace, run_id: str, trainer: str) -> None:
+        raise OSError("cannot fork: resource temporarily unavailable")
+
+
+def test_a_run_that_cannot_start_fails_with_the_reason_and_the_queue_moves_on(ws: Workspace) -> None:
+    parked = StepRunner()
+    first = jobs.submit(ws, config(), runner=parked, trainer=fast_trainer)
+    second = jobs.submit(ws, config(), runner=parked, trainer=fast_trainer)
+    third = jobs.submit(ws, config(), runner=parked, trainer=fast_trainer)
+    store = LabelStore.open(ws)
+    update_run(store, first, status="done")  # the first ends; then the page advances the queue
+    store.close()
+    assert jobs.reconcile(ws, runner=BrokenRunner(), trainer=fast_trainer)["started"] is None
+    st = jobs.status(ws, second)
+    assert st["state"] == "failed" and st["error"] == "could not start: OSError: cannot fork: resource temporarily unavailable"
+    assert jobs.status(ws, third)["state"] == "failed"
