@@ -74,7 +74,8 @@ def head_keys(columns: Iterable[str]) -> list[str]:
 def history_long(history: pd.DataFrame, heads: Sequence[str] | None = None) -> pd.DataFrame:
     """History in long form: columns epoch, head, metric, split (train/val), value.
 
-    ``loss``/``val_loss`` belong to head ``all``; ``<head>_<metric>`` to that head (the longest
+    ``loss`` and ``mean_<metric>`` (and their ``val_`` twins) belong to head ``all``;
+    ``<head>_<metric>`` to that head (the longest
     matching head name wins, so ``a_b`` is not mistaken for ``a``). Other columns (learning
     rate, timings) are left out.
     """
@@ -95,6 +96,8 @@ def _parse_column(col: str, keys: Sequence[str]) -> tuple[str, str, str] | None:
     split, base = ("val", col[4:]) if col.startswith("val_") else ("train", col)
     if base == "loss":
         return "all", "loss", split
+    if base.startswith("mean_"):  # the trainer's mean over heads, e.g. mean_accuracy
+        return "all", base[len("mean_") :], split
     for key in keys:
         if base.startswith(key + "_") and len(base) > len(key) + 1:
             return key, base[len(key) + 1 :], split
@@ -118,7 +121,20 @@ def curves_figure(history: pd.DataFrame, heads: Sequence[str] | None = None) -> 
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
     fig.update_xaxes(dtick=1 if long["epoch"].max() <= 20 else None)
     fig.update_layout(height=240 * len(metrics) + 60, margin={"t": 30, "b": 30}, legend_title_text="")
+    start = finetune_start(history)
+    if start is not None:
+        fig.add_vline(x=start - 0.5, line_dash="dot", line_color="grey", annotation_text="fine-tune")
     return fig
+
+
+def finetune_start(history: pd.DataFrame) -> int | None:
+    """The first epoch of the fine-tune phase after a heads phase, if the history has one."""
+    if "phase" not in history or history.empty:
+        return None
+    phases = history["phase"].astype(str).tolist()
+    if "finetune" not in phases or phases[0] == "finetune":
+        return None
+    return int(history["epoch"].iloc[phases.index("finetune")])
 
 
 # -- progress ----------------------------------------------------------------------------------

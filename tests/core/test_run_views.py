@@ -12,6 +12,7 @@ from fashion_core.run_views import (
     comparison_figure,
     comparison_frame,
     curves_figure,
+    finetune_start,
     format_duration,
     head_keys,
     history_frame,
@@ -55,6 +56,18 @@ def test_history_long_assigns_columns_to_the_longest_matching_head() -> None:
     assert long[(long["head"] == "all") & (long["split"] == "val")]["value"].tolist() == [2.2, 1.9]
     assert "learning_rate" not in set(long["metric"]) and "seconds" not in set(long["metric"])
     assert len(long) == 2 * (2 + 2 + 3 + 2 + 2)  # epochs x (loss pair, A train, AB train, val A, val AB)
+
+
+def test_trainer_means_and_phases_are_understood() -> None:
+    h = pd.DataFrame({"epoch": [1, 2, 3], "phase": ["heads", "heads", "finetune"], "mean_accuracy": [0.5, 0.6, 0.7],
+                      "val_mean_accuracy": [0.4, 0.5, 0.6], f"{A}_loss": [1.0, 0.9, 0.8]})
+    long = history_long(h)
+    assert long[(long["head"] == "all") & (long["metric"] == "accuracy")]["split"].tolist() == ["train"] * 3 + ["val"] * 3
+    assert "phase" not in set(long["metric"])
+    assert finetune_start(h) == 3 and finetune_start(h.iloc[:2]) is None
+    assert finetune_start(h.assign(phase="finetune")) is None
+    fig = curves_figure(h)
+    assert any(getattr(s, "x0", None) == 2.5 for s in fig.layout.shapes)
 
 
 def test_history_long_skips_empty_cells() -> None:
