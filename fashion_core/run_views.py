@@ -96,11 +96,11 @@ def _parse_column(col: str, keys: Sequence[str]) -> tuple[str, str, str] | None:
     split, base = ("val", col[4:]) if col.startswith("val_") else ("train", col)
     if base == "loss":
         return "all", "loss", split
-    if base.startswith("mean_"):  # the trainer's mean over heads, e.g. mean_accuracy
-        return "all", base[len("mean_") :], split
     for key in keys:
         if base.startswith(key + "_") and len(base) > len(key) + 1:
             return key, base[len(key) + 1 :], split
+    if base.startswith("mean_"):  # the trainer's mean over heads, e.g. mean_accuracy
+        return "all", base[len("mean_") :], split
     return None
 
 
