@@ -149,7 +149,7 @@ def counts_figure(
     y = rows[metric].to_numpy()
     text = [f"{c:,}<br>{s:.1%}" for c, s in zip(rows["count"], rows["share"])]
     fig = go.Figure(go.Bar(
-        x=rows["value"].astype(str).tolist(), y=y.tolist(), text=text, textposition="outside",
+        x=rows["value"].astype(str).tolist(), y=y.tolist(), text=text, textposition="outside", cliponaxis=False,
         marker_color=[RARE_COLOR if r else BAR_COLOR for r in rare],
         customdata=np.stack([rows["count"], rows["share"]], axis=-1) if len(rows) else None,
         hovertemplate="%{x}<br>%{customdata[0]:,} images<br>%{customdata[1]:.1%}<extra></extra>",

@@ -34,6 +34,7 @@ INVISIBLE = "Invisible"
 K_DATASET, K_CATEGORY, K_VALUES = "browse_dataset", "browse_category", "browse_values"
 K_MAYBE, K_EDITED, K_SEARCH, K_PAGE_SIZE = "browse_maybe", "browse_edited", "browse_search", "browse_page_size"
 K_SELECTED, K_OPEN, K_LAST_BULK, K_FLASH = "browse_selected", "browse_open", "browse_last_bulk", "browse_flash"
+K_SEEN = "browse_seen"  # (image id, category, value) the detail view showed last
 PICK = "browse_pick_"  # + image id: the checkbox of a tile
 
 
@@ -153,16 +154,18 @@ def _tile(row, report) -> None:
     image_id = int(row.image_id)
     thumb = report.thumbnails.get(row.path)
     if thumb is not None:
-        st.image(str(thumb), caption=row.caption, width="stretch")
+        st.image(str(thumb), width="stretch", alt=row.caption)
     else:
         st.warning(f"#{image_id}: no preview", icon=":material/broken_image:")
     key = f"{PICK}{image_id}"
     if key not in st.session_state:
         st.session_state[key] = image_id in set(_selected())
+    # Controls straight under the image, caption last: rows line up whatever the caption's length.
     with st.container(horizontal=True, vertical_alignment="center"):
         st.checkbox("Select", key=key, on_change=_toggle, args=(image_id,))
         st.button("Open", key=f"browse_open_{image_id}", icon=":material/zoom_in:", type="tertiary",
                   on_click=_open, args=(image_id,))
+    st.caption(row.caption)
 
 
 # -- bulk relabel ----------------------------------------------------------------------------
@@ -236,7 +239,7 @@ def _run_undo(edit_ids: list[int]) -> None:
 # -- detail view -----------------------------------------------------------------------------
 
 
-@st.dialog("Image", width="large", on_dismiss=_close)
+@st.dialog("Image details", width="large", on_dismiss=_close)
 def _detail(info: DatasetInfo, image_id: int, page_ids: list[int]) -> None:
     store = get_store()
     try:
@@ -252,7 +255,7 @@ def _detail(info: DatasetInfo, image_id: int, page_ids: list[int]) -> None:
     with left:
         _preview(info, record)
     with right:
-        _labels_table(info, table)
+        _labels_table(info, table, history)
         _relabel(info, image_id, table)
     _history(history)
 
@@ -290,7 +293,7 @@ def _preview(info: DatasetInfo, record) -> None:
     st.caption(f"`{record['path']}` {size}")
 
 
-def _labels_table(info: DatasetInfo, table: pd.DataFrame) -> None:
+def _labels_table(info: DatasetInfo, table: pd.DataFrame, history: pd.DataFrame) -> None:
     shown = table[table["original"].notna() | table["current"].notna() | table["edited"]].copy()
     for col in ("original", "current"):
         shown[col] = [gal.display_value(info.schema.category(c), v) for c, v in zip(shown["category"], shown[col])]
@@ -300,7 +303,10 @@ def _labels_table(info: DatasetInfo, table: pd.DataFrame) -> None:
     )
     for row in table[table["latest_edit_id"].notna()].itertuples(index=False):
         edit_id = int(row.latest_edit_id)
-        if st.button(f"Undo the latest edit of {gal.short_category(row.category)} (#{edit_id})",
+        cat = info.schema.category(row.category)
+        old = history.loc[history["id"] == edit_id, "old_value"].iloc[0]
+        back_to = gal.display_value(cat, None if pd.isna(old) else old)
+        if st.button(f"Undo edit #{edit_id} of {gal.short_category(row.category)} (back to {back_to})",
                      key=f"browse_undo_{edit_id}", icon=":material/undo:"):
             try:
                 get_store().undo_edit(edit_id, annotator=annotator_name() or "unknown")
@@ -333,11 +339,15 @@ def _relabel(info: DatasetInfo, image_id: int, table: pd.DataFrame) -> None:
     elif action == "invisible":
         value = INVISIBLE
     reason = st.text_input("Reason (optional)", key="browse_edit_reason")
+    # What this person last saw: a rerun (the Save click included) re-reads the store first.
+    seen = st.session_state.get(K_SEEN)
+    shown = seen[2] if seen and seen[:2] == (image_id, category) else current
+    st.session_state[K_SEEN] = (image_id, category, current)
     if st.button("Save", key="browse_edit_save", type="primary", icon=":material/save:"):
-        _save(info, image_id, category, value, reason)
+        _save(info, image_id, category, value, reason, shown=shown)
 
 
-def _save(info: DatasetInfo, image_id: int, category: str, value, reason: str) -> None:
+def _save(info: DatasetInfo, image_id: int, category: str, value, reason: str, *, shown: str | None) -> None:
     if not annotator_name():
         st.error("Enter your name in the sidebar first: it is recorded with every edit.")
         return
@@ -348,8 +358,12 @@ def _save(info: DatasetInfo, image_id: int, category: str, value, reason: str) -
         st.error(str(exc))
         return
     st.session_state.pop("browse_edit_reason", None)
-    new = "excluded" if edit.new_value is None else repr(edit.new_value)
-    flash(K_FLASH, f"Image #{image_id}, {category}: {edit.old_value!r} → {new} (edit #{edit.id}).")
+    cat = info.schema.category(category)
+    old, new = gal.display_value(cat, edit.old_value), gal.display_value(cat, edit.new_value)
+    msg = f"Image #{image_id}, {category}: {old} → {new} (edit #{edit.id})."
+    if edit.old_value != shown:  # another session changed it while this one was looking
+        msg += f" Note: it had been changed to {old} by someone else meanwhile; both edits are in the log."
+    flash(K_FLASH, msg)
     st.rerun()
 
 
@@ -359,7 +373,11 @@ def _history(history: pd.DataFrame) -> None:
         st.caption("No edits yet: the labels are as imported.")
         return
     cols = ["id", "created_at", "annotator", "category", "old_value", "new_value", "reason", "undoes"]
-    st.dataframe(history[cols], hide_index=True, width="stretch", key="browse_detail_history")
+    shown = history[cols].astype({"old_value": object, "new_value": object})
+    # No old value: the image had no label there; no new value: the edit excluded it.
+    shown["old_value"] = shown["old_value"].where(shown["old_value"].notna(), "(no label)")
+    shown["new_value"] = shown["new_value"].where(shown["new_value"].notna(), "(excluded)")
+    st.dataframe(shown, hide_index=True, width="stretch", key="browse_detail_history")
 
 
 # -- page ------------------------------------------------------------------------------------

@@ -152,3 +152,23 @@ def test_gallery_follows_edits_made_elsewhere(studio, open_page):
     at.run()
     assert names(shown(at, studio)) == ["p2"]
     assert not at.exception
+
+
+def test_two_sessions_editing_at_once_lose_nothing(studio, open_page):
+    store, ds = studio.store, studio.dataset
+    c1 = image_ids(studio)["Images/coat_length_labels/c1.jpg"]
+    first, second = open_page(PAGE, annotator="ann"), open_page(PAGE, annotator="bob")
+    for at in (first, second):
+        at.button(key=f"browse_open_{c1}").click().run()
+    second.selectbox(key=f"browse_edit_value_{c1}_{COAT}").set_value("Long Length")
+    second.button(key="browse_edit_save").click().run()
+    first.selectbox(key=f"browse_edit_value_{c1}_{COAT}").set_value("Invisible")  # still shows the old value
+    first.button(key="browse_edit_save").click().run()
+    history = store.edit_history(ds, c1)
+    assert history[["annotator", "old_value", "new_value"]].values.tolist() == [
+        ["ann", "Long Length", "Invisible"],
+        ["bob", "Regular Length", "Long Length"],
+    ]
+    assert "someone else" in first.success[0].value and "someone else" not in second.success[0].value
+    assert store.current_value(ds, c1, COAT) == "Invisible"
+    assert not first.exception and not second.exception
