@@ -196,7 +196,7 @@ def list_runs(store: LabelStore, dataset: str | None = None) -> list[RunRecord]:
     if dataset is not None:
         sql += " WHERE d.name = ?"
         params = (dataset,)
-    return [_record(r) for r in store.conn.execute(sql + " ORDER BY r.created_at DESC, r.id DESC", params)]
+    return [_record(r) for r in store.conn.execute(sql + " ORDER BY r.rowid DESC", params)]
 
 
 def verified_model_path(store: LabelStore, run_id: str) -> Path:
