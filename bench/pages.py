@@ -171,7 +171,9 @@ def measure(source: Workspace, repeats: int, *, server_like: bool) -> list[tuple
         first = int(browse.checkbox[0].key.removeprefix("browse_pick_"))
         browse.button(key=f"browse_open_{first}").click()
         _timed(browse, "browse, open the detail view", results)
-        browse.segmented_control(key=f"browse_edit_action_{first}_sleeve_length_labels").set_value("invisible")
+        browse.segmented_control(key=f"browse_edit_action_{first}_sleeve_length_labels").set_value(
+            "invisible"
+        )
         browse.button(key="browse_edit_save").click()
         _timed(browse, "browse, save a relabel (labels version changes)", results)
         dist = app("pages/distribution.py")
@@ -213,12 +215,16 @@ def main() -> None:
     as_is = measure(source, args.repeats, server_like=False)
     server = measure(source, args.repeats, server_like=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n{args.rows:,} images, {os.cpu_count()} CPUs, load average {load:.1f} at start, "
-          f"{os.getloadavg()[0]:.1f} at end")
+    print(
+        f"\n{args.rows:,} images, {os.cpu_count()} CPUs, load average {load:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end"
+    )
     report("AppTest as is (first pass: includes importing the app's modules)", as_is)
     report("AppTest, server-like (component scan at start-up, bytecode cached)", server)
     verdict = "ok" if peak < TARGET_PEAK_MB else "MISSED"
-    print(f"\n  {'peak RSS of this process (both passes)':<56} {peak:>6.0f} MB  < {TARGET_PEAK_MB:g} MB {verdict}")
+    print(
+        f"\n  {'peak RSS of this process (both passes)':<56} {peak:>6.0f} MB  < {TARGET_PEAK_MB:g} MB {verdict}"
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,15 @@ METRICS = ("count", "share")
 NORMALIZATIONS = ("count", "row")
 COUNT_COLUMNS = ["category", "kind", "position", "value", "count", "share", "images"]
 SUMMARY_COLUMNS = [
-    "category", "kind", "images", "values", "largest", "smallest", "imbalance_ratio",
-    "zero_values", "rare_values",
+    "category",
+    "kind",
+    "images",
+    "values",
+    "largest",
+    "smallest",
+    "imbalance_ratio",
+    "zero_values",
+    "rare_values",
 ]
 BAR_COLOR = "#4c78a8"
 RARE_COLOR = "#e45756"
@@ -117,16 +124,19 @@ def summary_table(schema: Schema, table: pd.DataFrame, *, min_count: int) -> pd.
         mine = category_counts(table, cat.name)
         imb = imbalance(mine)
         rare = rare_values(mine, min_count)
-        rows.append({
-            "category": cat.name, "kind": cat.kind.value,
-            "images": int(mine["images"].iloc[0]) if len(mine) else 0,
-            "values": len(cat.values),
-            "largest": f"{imb.largest} ({imb.largest_count})" if imb.largest else "",
-            "smallest": f"{imb.smallest} ({imb.smallest_count})" if imb.smallest else "",
-            "imbalance_ratio": round(imb.ratio, 2) if imb.ratio is not None else None,
-            "zero_values": len(imb.zero_values),
-            "rare_values": ", ".join(f"{v} ({c})" for v, c in zip(rare["value"], rare["count"])),
-        })
+        rows.append(
+            {
+                "category": cat.name,
+                "kind": cat.kind.value,
+                "images": int(mine["images"].iloc[0]) if len(mine) else 0,
+                "values": len(cat.values),
+                "largest": f"{imb.largest} ({imb.largest_count})" if imb.largest else "",
+                "smallest": f"{imb.smallest} ({imb.smallest_count})" if imb.smallest else "",
+                "imbalance_ratio": round(imb.ratio, 2) if imb.ratio is not None else None,
+                "zero_values": len(imb.zero_values),
+                "rare_values": ", ".join(f"{v} ({c})" for v, c in zip(rare["value"], rare["count"])),
+            }
+        )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -148,22 +158,34 @@ def counts_figure(
     rare = (rows["count"] < min_count).to_numpy()
     y = rows[metric].to_numpy()
     text = [f"{c:,}<br>{s:.1%}" for c, s in zip(rows["count"], rows["share"])]
-    fig = go.Figure(go.Bar(
-        x=rows["value"].astype(str).tolist(), y=y.tolist(), text=text, textposition="outside", cliponaxis=False,
-        marker_color=[RARE_COLOR if r else BAR_COLOR for r in rare],
-        customdata=np.stack([rows["count"], rows["share"]], axis=-1) if len(rows) else None,
-        hovertemplate="%{x}<br>%{customdata[0]:,} images<br>%{customdata[1]:.1%}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=rows["value"].astype(str).tolist(),
+            y=y.tolist(),
+            text=text,
+            textposition="outside",
+            cliponaxis=False,
+            marker_color=[RARE_COLOR if r else BAR_COLOR for r in rare],
+            customdata=np.stack([rows["count"], rows["share"]], axis=-1) if len(rows) else None,
+            hovertemplate="%{x}<br>%{customdata[0]:,} images<br>%{customdata[1]:.1%}<extra></extra>",
+        )
+    )
     if metric == "count" and min_count > 0:
-        fig.add_hline(y=min_count, line_dash="dash", line_color=RARE_COLOR,
-                      annotation_text=f"minimum {min_count:,}", annotation_position="top left")
+        fig.add_hline(
+            y=min_count,
+            line_dash="dash",
+            line_color=RARE_COLOR,
+            annotation_text=f"minimum {min_count:,}",
+            annotation_position="top left",
+        )
     unit = "images with the class" if multi else "images"
     fig.update_layout(
         title=title if title is not None else (rows["category"].iloc[0] if len(rows) else ""),
         xaxis_title="class" if multi else "value",
         yaxis_title=unit if metric == "count" else f"share of {unit.split(' ')[0]} labelled",
         yaxis_tickformat=".0%" if metric == "share" else ",",
-        margin={"t": 60, "b": 40}, showlegend=False,
+        margin={"t": 60, "b": 40},
+        showlegend=False,
     )
     return fig
 
@@ -200,10 +222,17 @@ def cooccurrence_figure(matrix: pd.DataFrame, *, normalize: str = "count", title
         diag = np.diag(z).copy()
         z = np.divide(z, diag[:, None], out=np.zeros_like(z), where=diag[:, None] > 0)
     text = [[f"{v:.0%}" if normalize == "row" else f"{int(v):,}" for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(
-        z=z.tolist(), x=list(matrix.columns), y=list(matrix.index), text=text,
-        texttemplate="%{text}", colorscale="Blues", hoverongaps=False,
-        hovertemplate="%{y} & %{x}: %{text}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.tolist(),
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            hoverongaps=False,
+            hovertemplate="%{y} & %{x}: %{text}<extra></extra>",
+        )
+    )
     fig.update_layout(title=title, yaxis_autorange="reversed", margin={"t": 60})
     return fig

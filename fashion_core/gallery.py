@@ -56,10 +56,10 @@ class GalleryFilters:
             raise ValueError(f"`values` needs a `category`. Received: values={self.values!r}, category=None")
 
 
-
 # The labels in force, as ``LabelStore.current_labels`` defines them (latest edit, else the
 # original; value NULL = excluded; an edit clears the cell's maybe marks), computed inside
-# SQLite so a query reads only what it returns. The edit log is small next to the annotations, so ``latest`` is built once.
+# SQLite so a query reads only what it returns. The edit log is small next to the
+# annotations, so ``latest`` is built once per query.
 _CURRENT = """
 WITH latest AS MATERIALIZED (
     SELECT e.image_id, e.category, e.new_value FROM label_edits e
@@ -104,10 +104,11 @@ def value_choices(category: Category) -> list[str]:
     return list(category.values) + ([NO_VALUE] if category.kind is Kind.MULTI else [])
 
 
-def display_value(category: Category, value: str | None) -> str:
-    """A stored label as people read it: ``a, b`` for multi-label, ``(no value)`` for none."""
+def display_value(category: Category, value: str | None, missing: str = "(no label)") -> str:
+    """A stored label as people read it: ``a, b`` for multi-label, ``(no value)`` for an empty
+    one, ``missing`` for None (no label, or excluded: say which when you know)."""
     if value is None:
-        return "(excluded)"
+        return missing
     if category.kind is Kind.MULTI:
         return ", ".join(split_value(value)) or NO_VALUE
     return value
@@ -147,7 +148,9 @@ def slice_page(
 ) -> GalleryPage:
     """One page of an id list from ``matching_ids``, with paths, labels and captions."""
     if not 1 <= int(page_size) <= MAX_PAGE_SIZE:
-        raise ValueError(f"`page_size` must be between 1 and {MAX_PAGE_SIZE}. Received: page_size={page_size}")
+        raise ValueError(
+            f"`page_size` must be between 1 and {MAX_PAGE_SIZE}. Received: page_size={page_size}"
+        )
     total = len(ids)
     page = min(max(1, int(page)), max(1, math.ceil(total / page_size)))
     chosen = [int(i) for i in ids[(page - 1) * page_size : page * page_size]]
@@ -179,7 +182,9 @@ def _category_where(cat: Category, filters: GalleryFilters, params: dict[str, ob
     params["cat"] = cat.name
     where = ["c.category = :cat", "c.value IS NOT NULL"]
     if filters.values:
-        where.append("(" + " OR ".join(_value_test(cat, v, i, params) for i, v in enumerate(filters.values)) + ")")
+        where.append(
+            "(" + " OR ".join(_value_test(cat, v, i, params) for i, v in enumerate(filters.values)) + ")"
+        )
     if filters.maybe != "any":
         where.append("c.maybe != ''" if filters.maybe == "with" else "c.maybe = ''")
     if filters.edited != "any":
@@ -239,7 +244,9 @@ def _current_rows(store: LabelStore, dataset_id: int, image_ids: Sequence[int]) 
     return _fetch(store, sql + " ORDER BY image_id, category", params)
 
 
-def page_rows(store: LabelStore, dataset: str, image_ids: Sequence[int], category: str | None) -> pd.DataFrame:
+def page_rows(
+    store: LabelStore, dataset: str, image_ids: Sequence[int], category: str | None
+) -> pd.DataFrame:
     """Gallery rows (``ROW_COLUMNS``) of some images, in the given order.
 
     Args:
@@ -251,8 +258,14 @@ def page_rows(store: LabelStore, dataset: str, image_ids: Sequence[int], categor
     """
     info = store.dataset(dataset)
     ids = [int(i) for i in image_ids]
-    paths = dict(_fetch(store, "SELECT id, path FROM images WHERE +dataset_id = :ds AND id IN"
-                        " (SELECT value FROM json_each(:ids))", {"ds": info.id, "ids": json.dumps(ids)}))
+    paths = dict(
+        _fetch(
+            store,
+            "SELECT id, path FROM images WHERE +dataset_id = :ds AND id IN"
+            " (SELECT value FROM json_each(:ids))",
+            {"ds": info.id, "ids": json.dumps(ids)},
+        )
+    )
     by_image: dict[int, list[tuple]] = {}
     for row in _current_rows(store, info.id, ids):
         if not category or row[1] == category:
@@ -287,8 +300,13 @@ def _row(schema: Schema, image_id: int, path: str, category: str | None, labels:
     value = "; ".join(parts) or "(no label)"
     caption = f"#{image_id} · {value}" + (" · edited" if edited else "") + (" · maybe" if maybes else "")
     return {
-        "image_id": image_id, "path": path, "category": category or "", "value": value,
-        "maybe": ", ".join(maybes), "edited": edited, "caption": caption,
+        "image_id": image_id,
+        "path": path,
+        "category": category or "",
+        "value": value,
+        "maybe": ", ".join(maybes),
+        "edited": edited,
+        "caption": caption,
     }
 
 
@@ -316,13 +334,17 @@ def image_labels(schema: Schema, labels: pd.DataFrame, history: pd.DataFrame) ->
             latest = int(cell["id"].iloc[-1])
         else:
             original, latest = current, None
-        rows.append({
-            "category": cat.name, "kind": cat.kind.value,
-            "original": None if pd.isna(original) else original,
-            "current": None if pd.isna(current) else current,
-            "maybe": ", ".join(split_value(mine["maybe"].iloc[0])) if len(mine) else "",
-            "edited": latest is not None, "latest_edit_id": latest,
-        })
+        rows.append(
+            {
+                "category": cat.name,
+                "kind": cat.kind.value,
+                "original": None if pd.isna(original) else original,
+                "current": None if pd.isna(current) else current,
+                "maybe": ", ".join(split_value(mine["maybe"].iloc[0])) if len(mine) else "",
+                "edited": latest is not None,
+                "latest_edit_id": latest,
+            }
+        )
     columns = ["category", "kind", "original", "current", "maybe", "edited", "latest_edit_id"]
     # object columns keep None as None (a str column would turn it into NaN).
     table = pd.DataFrame(rows, columns=columns, dtype=object)
@@ -379,7 +401,9 @@ def relabel_images(
     if mode not in RELABEL_MODES:
         raise ValueError(f"`mode` must be one of {RELABEL_MODES}. Received: mode={mode!r}")
     if mode != "set" and (cat.kind is not Kind.MULTI or value is None):
-        raise ValueError(f"mode={mode!r} needs a multi-label category and values; {category!r} is {cat.kind.value}")
+        raise ValueError(
+            f"mode={mode!r} needs a multi-label category and values; {category!r} is {cat.kind.value}"
+        )
     target = None if value is None else normalize_value(cat, value)
     if not (annotator or "").strip():
         raise StoreError("An edit needs an annotator name.")

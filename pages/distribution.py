@@ -38,12 +38,24 @@ def _distribution(
 
 def _controls() -> tuple[str, str, int]:
     cols = st.columns([2, 2, 2], vertical_alignment="bottom")
-    order = cols[0].segmented_control("Order", list(ORDER_LABELS), format_func=ORDER_LABELS.get,
-                                      default="schema", key="dist_order") or "schema"
-    metric = cols[1].segmented_control("Show", list(METRIC_LABELS), format_func=METRIC_LABELS.get,
-                                       default="count", key="dist_metric") or "count"
+    order = (
+        cols[0].segmented_control(
+            "Order", list(ORDER_LABELS), format_func=ORDER_LABELS.get, default="schema", key="dist_order"
+        )
+        or "schema"
+    )
+    metric = (
+        cols[1].segmented_control(
+            "Show", list(METRIC_LABELS), format_func=METRIC_LABELS.get, default="count", key="dist_metric"
+        )
+        or "count"
+    )
     min_count = cols[2].number_input(
-        "Minimum images per value", min_value=0, value=DEFAULT_MIN_COUNT, step=10, key="dist_min_count",
+        "Minimum images per value",
+        min_value=0,
+        value=DEFAULT_MIN_COUNT,
+        step=10,
+        key="dist_min_count",
         help="Values with fewer images are flagged in red: too few to learn from reliably.",
     )
     return order, metric, int(min_count)
@@ -53,7 +65,9 @@ def _summary(schema: Schema, table: pd.DataFrame, min_count: int) -> None:
     st.subheader("All categories")
     st.dataframe(
         charts.summary_table(schema, table, min_count=min_count),
-        hide_index=True, width="stretch", key="dist_summary",
+        hide_index=True,
+        width="stretch",
+        key="dist_summary",
         column_config={
             "imbalance_ratio": st.column_config.NumberColumn("imbalance ratio", format="%.1f×"),
             "rare_values": st.column_config.TextColumn(f"values under {min_count:,}"),
@@ -78,24 +92,35 @@ def _category(schema: Schema, table: pd.DataFrame, co: dict, order: str, metric:
     rare = charts.rare_values(rows, min_count)
     m = st.columns(4)
     m[0].metric("Images labelled", f"{int(rows['images'].iloc[0]):,}")
-    m[1].metric("Imbalance ratio", f"{imb.ratio:.1f}×" if imb.ratio is not None else "—",
-                help=f"{imb.largest} ({imb.largest_count:,}) / {imb.smallest} ({imb.smallest_count:,})"
-                if imb.ratio is not None else "No value has an image.")
+    m[1].metric(
+        "Imbalance ratio",
+        f"{imb.ratio:.1f}×" if imb.ratio is not None else "—",
+        help=f"{imb.largest} ({imb.largest_count:,}) / {imb.smallest} ({imb.smallest_count:,})"
+        if imb.ratio is not None
+        else "No value has an image.",
+    )
     m[2].metric(f"Values under {min_count:,}", f"{len(rare)} of {len(cat.values)}")
     m[3].metric("Values with no image", len(imb.zero_values))
     chart, data = st.tabs(["Chart", "Table"])
     with chart:
         title = f"{name}: positives per class" if cat.kind is Kind.MULTI else name
-        st.plotly_chart(charts.counts_figure(rows, metric=metric, min_count=min_count, title=title),
-                        key="dist_counts_chart")
+        st.plotly_chart(
+            charts.counts_figure(rows, metric=metric, min_count=min_count, title=title),
+            key="dist_counts_chart",
+        )
         _rare_note(rare, min_count)
         if cat.kind is Kind.MULTI:
             _cooccurrence(name, co[name])
     with data:
         st.dataframe(charts.flag_rare(rows, min_count), hide_index=True, width="stretch", key="dist_table")
-        st.download_button(f"Download {name} as CSV", charts.flag_rare(rows, min_count).to_csv(index=False),
-                           file_name=f"{name}_counts.csv", mime="text/csv", key="dist_csv_category",
-                           icon=":material/download:")
+        st.download_button(
+            f"Download {name} as CSV",
+            charts.flag_rare(rows, min_count).to_csv(index=False),
+            file_name=f"{name}_counts.csv",
+            mime="text/csv",
+            key="dist_csv_category",
+            icon=":material/download:",
+        )
 
 
 def _rare_note(rare: pd.DataFrame, min_count: int) -> None:
@@ -108,12 +133,24 @@ def _rare_note(rare: pd.DataFrame, min_count: int) -> None:
 
 def _cooccurrence(name: str, matrix: pd.DataFrame) -> None:
     st.subheader("Class co-occurrence")
-    norm = st.segmented_control("Cells", list(NORMALIZE_LABELS), format_func=NORMALIZE_LABELS.get,
-                                default="count", key="dist_co_normalize") or "count"
-    st.plotly_chart(charts.cooccurrence_figure(matrix, normalize=norm, title=f"{name}: images with both classes"),
-                    key="dist_cooccurrence")
-    st.caption("The diagonal is each class's positives. *Share of the row class*: of the images with "
-               "the row's class, the share that also have the column's.")
+    norm = (
+        st.segmented_control(
+            "Cells",
+            list(NORMALIZE_LABELS),
+            format_func=NORMALIZE_LABELS.get,
+            default="count",
+            key="dist_co_normalize",
+        )
+        or "count"
+    )
+    st.plotly_chart(
+        charts.cooccurrence_figure(matrix, normalize=norm, title=f"{name}: images with both classes"),
+        key="dist_cooccurrence",
+    )
+    st.caption(
+        "The diagonal is each class's positives. *Share of the row class*: of the images with "
+        "the row's class, the share that also have the column's."
+    )
 
 
 def main() -> None:
@@ -134,9 +171,14 @@ def main() -> None:
     order, metric, min_count = _controls()
     _category(schema, table, co, order, metric, min_count)
     _summary(schema, table, min_count)
-    st.download_button("Download all counts as CSV", charts.flag_rare(table, min_count).to_csv(index=False),
-                       file_name=f"{info.name}_label_counts.csv", mime="text/csv", key="dist_csv_all",
-                       icon=":material/download:")
+    st.download_button(
+        "Download all counts as CSV",
+        charts.flag_rare(table, min_count).to_csv(index=False),
+        file_name=f"{info.name}_label_counts.csv",
+        mime="text/csv",
+        key="dist_csv_all",
+        icon=":material/download:",
+    )
 
 
 main()

@@ -1,4 +1,4 @@
-"""Small Streamlit helpers the data pages share: the active dataset, shared caches, progress."""
+"""Small Streamlit helpers the data pages share: the active dataset, thumbnails, progress, messages."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import Callable
 import streamlit as st
 
 from fashion_core.store import DatasetInfo
+from fashion_core.thumbnails import ThumbnailCache, ThumbnailReport, ensure_thumbnails, served_file
 from ui import state
-from ui.services import active_dataset
+from ui.services import active_dataset, get_workspace
 
 
 def require_dataset() -> DatasetInfo:
@@ -54,3 +55,17 @@ def flash(key: str, message: str | None = None) -> None:
         st.session_state[key] = message
     elif msg := st.session_state.pop(key, None):
         st.success(msg, icon=":material/check_circle:")
+
+
+def served_thumbnails(info: DatasetInfo, paths: list[str], size: int) -> ThumbnailReport:
+    """Thumbnails of some images of a dataset, made if missing (with a progress bar).
+
+    Only files inside the workspace's thumbnail cache are returned: nothing else reaches
+    the browser.
+    """
+    cache = ThumbnailCache(get_workspace().thumbnails_dir, size=size)
+    report = ensure_thumbnails(
+        cache, info.id, info.images_root, paths, on_progress=progress_callback("Making thumbnails")
+    )
+    report.thumbnails = {p: served_file(f, [cache.root]) for p, f in report.thumbnails.items()}
+    return report

@@ -65,7 +65,9 @@ def clear_streamlit_caches() -> None:
     st.cache_data.clear()
 
 
-def make_studio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows=TINY_ROWS, name: str = DATASET) -> Studio:
+def make_studio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows=TINY_ROWS, name: str = DATASET
+) -> Studio:
     """Import ``rows`` as a FashionAI dataset into a workspace the app will open.
 
     Sets ``$FASHION_STUDIO_HOME`` and clears Streamlit's caches, so the app sees this

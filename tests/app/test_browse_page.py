@@ -14,7 +14,11 @@ COAT, SLEEVE = "coat_length_labels", "sleeve_length_labels"
 def shown(at: AppTest, studio: Studio) -> list[str]:
     """Paths of the images in the gallery, in order (tiles carry a checkbox keyed by image id)."""
     by_id = {v: k for k, v in image_ids(studio).items()}
-    return [by_id[int(c.key.removeprefix("browse_pick_"))] for c in at.checkbox if c.key.startswith("browse_pick_")]
+    return [
+        by_id[int(c.key.removeprefix("browse_pick_"))]
+        for c in at.checkbox
+        if c.key.startswith("browse_pick_")
+    ]
 
 
 def names(paths: list[str]) -> list[str]:
@@ -69,7 +73,11 @@ def test_relabel_is_stored_and_undone(studio, open_page):
     original = store.original_labels(ds).set_index("image_id").loc[c1, "value"]
     assert original == "Regular Length"  # the original annotation is never overwritten
     edit = store.edit_history(ds, c1).iloc[0]
-    assert (edit["annotator"], edit["reason"], edit["old_value"]) == (ANNOTATOR, "hem below the hip", "Regular Length")
+    assert (edit["annotator"], edit["reason"], edit["old_value"]) == (
+        ANNOTATOR,
+        "hem below the hip",
+        "Regular Length",
+    )
     assert "Long Length" in at.success[0].value
     labels = at.dataframe[0].value.set_index("category")  # the detail view: labels, then history
     assert labels.loc[COAT, "current"] == "Long Length" and labels.loc[COAT, "original"] == "Regular Length"

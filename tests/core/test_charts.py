@@ -25,7 +25,9 @@ def _labels(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
 @pytest.fixture
 def labels() -> pd.DataFrame:
     # size: S x1, M x4, L x2, XL x0.  style: s1 in 3 images, s10 in 2, s2 in 1, one image with none.
-    size = [(1, "size", "S")] + [(i, "size", "M") for i in (2, 3, 4, 5)] + [(6, "size", "L"), (7, "size", "L")]
+    size = (
+        [(1, "size", "S")] + [(i, "size", "M") for i in (2, 3, 4, 5)] + [(6, "size", "L"), (7, "size", "L")]
+    )
     style = [(1, "style", "s1|s10"), (2, "style", "s1"), (3, "style", "s1|s10|s2"), (4, "style", "")]
     return _labels(size + style)
 
@@ -73,7 +75,9 @@ def test_rare_values_and_flags(labels):
 
 
 def test_summary_table(labels):
-    summary = charts.summary_table(SCHEMA, charts.counts_table(SCHEMA, labels), min_count=2).set_index("category")
+    summary = charts.summary_table(SCHEMA, charts.counts_table(SCHEMA, labels), min_count=2).set_index(
+        "category"
+    )
     assert summary.loc["size", "images"] == 7 and summary.loc["size", "imbalance_ratio"] == 4.0
     assert summary.loc["size", "largest"] == "M (4)" and summary.loc["size", "zero_values"] == 1
     assert summary.loc["size", "rare_values"] == "XL (0), S (1)"
@@ -85,7 +89,12 @@ def test_counts_figure_bars_colours_and_threshold(labels):
     fig = charts.counts_figure(rows, min_count=2)
     bar = fig.data[0]
     assert list(bar.x) == ["M", "L", "S", "XL"] and list(bar.y) == [4, 2, 1, 0]
-    assert list(bar.marker.color) == [charts.BAR_COLOR, charts.BAR_COLOR, charts.RARE_COLOR, charts.RARE_COLOR]
+    assert list(bar.marker.color) == [
+        charts.BAR_COLOR,
+        charts.BAR_COLOR,
+        charts.RARE_COLOR,
+        charts.RARE_COLOR,
+    ]
     assert any(s.type == "line" and s.y0 == 2 for s in fig.layout.shapes)
     assert fig.layout.title.text == "size"
     shares = charts.counts_figure(rows, metric="share")

@@ -42,8 +42,12 @@ def ids(store: LabelStore) -> dict[str, int]:
 
 @pytest.fixture
 def multi(store: LabelStore) -> dict[str, int]:
-    rows = {"m1.jpg": ("style", "s1", ""), "m2.jpg": ("style", "s10|s2", ""), "m3.jpg": ("style", "", ""),
-            "m4.jpg": ("style", "s1|s10", "")}
+    rows = {
+        "m1.jpg": ("style", "s1", ""),
+        "m2.jpg": ("style", "s10|s2", ""),
+        "m3.jpg": ("style", "", ""),
+        "m4.jpg": ("style", "s1|s10", ""),
+    }
     return _dataset(store, "jd", Schema("mini", (STYLE,)), rows)
 
 
@@ -60,7 +64,9 @@ def test_all_images_in_id_order_with_captions(store, ids):
     result = _query(store)
     assert result.total == 8 and result.pages == 1 and _paths(result) == list(ROWS)
     first = result.rows.iloc[0]
-    assert first["value"] == "sleeve length: Long Sleeves" and first["caption"].startswith(f"#{ids['img/a1.jpg']}")
+    assert first["value"] == "sleeve length: Long Sleeves" and first["caption"].startswith(
+        f"#{ids['img/a1.jpg']}"
+    )
     assert list(result.rows.columns) == gal.ROW_COLUMNS
 
 
@@ -68,7 +74,10 @@ def test_category_and_values_filters(store, ids):
     assert _paths(_query(store, category=SLEEVE)) == ["img/a1.jpg", "img/a2.jpg", "img/a3.jpg", "img/a4.jpg"]
     assert _paths(_query(store, category=SLEEVE, values=("Long Sleeves",))) == ["img/a1.jpg", "img/a2.jpg"]
     both = _query(store, category=COAT, values=("Invisible", "Long Length"))
-    assert _paths(both) == ["img/b6.jpg", "img/b8.jpg"] and both.rows["value"].tolist() == ["Long Length", "Invisible"]
+    assert _paths(both) == ["img/b6.jpg", "img/b8.jpg"] and both.rows["value"].tolist() == [
+        "Long Length",
+        "Invisible",
+    ]
 
 
 def test_maybe_edited_and_search_filters(store, ids):
@@ -139,7 +148,9 @@ def test_current_labels_of_agrees_with_the_store(store, ids):
         lambda: store.edit_label("fa", ids["img/b6.jpg"], COAT, None, annotator="t"),  # exclude
         lambda: store.edit_label("fa", ids["img/a1.jpg"], COAT, "Invisible", annotator="t"),  # a new cell
         lambda: store.edit_label("fa", ids["img/a1.jpg"], SLEEVE, "Long Sleeves", annotator="t"),
-        lambda: store.undo_edit(int(store.edit_history("fa", ids["img/b6.jpg"])["id"].iloc[0]), annotator="t"),
+        lambda: store.undo_edit(
+            int(store.edit_history("fa", ids["img/b6.jpg"])["id"].iloc[0]), annotator="t"
+        ),
     ]
     every = list(ids.values())
     for step in [lambda: None, *steps]:
@@ -148,7 +159,8 @@ def test_current_labels_of_agrees_with_the_store(store, ids):
         pd.testing.assert_frame_equal(mine, _sorted(store.current_labels("fa")), check_dtype=False)
     some = gal.current_labels_of(store, "fa", [ids["img/a1.jpg"]])
     assert some[["category", "value", "edited"]].values.tolist() == [
-        [COAT, "Invisible", True], [SLEEVE, "Long Sleeves", True],
+        [COAT, "Invisible", True],
+        [SLEEVE, "Long Sleeves", True],
     ]
     b6 = gal.current_labels_of(store, "fa", [ids["img/b6.jpg"]]).iloc[0]
     assert (b6["value"], b6["maybe"], b6["edited"]) == ("Long Length", "", True)  # an edit settles the doubt
@@ -172,7 +184,9 @@ def test_image_labels_show_original_current_and_latest_edit(store, ids):
     a2 = ids["img/a2.jpg"]
     store.edit_label("fa", a2, SLEEVE, "Short Sleeves", annotator="t")
     second = store.edit_label("fa", a2, SLEEVE, None, annotator="t", reason="not a sleeve")
-    table = gal.image_labels(FASHIONAI, gal.current_labels_of(store, "fa", [a2]), store.edit_history("fa", a2))
+    table = gal.image_labels(
+        FASHIONAI, gal.current_labels_of(store, "fa", [a2]), store.edit_history("fa", a2)
+    )
     row = table.set_index("category").loc[SLEEVE]
     assert (row["original"], row["current"], row["edited"]) == ("Long Sleeves", None, True)
     assert row["latest_edit_id"] == second.id
@@ -185,8 +199,16 @@ def test_relabel_images_edits_reports_and_keeps_originals(store, ids):
     before = store.original_labels("fa")
     calls = []
     targets = [ids["img/B5.jpg"], ids["img/b6.jpg"], ids["img/b8.jpg"], 999_999]
-    report = gal.relabel_images(store, "fa", targets, COAT, "Invisible", annotator="bulk", reason="r",
-                                on_progress=lambda d, t: calls.append((d, t)))
+    report = gal.relabel_images(
+        store,
+        "fa",
+        targets,
+        COAT,
+        "Invisible",
+        annotator="bulk",
+        reason="r",
+        on_progress=lambda d, t: calls.append((d, t)),
+    )
     assert [e.image_id for e in report.edits] == targets[:2]
     assert report.unchanged == [ids["img/b8.jpg"]] and list(report.failed) == [999_999]
     assert calls[-1] == (4, 4)
@@ -235,7 +257,11 @@ def test_queries_are_fast_on_a_big_dataset(store):
     n = 30_000
     cats = FASHIONAI.categories
     rows = {
-        f"Images/x/{i:06d}.jpg": (cats[i % 8].name, cats[i % 8].values[i % 3], "Invisible" if i % 50 == 0 else "")
+        f"Images/x/{i:06d}.jpg": (
+            cats[i % 8].name,
+            cats[i % 8].values[i % 3],
+            "Invisible" if i % 50 == 0 else "",
+        )
         for i in range(n)
     }
     ids = _dataset(store, "big", FASHIONAI, rows)

@@ -41,16 +41,18 @@ def _paths(root: Path) -> list[str]:
 
 def test_ensure_thumbnails_makes_each_once_and_reports_progress(cache, images_root):
     calls: list[tuple[int, int]] = []
-    report = ensure_thumbnails(cache, 1, images_root, _paths(images_root), workers=4,
-                               on_progress=lambda d, t: calls.append((d, t)))
+    report = ensure_thumbnails(
+        cache, 1, images_root, _paths(images_root), workers=4, on_progress=lambda d, t: calls.append((d, t))
+    )
     assert report.made == 16 and not report.problems
     assert calls[0] == (0, 16) and calls[-1] == (16, 16)
-    for rel, thumb in report.thumbnails.items():
+    for thumb in report.thumbnails.values():
         assert thumb.is_relative_to(cache.root)
         with Image.open(thumb) as im:
             assert max(im.size) == 16 and im.format == "JPEG"
-    again = ensure_thumbnails(cache, 1, images_root, _paths(images_root),
-                              on_progress=lambda d, t: calls.append((-1, -1)))
+    again = ensure_thumbnails(
+        cache, 1, images_root, _paths(images_root), on_progress=lambda d, t: calls.append((-1, -1))
+    )
     assert again.made == 0 and again.thumbnails == report.thumbnails
     assert (-1, -1) not in calls  # nothing to make: no progress bar
     leftovers = [p for p in cache.root.rglob("*") if p.name.startswith(".tmp-")]

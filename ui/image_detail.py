@@ -1,0 +1,233 @@
+"""The image detail view: the picture, its labels (original and current), relabel, undo, edit log.
+
+Pages show it inside their own ``st.dialog`` (or anywhere else) with a key prefix of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from fashion_core import gallery as gal
+from fashion_core.errors import FashionCoreError
+from fashion_core.schema import Kind, split_value
+from fashion_core.store import DatasetInfo
+from fashion_core.thumbnails import PREVIEW_SIZE
+from ui.services import get_store
+from ui.widgets import annotator_name, flash, served_thumbnails
+
+ACTIONS = {"set": "Set value", "invisible": "Mark Invisible", "exclude": "Exclude from category"}
+INVISIBLE = "Invisible"
+
+
+def render_image_detail(
+    info: DatasetInfo,
+    image_id: int,
+    *,
+    prefix: str,
+    neighbours: list[int],
+    open_image: Callable[[int], None],
+    close: Callable[[], None],
+    flash_key: str,
+    category: str | None = None,
+) -> None:
+    """Show one image with its labels, a relabel form, undo buttons and its edit history.
+
+    Saving or undoing reruns the whole app, so the page around shows the change too.
+
+    Args:
+        info: The dataset.
+        image_id: The image to show.
+        prefix: Prefix of every widget and session key used here (the page's own, e.g. ``browse``).
+        neighbours: Image ids Previous / Next step through (e.g. the gallery page).
+        open_image: Called with an image id to show that one instead (Previous / Next).
+        close: Called to close the view.
+        flash_key: Session key for the message shown after the rerun (see ``ui.widgets.flash``).
+        category: The category to preselect in the relabel form (else the first the image has).
+    """
+    store = get_store()
+    try:
+        record = store.image(info.name, image_id)
+        history = store.edit_history(info.name, image_id)
+        current = gal.current_labels_of(store, info.name, [image_id])
+    except FashionCoreError as exc:
+        st.error(str(exc))
+        return
+    table = gal.image_labels(info.schema, current, history)
+    _nav(image_id, neighbours, prefix, open_image, close)
+    left, right = st.columns([2, 3])
+    with left:
+        _preview(info, record)
+    with right:
+        _labels_table(info, table, history, prefix, flash_key)
+        _relabel(info, image_id, table, prefix, flash_key, category)
+    _history(history, prefix)
+
+
+def _nav(
+    image_id: int,
+    page_ids: list[int],
+    prefix: str,
+    open_image: Callable[[int], None],
+    close: Callable[[], None],
+) -> None:
+    pos = page_ids.index(image_id) if image_id in page_ids else -1
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.markdown(f"**Image #{image_id}**")
+        st.space("stretch")
+        # A full rerun: a dialog's own reruns would replay it with the old image id.
+        if st.button("Previous", key=f"{prefix}_prev", icon=":material/chevron_left:", disabled=pos <= 0):
+            open_image(page_ids[pos - 1])
+            st.rerun()
+        if st.button(
+            "Next",
+            key=f"{prefix}_next",
+            icon=":material/chevron_right:",
+            disabled=pos < 0 or pos >= len(page_ids) - 1,
+        ):
+            open_image(page_ids[pos + 1])
+            st.rerun()
+        if st.button("Close", key=f"{prefix}_close", icon=":material/close:"):
+            close()
+            st.rerun()
+
+
+def _preview(info: DatasetInfo, record) -> None:
+    try:
+        report = served_thumbnails(info, [record["path"]], PREVIEW_SIZE)
+    except FashionCoreError as exc:
+        st.error(str(exc))
+        return
+    thumb = report.thumbnails.get(record["path"])
+    if thumb is None:
+        st.warning(report.problems.get(record["path"], "No preview."), icon=":material/broken_image:")
+    else:
+        st.image(str(thumb), width="stretch")
+    size = f"{record['width']}×{record['height']} {record['format'] or ''}" if record["width"] else ""
+    st.caption(f"`{record['path']}` {size}")
+
+
+def _labels_table(
+    info: DatasetInfo, table: pd.DataFrame, history: pd.DataFrame, prefix: str, flash_key: str
+) -> None:
+    shown = table[table["original"].notna() | table["current"].notna() | table["edited"]].copy()
+    cats = [info.schema.category(c) for c in shown["category"]]
+    shown["original"] = [gal.display_value(c, v) for c, v in zip(cats, shown["original"])]
+    shown["current"] = [
+        gal.display_value(c, v, "(excluded)" if e else "(no label)")
+        for c, v, e in zip(cats, shown["current"], shown["edited"])
+    ]
+    st.dataframe(
+        shown[["category", "original", "current", "maybe", "edited"]],
+        hide_index=True,
+        width="stretch",
+        key=f"{prefix}_detail_labels",
+    )
+    for row in table[table["latest_edit_id"].notna()].itertuples(index=False):
+        edit_id = int(row.latest_edit_id)
+        cat = info.schema.category(row.category)
+        old = history.loc[history["id"] == edit_id, "old_value"].iloc[0]
+        back_to = gal.display_value(cat, None if pd.isna(old) else old)
+        if st.button(
+            f"Undo edit #{edit_id} of {gal.short_category(row.category)} (back to {back_to})",
+            key=f"{prefix}_undo_{edit_id}",
+            icon=":material/undo:",
+        ):
+            try:
+                get_store().undo_edit(edit_id, annotator=annotator_name() or "unknown")
+            except FashionCoreError as exc:
+                st.error(str(exc))
+                return
+            flash(flash_key, f"Undid edit #{edit_id}.")
+            st.rerun()
+
+
+def _relabel(
+    info: DatasetInfo, image_id: int, table: pd.DataFrame, prefix: str, flash_key: str, wanted: str | None
+) -> None:
+    st.markdown("**Relabel**")
+    labelled = table.loc[table["current"].notna(), "category"].tolist()
+    names = info.schema.category_names
+    default = names.index(wanted) if wanted in names else (names.index(labelled[0]) if labelled else 0)
+    category = st.selectbox("Category", names, index=default, key=f"{prefix}_edit_cat_{image_id}")
+    cat = info.schema.category(category)
+    current = table.loc[table["category"] == category, "current"].iloc[0]
+    actions = [a for a in ACTIONS if a != "invisible" or INVISIBLE in cat.values]
+    action = (
+        st.segmented_control(
+            "Action",
+            actions,
+            format_func=ACTIONS.get,
+            default="set",
+            key=f"{prefix}_edit_action_{image_id}_{category}",
+        )
+        or "set"
+    )
+    value: str | list[str] | None = None
+    if action == "set" and cat.kind is Kind.MULTI:
+        value = st.multiselect(
+            "Classes",
+            list(cat.values),
+            default=split_value(current),
+            key=f"{prefix}_edit_multi_{image_id}_{category}",
+        )
+    elif action == "set":
+        index = cat.values.index(current) if current in cat.values else 0
+        value = st.selectbox(
+            "Value", list(cat.values), index=index, key=f"{prefix}_edit_value_{image_id}_{category}"
+        )
+    elif action == "invisible":
+        value = INVISIBLE
+    reason = st.text_input("Reason (optional)", key=f"{prefix}_edit_reason")
+    # What this person last saw: a rerun (the Save click included) re-reads the store first.
+    seen = st.session_state.get(f"{prefix}_seen")
+    shown = seen[2] if seen and seen[:2] == (image_id, category) else current
+    st.session_state[f"{prefix}_seen"] = (image_id, category, current)
+    if st.button("Save", key=f"{prefix}_edit_save", type="primary", icon=":material/save:"):
+        _save(info, image_id, category, value, reason, shown=shown, prefix=prefix, flash_key=flash_key)
+
+
+def _save(
+    info: DatasetInfo,
+    image_id: int,
+    category: str,
+    value,
+    reason: str,
+    *,
+    shown: str | None,
+    prefix: str,
+    flash_key: str,
+) -> None:
+    if not annotator_name():
+        st.error("Enter your name in the sidebar first: it is recorded with every edit.")
+        return
+    try:
+        edit = get_store().edit_label(
+            info.name, image_id, category, value, annotator=annotator_name(), reason=reason or None
+        )
+    except FashionCoreError as exc:
+        st.error(str(exc))
+        return
+    st.session_state.pop(f"{prefix}_edit_reason", None)
+    cat = info.schema.category(category)
+    old, new = gal.display_value(cat, edit.old_value), gal.display_value(cat, edit.new_value, "(excluded)")
+    msg = f"Image #{image_id}, {category}: {old} → {new} (edit #{edit.id})."
+    if edit.old_value != shown:  # another session changed it while this one was looking
+        msg += f" Note: it had been changed to {old} by someone else meanwhile; both edits are in the log."
+    flash(flash_key, msg)
+    st.rerun()
+
+
+def _history(history: pd.DataFrame, prefix: str) -> None:
+    st.markdown("**Edit history**")
+    if history.empty:
+        st.caption("No edits yet: the labels are as imported.")
+        return
+    cols = ["id", "created_at", "annotator", "category", "old_value", "new_value", "reason", "undoes"]
+    shown = history[cols].astype({"old_value": object, "new_value": object})
+    # No old value: the image had no label there; no new value: the edit excluded it.
+    shown["old_value"] = shown["old_value"].where(shown["old_value"].notna(), "(no label)")
+    shown["new_value"] = shown["new_value"].where(shown["new_value"].notna(), "(excluded)")
+    st.dataframe(shown, hide_index=True, width="stretch", key=f"{prefix}_detail_history")
