@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from fashion_core.ingest.fashionai import encode_code
 from fashion_core.ingest.importer import import_labels
-from fashion_core.schema import FASHIONAI
-from fashion_core.store import LabelStore
+from fashion_core.schema import FASHIONAI, Category, Kind, Schema
+from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 from fashion_core.workspace import HOME_ENV, Workspace
 from tests.conftest import write_image
 from ui import state
@@ -101,13 +101,42 @@ def open_page() -> Callable[..., AppTest]:
     The annotator name is preset so pages that edit labels can.
     """
 
-    def run(page: str, *, timeout: float = 60, annotator: str = ANNOTATOR) -> AppTest:
-        at = AppTest.from_file(str(APP), default_timeout=timeout)
-        at.session_state[state.ANNOTATOR] = annotator
-        at.switch_page(page)
-        return at.run()
+    def run(
+        page: str, *, timeout: float = 60, annotator: str = ANNOTATOR, dataset: str | None = None
+    ) -> AppTest:
+        return open_app(page, dataset=dataset, annotator=annotator, timeout=timeout).run()
 
     return run
+
+
+STYLE = Category("style", ("formal", "casual", "sporty"), Kind.MULTI)
+STYLE_LABELS = {"m1.jpg": "formal|casual", "m2.jpg": "casual", "m3.jpg": "casual|sporty", "m4.jpg": ""}
+
+
+def add_multilabel_dataset(
+    store: LabelStore, root: Path, labels: dict[str, str] = STYLE_LABELS, name: str = "styles"
+) -> dict[str, int]:
+    """Add a small multi-label dataset (category ``STYLE``) with its images; return path -> id.
+
+    There is no multi-label file reader to go through here, so it is written with the store API.
+    """
+    for i, path in enumerate(labels):
+        write_image(root / path, seed=100 + i)
+    store.create_dataset(name, Schema("styles", (STYLE,)), root, "test")
+    store.add_images(name, [ImageRecord(p) for p in labels])
+    store.add_annotations(name, [AnnotationRecord(p, STYLE.name, v) for p, v in labels.items()])
+    return store.image_ids(name)
+
+
+def open_app(
+    page: str, *, dataset: str | None = None, annotator: str = ANNOTATOR, timeout: float = 60
+) -> AppTest:
+    """An AppTest of the app switched to ``page`` (not run yet), with a dataset chosen in the sidebar."""
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    at.session_state[state.ANNOTATOR] = annotator
+    if dataset is not None:
+        at.session_state[state.DATASET] = dataset
+    return at.switch_page(page)
 
 
 def image_ids(studio: Studio) -> dict[str, int]:

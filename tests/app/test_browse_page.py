@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import ANNOTATOR, TINY_ROWS, Studio, image_ids, make_studio
+from fashion_core.gallery import NO_VALUE
+from tests.app.conftest import ANNOTATOR, TINY_ROWS, Studio, add_multilabel_dataset, image_ids, make_studio
 from tests.conftest import write_image
 
 PAGE = "pages/browse.py"
@@ -180,3 +181,32 @@ def test_two_sessions_editing_at_once_lose_nothing(studio, open_page):
     assert "someone else" in first.success[0].value and "someone else" not in second.success[0].value
     assert store.current_value(ds, c1, COAT) == "Invisible"
     assert not first.exception and not second.exception
+
+
+def test_multi_label_filter_detail_and_bulk_add(studio, open_page, tmp_path):
+    store = studio.store
+    ids = add_multilabel_dataset(store, tmp_path / "styles")
+    at = open_page(PAGE, dataset="styles")
+    at.selectbox(key="browse_category").set_value("style").run()
+    at.multiselect(key="browse_values").set_value(["sporty"]).run()
+    assert [c.key for c in at.checkbox] == [f"browse_pick_{ids['m3.jpg']}"]
+    at.multiselect(key="browse_values").set_value([NO_VALUE]).run()
+    assert [c.key for c in at.checkbox] == [f"browse_pick_{ids['m4.jpg']}"]
+    at.multiselect(key="browse_values").set_value([]).run()
+    at.button(key="browse_select_page").click().run()
+    at.segmented_control(key="browse_bulk_mode").set_value("add").run()
+    at.multiselect(key="browse_bulk_multi").set_value(["sporty"])
+    at.button(key="browse_bulk_apply").click().run()
+    now = {p: store.current_value("styles", i, "style") for p, i in ids.items()}
+    assert now == {
+        "m1.jpg": "formal|casual|sporty",
+        "m2.jpg": "casual|sporty",
+        "m3.jpg": "casual|sporty",
+        "m4.jpg": "sporty",
+    }
+    m2 = ids["m2.jpg"]
+    at.button(key=f"browse_open_{m2}").click().run()
+    at.multiselect(key=f"browse_edit_multi_{m2}_style").set_value(["formal"])
+    at.button(key="browse_edit_save").click().run()
+    assert store.current_value("styles", m2, "style") == "formal"
+    assert not at.exception and not at.error

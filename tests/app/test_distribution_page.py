@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fashion_core.schema import FASHIONAI, Category, Kind, Schema
-from fashion_core.store import AnnotationRecord, ImageRecord
-from tests.app.conftest import TINY_ROWS, image_ids
-from ui import state
+from fashion_core.schema import FASHIONAI
+from tests.app.conftest import STYLE, TINY_ROWS, add_multilabel_dataset, image_ids
 
 PAGE = "pages/distribution.py"
 COAT, SLEEVE = "coat_length_labels", "sleeve_length_labels"
@@ -83,19 +80,12 @@ def test_counts_follow_a_relabel(studio, open_page):
     assert not at.exception
 
 
-def test_multi_label_positives_and_cooccurrence(studio, open_page):
-    style = Category("style", ("formal", "casual", "sporty"), Kind.MULTI)
-    store = studio.store
-    store.create_dataset("styles", Schema("mini", (style,)), Path(studio.workspace.root), "test")
-    labels = {"1.jpg": "formal|casual", "2.jpg": "casual", "3.jpg": "casual|sporty", "4.jpg": ""}
-    store.add_images("styles", [ImageRecord(p) for p in labels])
-    store.add_annotations("styles", [AnnotationRecord(p, "style", v) for p, v in labels.items()])
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=60)
-    at.session_state[state.DATASET] = "styles"
-    at.switch_page(PAGE).run()
+def test_multi_label_positives_and_cooccurrence(studio, open_page, tmp_path):
+    add_multilabel_dataset(studio.store, tmp_path / "styles")  # formal 1, casual 3, sporty 1
+    at = open_page(PAGE, dataset="styles")
     assert not at.exception and not at.error
     counts, heatmap = figures(at)
-    assert counts["data"][0]["y"] == [1, 3, 1]
+    assert counts["data"][0]["x"] == list(STYLE.values) and counts["data"][0]["y"] == [1, 3, 1]
     assert "positives per class" in counts["layout"]["title"]["text"]
     assert heatmap["data"][0]["z"] == [[1, 1, 0], [1, 3, 1], [0, 1, 1]]
     at.segmented_control(key="dist_co_normalize").set_value("row").run()
