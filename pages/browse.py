@@ -149,7 +149,7 @@ def _tile(row, report) -> None:
     image_id = int(row.image_id)
     thumb = report.thumbnails.get(row.path)
     if thumb is not None:
-        st.image(str(thumb), width="stretch", alt=row.caption)
+        st.image(str(thumb), width="stretch", alt=row.caption, output_format="JPEG")  # no format sniffing
     else:
         st.warning(f"#{image_id}: no preview", icon=":material/broken_image:")
     key = f"{PICK}{image_id}"

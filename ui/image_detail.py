@@ -104,7 +104,7 @@ def _preview(info: DatasetInfo, record) -> None:
     if thumb is None:
         st.warning(report.problems.get(record["path"], "No preview."), icon=":material/broken_image:")
     else:
-        st.image(str(thumb), width="stretch")
+        st.image(str(thumb), width="stretch", output_format="JPEG")
     size = f"{record['width']}×{record['height']} {record['format'] or ''}" if record["width"] else ""
     st.caption(f"`{record['path']}` {size}")
 
