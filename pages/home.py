@@ -40,10 +40,18 @@ if info is None:
             "on an empty workspace to get the demo data.")
     st.stop()
 
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _labelled_per_category(dataset: str, version: tuple) -> dict[str, int]:
+    """Labelled images per category; cached per labels version (a full read takes seconds at 200k)."""
+    return labelled_images(get_store().current_labels(dataset))
+
+
 try:
     store = get_store()
     counts = store.counts(info.name)
-    labels = store.current_labels(info.name)
+    per_cat = _labelled_per_category(info.name, store.labels_version(info.name))
 except FashionCoreError as exc:
     st.error(str(exc))
     st.stop()
@@ -54,7 +62,6 @@ m[0].metric("Images", f"{counts['images']:,}")
 m[1].metric("Labels", f"{counts['annotations']:,}")
 m[2].metric("Label edits", f"{counts['label_edits']:,}")
 m[3].metric("Active label map", info.active_map or "none")
-per_cat = labelled_images(labels)
 st.dataframe(
     [
         {"category": c.name, "kind": c.kind.value, "values": len(c.values), "labelled images": per_cat.get(c.name, 0)}
