@@ -1,0 +1,189 @@
+"""Benchmark: per-photo prediction latency of the studio against eight single-category models.
+
+All contenders run in the same invocation, interleaved photo by photo (so a busy machine
+slows them alike), on the same generated 512x512 JPEG photos:
+
+1. studio: ``Predictor.predict_bytes`` (file bytes -> checked decode -> one traced forward
+   pass of the multi-head EfficientNet-Lite0 model, bundled ImageNet weights, 224x224 ->
+   ranked values of all eight FashionAI categories). The model is saved and loaded like a
+   run's (``Predictor.from_run``: hash-checked load).
+2. eight models: the FashionAI source's way: decode, then eight single-category models of the
+   same backbone, each called with ``model.predict`` one after another.
+3. floor: the bare forward pass of the multi-head model (the traced function) on a ready tensor.
+
+Targets (issue 7): (1) at least 10x faster than (2), within 1.25x of (3), under 40 ms.
+Then the RSS before and after 1,000 more studio predictions (memory must not grow).
+
+    python bench/predict.py [--photos 100] [--memory 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from fashion_core.predict import Predictor, photo_pixels  # noqa: E402
+from fashion_core.runs import RunDir, register_run, sha256_file, update_run, write_json_atomic  # noqa: E402
+from fashion_core.schema import FASHIONAI  # noqa: E402
+from fashion_core.store import LabelStore  # noqa: E402
+from fashion_core.workspace import Workspace  # noqa: E402
+
+SIZE = 224
+BACKBONE = "efficientnet_lite0"
+TARGET_SPEEDUP = 10.0
+TARGET_FLOOR_RATIO = 1.25
+TARGET_MS = 40.0
+
+
+def make_photos(count: int, side: int = 512, seed: int = 0) -> list[bytes]:
+    """``count`` distinct photo-like JPEGs: a gradient background with a few shapes and noise."""
+    rng = np.random.default_rng(seed)
+    photos = []
+    for _ in range(count):
+        ramp = np.linspace(0, 1, side, dtype=np.float32)
+        base = rng.uniform(40, 215, 3).astype(np.float32)
+        pixels = base + 40 * ramp[:, None, None] * rng.uniform(-1, 1, 3) + rng.normal(0, 12, (side, side, 3))
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+        draw = ImageDraw.Draw(image)
+        for _ in range(5):
+            x, y = rng.integers(0, side - 120, 2)
+            w, h = rng.integers(40, 200, 2)
+            draw.ellipse([int(x), int(y), int(x + w), int(y + h)], fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=90)
+        photos.append(out.getvalue())
+    return photos
+
+
+def save_as_run(root: Path) -> tuple[LabelStore, str]:
+    """Build the multi-head model and record it as a finished run of a workspace under ``root``."""
+    from fashion_core.modeling.backbones import build_backbone
+    from fashion_core.modeling.heads import make_heads
+    from fashion_core.modeling.model import build_model
+
+    ws = Workspace(root / "ws").ensure()
+    store = LabelStore.open(ws)
+    store.create_dataset("bench", FASHIONAI, root, "bench")
+    run_dir = RunDir(ws.runs_dir / "bench-run")
+    register_run(store, run_dir, "bench", {"backbone": BACKBONE, "image_size": SIZE})
+    write_json_atomic(run_dir.schema, FASHIONAI.to_dict())
+    model = build_model(build_backbone(BACKBONE, weights="bundled", image_size=SIZE), make_heads(FASHIONAI.categories))
+    model.save(run_dir.model)
+    update_run(store, run_dir.run_id, status="done", model_sha256=sha256_file(run_dir.model))
+    return store, run_dir.run_id
+
+
+def single_category_models() -> list:
+    """Eight models of the same backbone, one category each (the source's layout)."""
+    from fashion_core.modeling.backbones import build_backbone
+    from fashion_core.modeling.heads import make_heads
+    from fashion_core.modeling.model import build_model
+
+    return [build_model(build_backbone(BACKBONE, weights="bundled", image_size=SIZE), make_heads([category]))
+            for category in FASHIONAI.categories]
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+def compare(predictor: Predictor, singles: list, forward: Callable, photos: list[bytes],
+            ready: list) -> tuple[list[float], list[float], list[float]]:
+    """Per-photo milliseconds of the three contenders, interleaved photo by photo."""
+
+    def eight(data: bytes) -> list:
+        x = photo_pixels(data, SIZE)[np.newaxis].astype(np.float32)
+        return [m.predict(x, verbose=0) for m in singles]
+
+    def floor(tensor: object) -> dict:
+        return {k: v.numpy() for k, v in forward(tensor).items()}
+
+    for i in range(3):  # warm-up: first calls build predict functions and caches
+        predictor.predict_bytes(photos[i])
+        eight(photos[i])
+        floor(ready[i])
+    studio_ms, eight_ms, floor_ms = [], [], []
+    for data, tensor in zip(photos, ready):
+        studio_ms.append(timed(lambda d=data: predictor.predict_bytes(d)))
+        floor_ms.append(timed(lambda t=tensor: floor(t)))
+        eight_ms.append(timed(lambda d=data: eight(d)))
+    return studio_ms, eight_ms, floor_ms
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=int, default=100)
+    parser.add_argument("--memory", type=int, default=1000, help="predictions between the two RSS readings")
+    args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
+          f" on {os.cpu_count()} cores")
+    photos = make_photos(args.photos)
+    print(f"{len(photos)} JPEG photos 512x512, {statistics.mean(map(len, photos)) / 1024:.0f} KB on average")
+
+    with tempfile.TemporaryDirectory(prefix="fas-bench-predict-") as tmp:
+        started = time.perf_counter()
+        store, run_id = save_as_run(Path(tmp))
+        predictor = Predictor.from_run(store, run_id)
+        print(f"studio model: built, saved, hash-checked, loaded and traced in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        singles = single_category_models()
+        print(f"eight single-category models built in {time.perf_counter() - started:.1f} s")
+        forward = predictor._forward  # the traced pass the studio uses: the floor is its bare cost
+        import tensorflow as tf
+
+        ready = [tf.constant(photo_pixels(p, SIZE)[np.newaxis].astype(np.float32)) for p in photos]
+
+        studio_ms, eight_ms, floor_ms = compare(predictor, singles, forward, photos, ready)
+        studio, floor, multi = (statistics.median(x) for x in (studio_ms, floor_ms, eight_ms))
+        print(f"\nmedian per photo over {len(photos)} photos (p10-p90):")
+        for name, values in (("(1) studio Predictor.predict_bytes, 8 categories", studio_ms),
+                             ("(2) eight models, model.predict each", eight_ms),
+                             ("(3) floor: bare forward pass, ready tensor", floor_ms)):
+            q = np.percentile(values, [10, 90])
+            print(f"  {name:<52} {statistics.median(values):8.1f} ms  ({q[0]:.1f}-{q[1]:.1f})")
+        print(f"\n  speed-up (2)/(1): {multi / studio:6.1f}x   target >= {TARGET_SPEEDUP:g}x"
+              f"  {'OK' if multi / studio >= TARGET_SPEEDUP else 'MISSED'}")
+        print(f"  overhead (1)/(3): {studio / floor:6.2f}x   target <= {TARGET_FLOOR_RATIO:g}x"
+              f"  {'OK' if studio / floor <= TARGET_FLOOR_RATIO else 'MISSED'}")
+        print(f"  studio per photo: {studio:6.1f} ms  target < {TARGET_MS:g} ms"
+              f"  {'OK' if studio < TARGET_MS else 'MISSED'}")
+
+        del singles
+        gc.collect()
+        before = rss_mb()
+        started = time.perf_counter()
+        for i in range(args.memory):
+            predictor.predict_bytes(photos[i % len(photos)])
+        seconds = time.perf_counter() - started
+        gc.collect()
+        after = rss_mb()
+        print(f"\nRSS before {args.memory} predictions: {before:.1f} MB, after: {after:.1f} MB"
+              f" ({after - before:+.1f} MB; {seconds / args.memory * 1000:.1f} ms per photo in that loop)")
+        store.close()
+    print(f"load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""CLI commands ``predict`` (photos through a run's model) and ``export-model`` (SavedModel, TFLite)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from fashion_core.cli._common import open_store, print_json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict every category of a run's model for image files or folders")
+    p.add_argument("--run", required=True, help="run id (see `runs list`)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders (searched recursively)")
+    p.add_argument("--json", action="store_true",
+                   help='print {IMAGE: {CATEGORY: [{"value": V, "prob": P}, ...]}}, values sorted by probability')
+    p.add_argument("--csv", metavar="OUT", help="write one row per image and category to this CSV file")
+    p.add_argument("--top", type=_positive, default=None, metavar="K",
+                   help="values per category to list (default: all for --json/--csv, 3 for text)")
+    p.add_argument("--batch-size", type=_positive, default=32)
+    p.set_defaults(func=run_predict)
+
+    e = sub.add_parser("export-model", help="export a run's model as a SavedModel (and a TFLite file)")
+    e.add_argument("--run", required=True, help="run id (see `runs list`)")
+    e.add_argument("--out", required=True, help="folder to create: saved_model/ (+ model.tflite), each with its schema")
+    e.add_argument("--tflite", action="store_true", help="also write model.tflite")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=run_export)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from fashion_core.predict import collect_image_paths
+    from fashion_core.runs import get_run
+
+    store = open_store(args)
+    get_run(store, args.run)  # an unknown run fails before anything else (and before TensorFlow loads)
+    paths, problems = collect_image_paths(args.images)
+    predictor = _load_predictor(store, args.run) if paths else None
+    result = predictor.predict_paths(paths, batch_size=args.batch_size) if predictor else None
+    problems += list(result.problems) if result else []
+    for problem in problems:
+        print(f"skipped {problem.path}: {problem.reason}", file=sys.stderr)
+    if result is None or not result.predictions:
+        print("error: no image could be predicted", file=sys.stderr)
+        return 1
+    if args.csv:
+        write_csv(Path(args.csv), result.predictions, args.top)
+        print(f"wrote {args.csv}: {len(result.predictions)} images", file=sys.stderr)
+    if args.json:
+        print_json(result.to_dict(args.top))
+    elif not args.csv:
+        _print_text(result.predictions, args.top or 3)
+    return 0
+
+
+def _load_predictor(store: Any, run_id: str) -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from fashion_core.predict import Predictor
+
+    return Predictor.from_run(store, run_id)
+
+
+def write_csv(path: Path, predictions: dict[str, Any], top: int | None) -> None:
+    """One row per image and category: image, category, kind, value_1, prob_1, ..., positives."""
+    depth = max(len(c.values) for p in predictions.values() for c in p.categories)
+    depth = min(depth, top) if top else depth
+    header = ["image", "category", "kind"]
+    for k in range(1, depth + 1):
+        header += [f"value_{k}", f"prob_{k}"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow([*header, "positives"])
+        for image, prediction in predictions.items():
+            for answer in prediction.categories:
+                cells: list[Any] = [image, answer.category, answer.kind.value]
+                for item in answer.ranked(depth):
+                    cells += [item["value"], f"{item['prob']:.6f}"]
+                cells += [""] * (len(header) - len(cells))
+                writer.writerow([*cells, "|".join(answer.positives)])
+
+
+def _print_text(predictions: dict[str, Any], top: int) -> None:
+    for image, prediction in predictions.items():
+        print(f"{image}  ({prediction.total_ms:.1f} ms)")
+        for answer in prediction.categories:
+            ranked = ", ".join(f"{v['value']} {v['prob']:.3f}" for v in answer.ranked(top))
+            extra = f"  -> {'|'.join(answer.positives) or '(none)'}" if answer.kind.value == "multi" else ""
+            print(f"  {answer.category}: {ranked}{extra}")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from fashion_core.runs import get_run
+
+    store = open_store(args)
+    get_run(store, args.run)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from fashion_core.modeling.export import export_saved_model, export_tflite
+
+    out = Path(args.out)
+    saved = export_saved_model(store, args.run, out / "saved_model")
+    results = {"saved_model": saved.to_dict()}
+    if args.tflite:
+        results["tflite"] = export_tflite(store, args.run, out / "model.tflite", saved_model=saved).to_dict()
+    if args.json:
+        print_json({"run": args.run, **results})
+    else:
+        for kind, r in results.items():
+            print(f"{kind}: {r['model']} (schema: {r['schema']}; input {r['image_size']}x{r['image_size']} RGB 0..255)")
+    return 0

@@ -1,0 +1,202 @@
+"""A run's model for use outside the studio: the serving function, SavedModel and TFLite files."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from fashion_core.errors import ModelError
+from fashion_core.modeling.heads import make_heads
+from fashion_core.predict import load_run_schema, load_thresholds
+from fashion_core.runs import RunDir, get_run
+from fashion_core.store import LabelStore
+
+INPUT_NAME = "image"
+SIGNATURE = "serving_default"
+SCHEMA_FILE = "schema.json"
+EXPORT_FORMAT = "fashion-attribute-studio/1"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote: the model artifact and the schema file beside it."""
+
+    run_id: str
+    model_path: Path
+    schema_path: Path
+    image_size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run_id, "model": str(self.model_path), "schema": str(self.schema_path),
+                "image_size": self.image_size}
+
+
+def input_size(model: keras.Model) -> int:
+    """The square input side of a studio model (``(None, S, S, 3)`` input).
+
+    Raises:
+        ModelError: The model does not take square RGB images.
+    """
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or not shape[1]:
+        raise ModelError(f"Expected a model taking (batch, S, S, 3) RGB images; its input is {shape}")
+    return int(shape[1])
+
+
+def serving_function(model: keras.Model, *, jit_compile: bool = False) -> Any:
+    """The model's inference pass as one traced ``tf.function`` with a fixed input signature.
+
+    Input: float32 ``(batch, S, S, 3)`` RGB pixels in 0..255; output: the model's dict of
+    per-category probabilities. Traced once: unlike ``model.predict`` (which builds a data
+    pipeline per call), a call costs little more than the arithmetic, so one photo is fast.
+    """
+    return tf.function(_inference(model), input_signature=[_input_spec(model)], jit_compile=jit_compile,
+                       autograph=False)
+
+
+def _inference(model: keras.Model) -> Any:
+    def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        return model(images, training=False)
+
+    return serve
+
+
+def _input_spec(model: keras.Model) -> tf.TensorSpec:
+    size = input_size(model)
+    return tf.TensorSpec((None, size, size, 3), tf.float32, name=INPUT_NAME)
+
+
+def export_schema(store: LabelStore, run_id: str, image_size: int) -> dict[str, Any]:
+    """What a consumer of an exported model needs: input format, outputs and their value order."""
+    run = get_run(store, run_id)
+    run_dir = RunDir(run.run_dir)
+    schema = load_run_schema(run_dir)
+    outputs = [{"name": h.key, "category": h.name, "kind": h.category.kind.value,
+                "activation": "sigmoid" if h.multi else "softmax", "values": list(h.category.values)}
+               for h in make_heads(schema.categories)]
+    return {
+        "format": EXPORT_FORMAT,
+        "run": run_id,
+        "dataset": run.dataset,
+        "model_sha256": run.model_sha256,
+        "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, image_size, image_size, 3],
+                  "pixels": "RGB 0..255, the whole photo resized (stretched) to a square;"
+                            " the model does its own preprocessing"},
+        "outputs": outputs,
+        "thresholds": load_thresholds(run_dir, schema) or None,
+        "schema": schema.to_dict(),
+    }
+
+
+def export_saved_model(store: LabelStore, run_id: str, out_dir: str | Path) -> ExportResult:
+    """Write a run's model as a TensorFlow SavedModel folder, with ``schema.json`` inside it.
+
+    The signature ``serving_default`` takes ``image`` (float32 ``(N, S, S, 3)``, 0..255)
+    and returns one output per category, named by the category's output key.
+
+    Args:
+        store: The label store (the model is loaded only if its SHA-256 matches the record).
+        run_id: A finished run with a model.
+        out_dir: A folder that does not exist yet, or an empty one.
+
+    Raises:
+        ModelError: No trusted model, or ``out_dir`` is a file or a non-empty folder.
+    """
+    from fashion_core.modeling.training import load_run_model
+
+    out = _fresh_target(Path(out_dir))
+    model = load_run_model(store, run_id)
+    size = input_size(model)
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp:
+        staged = Path(tmp) / "saved_model"
+        _write_saved_model(model, staged)
+        _write_schema(staged / SCHEMA_FILE, export_schema(store, run_id, size))
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        os.replace(staged, out)  # the folder appears complete or not at all
+    return ExportResult(run_id, out, out / SCHEMA_FILE, size)
+
+
+def export_tflite(store: LabelStore, run_id: str, out_path: str | Path, *,
+                  saved_model: ExportResult | None = None) -> ExportResult:
+    """Write a run's model as a float32 TFLite file, with ``<name>.schema.json`` beside it.
+
+    The file's signature ``serving_default`` has the input ``image`` and one output per
+    category (as the SavedModel); its batch dimension is resizable.
+
+    Args:
+        store: The label store.
+        run_id: A finished run with a model.
+        out_path: The ``.tflite`` file to write (must not exist).
+        saved_model: This run's ``export_saved_model`` result, to convert from instead of
+            loading and tracing the model again.
+
+    Raises:
+        ModelError: No trusted model, the file exists already, or the conversion fails.
+    """
+    from fashion_core.modeling.training import load_run_model
+
+    out = Path(out_path)
+    if out.exists():
+        raise ModelError(f"{out} exists already; choose a new file name")
+    if saved_model is not None and saved_model.run_id != run_id:
+        raise ModelError(f"The SavedModel given is of run {saved_model.run_id}, not {run_id}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if saved_model is not None:
+        size, blob = saved_model.image_size, _convert_to_tflite(saved_model.model_path)
+    else:
+        model = load_run_model(store, run_id)
+        size = input_size(model)
+        with tempfile.TemporaryDirectory(prefix=".export-") as tmp:
+            staged = Path(tmp) / "saved_model"
+            _write_saved_model(model, staged)
+            blob = _convert_to_tflite(staged)
+    schema_path = out.with_name(out.stem + ".schema.json")
+    _write_schema(schema_path, export_schema(store, run_id, size))
+    _write_bytes_atomic(out, blob)
+    return ExportResult(run_id, out, schema_path, size)
+
+
+def _fresh_target(out: Path) -> Path:
+    if out.is_file() or (out.is_dir() and any(out.iterdir())):
+        raise ModelError(f"{out} exists and is not an empty folder; choose a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _write_saved_model(model: keras.Model, path: Path) -> None:
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", _inference(model), input_signature=[_input_spec(model)])
+    archive.write_out(str(path), verbose=False)
+
+
+def _convert_to_tflite(saved_model: Path) -> bytes:
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[SIGNATURE])
+    try:
+        return converter.convert()
+    except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError and plain errors alike
+        raise ModelError(f"TFLite conversion failed: {exc}") from exc
+
+
+def _write_schema(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+

@@ -1,0 +1,129 @@
+"""Predict: a photo (upload, camera or URL) through a finished run's model, every category at once."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fashion_core.errors import FashionCoreError
+from fashion_core.predict import (
+    IMAGE_SUFFIXES,
+    MAX_IMAGE_BYTES,
+    MB,
+    Predictor,
+    default_run,
+    fetch_image_bytes,
+    finished_runs,
+    load_photo,
+    probability_figure,
+    validation_score,
+)
+from fashion_core.runs import RunRecord
+from ui.services import active_dataset, get_store, get_workspace
+
+RUN = "predict_run"
+SOURCE = "predict_source"
+UPLOAD = "predict_upload"
+CAMERA = "predict_camera"
+URL_INPUT = "predict_url_input"
+URL = "predict_url"  # the URL last fetched (the bytes stay in a small cache, not in the session)
+GRADCAM = "predict_gradcam"
+TOP = "predict_top"
+SOURCES = ("Upload", "Camera", "URL")
+DISPLAY_SIDE = 640
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the model (once per process)...")
+def _predictor(db_path: str, run_id: str, model_sha256: str) -> Predictor:
+    """One loaded model per (workspace, run, model hash), shared by every session."""
+    return Predictor.from_run(get_store(), run_id)
+
+
+@st.cache_data(max_entries=8, ttl=600, show_spinner="Fetching the photo...")
+def _fetch(url: str) -> bytes:
+    return fetch_image_bytes(url)
+
+
+@st.cache_data(max_entries=8, show_spinner="Computing Grad-CAM heat maps...")
+def _heatmaps(_predictor: Predictor, run_id: str, model_sha256: str, data: bytes) -> dict:
+    from fashion_core.gradcam import overlay_heatmap
+
+    photo = load_photo(data, max_side=DISPLAY_SIDE)
+    return {c: (m.index, m.prob, overlay_heatmap(photo, m.heatmap)) for c, m in _predictor.heatmaps(data).items()}
+
+
+def _run_label(run: RunRecord) -> str:
+    score = validation_score(run)
+    accuracy = f"val accuracy {score:.3f}" if score is not None else "no val accuracy"
+    config = run.config or {}
+    return f"{run.id} · {run.dataset} · {config.get('backbone', '?')} {config.get('image_size', '?')} px · {accuracy}"
+
+
+def _pick_run() -> RunRecord:
+    store = get_store()
+    runs = finished_runs(store)
+    if not runs:
+        st.info("No finished training run yet: train a model first, then come back to try it on photos.",
+                icon=":material/info:")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.stop()
+    dataset = active_dataset()
+    best = default_run(store, dataset.name if dataset else None) or default_run(store)
+    ids = [r.id for r in runs]
+    chosen = st.selectbox("Model (finished run)", ids, index=ids.index(best.id), key=RUN,
+                          format_func=lambda i: _run_label(runs[ids.index(i)]),
+                          help="Default: the best validation accuracy of this dataset's runs; near ties go to the newest.")
+    return runs[ids.index(chosen)]
+
+
+def _photo_bytes() -> tuple[bytes, str] | None:
+    source = st.segmented_control("Photo from", SOURCES, default=SOURCES[0], key=SOURCE) or SOURCES[0]
+    limit = f"JPEG, PNG or WebP, up to {MAX_IMAGE_BYTES // MB} MB"
+    if source == "Upload":
+        file = st.file_uploader(f"Photo ({limit})", type=[s.lstrip(".") for s in IMAGE_SUFFIXES], key=UPLOAD,
+                                max_upload_size=MAX_IMAGE_BYTES // MB)
+        return (file.getvalue(), file.name) if file is not None else None
+    if source == "Camera":
+        shot = st.camera_input("Take a photo", key=CAMERA)
+        return (shot.getvalue(), "camera photo") if shot is not None else None
+    cols = st.columns([5, 1], vertical_alignment="bottom")
+    url = cols[0].text_input(f"Photo URL ({limit})", key=URL_INPUT, placeholder="https://...")
+    if cols[1].button("Fetch", key="predict_fetch", disabled=not url.strip()):
+        st.session_state[URL] = url.strip()
+    fetched = st.session_state.get(URL)
+    return (_fetch(fetched), fetched) if fetched else None
+
+
+def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str) -> None:
+    prediction = predictor.predict_bytes(data, name=name)
+    left, right = st.columns([1, 2])
+    left.image(load_photo(data, name=name, max_side=DISPLAY_SIDE), caption=name)
+    left.caption(f"Inference {prediction.inference_ms:.0f} ms (photo to answers {prediction.total_ms:.0f} ms),"
+                 f" all {len(prediction.categories)} categories in one forward pass.")
+    top = left.slider("Values shown per category", 1, 10, 5, key=TOP)
+    grid = right.columns(2)
+    for i, answer in enumerate(prediction.categories):
+        with grid[i % 2]:
+            st.plotly_chart(probability_figure(answer, top=top), key=f"predict_bars_{answer.category}")
+            if answer.kind.value == "multi":
+                source = "tuned thresholds" if answer.tuned_thresholds else "threshold 0.5"
+                st.caption(f"Predicted: {', '.join(answer.positives) or 'none'} ({source})")
+    if st.toggle("Show where the model looked (Grad-CAM heat map per category)", key=GRADCAM):
+        maps = _heatmaps(predictor, run.id, run.model_sha256, data)
+        cols = st.columns(4)
+        for i, (category, (index, prob, overlay)) in enumerate(maps.items()):
+            value = predictor.schema.category(category).values[index]
+            cols[i % 4].image(overlay, caption=f"{category}: {value} ({prob:.0%})")
+
+
+st.title("Predict")
+st.caption("Try a trained model on a photo: every category's most likely values, and where the model looked.")
+try:
+    run = _pick_run()
+    photo = _photo_bytes()
+    if photo is None:
+        st.info("Upload a photo, take one with the camera, or fetch one from a URL.", icon=":material/photo_camera:")
+        st.stop()
+    predictor = _predictor(str(get_workspace().db_path), run.id, run.model_sha256)
+    _answers(predictor, run, *photo)
+except FashionCoreError as exc:
+    st.error(str(exc))
