@@ -82,6 +82,9 @@ class Fetcher:
         """
         attempt = 0
         while True:
+            # Rows queued in the pool before a cancel must not start new requests.
+            if self._cancel.is_set():
+                raise RowFailure("cancelled")
             try:
                 return self._follow_redirects(url)
             except _Retryable as exc:

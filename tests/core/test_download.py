@@ -510,3 +510,17 @@ def test_cli_human_summary_and_bad_list(tmp_path: Path, capsys) -> None:
     assert captured.out == ""
     assert captured.err.startswith("error: ") and str(binary) in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_rows_queued_before_a_cancel_start_no_request(server) -> None:
+    from fashion_core.download.fetch import Fetcher
+    from fashion_core.download.report import RowFailure
+
+    base, site = server
+    cancel = threading.Event()
+    with Fetcher(_fast_config(), cancel) as fetcher:
+        assert fetcher.fetch(f"{base}/a.jpg").body  # the fetcher works before the cancel
+        cancel.set()
+        with pytest.raises(RowFailure, match="cancelled"):
+            fetcher.fetch(f"{base}/a.jpg?queued")
+    assert site.hits.get("/a.jpg", 0) == 1
