@@ -128,10 +128,10 @@ def _cam(features: Any, grads: Any, size: Sequence[int]) -> np.ndarray:
         return np.zeros(tuple(size), np.float32)
     weights = tf.reduce_mean(grads, axis=(0, 1))
     cam = tf.nn.relu(tf.reduce_sum(features * weights, axis=-1))
-    top = float(tf.reduce_max(cam))
-    cam = cam / top if top > 0 else cam
-    resized = tf.image.resize(cam[..., tf.newaxis], tuple(size), method="bilinear")[..., 0]
-    return np.clip(resized.numpy(), 0.0, 1.0).astype(np.float32)
+    # Scaled after resizing, so the hottest pixel of the map shown is exactly 1.
+    cam = tf.image.resize(cam[..., tf.newaxis], tuple(size), method="bilinear")[..., 0].numpy()
+    top = float(cam.max())
+    return np.clip(cam / top if top > 0 else cam, 0.0, 1.0).astype(np.float32)
 
 
 def _score(head: Any, seen: dict[int, tuple[Any, Any]], probs: Any) -> tuple[int, Any]:

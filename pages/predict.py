@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+from PIL import Image
 
 from fashion_core.errors import FashionCoreError
 from fashion_core.predict import (
@@ -93,10 +94,10 @@ def _photo_bytes() -> tuple[bytes, str] | None:
     return (_fetch(fetched), fetched) if fetched else None
 
 
-def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str) -> None:
+def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown: Image.Image) -> None:
     prediction = predictor.predict_bytes(data, name=name)
     left, right = st.columns([1, 2])
-    left.image(load_photo(data, name=name, max_side=DISPLAY_SIDE), caption=name)
+    left.image(shown, caption=name)
     left.caption(f"Inference {prediction.inference_ms:.0f} ms (photo to answers {prediction.total_ms:.0f} ms),"
                  f" all {len(prediction.categories)} categories in one forward pass.")
     top = left.slider("Values shown per category", 1, 10, 5, key=TOP)
@@ -123,7 +124,9 @@ try:
     if photo is None:
         st.info("Upload a photo, take one with the camera, or fetch one from a URL.", icon=":material/photo_camera:")
         st.stop()
+    data, name = photo
+    shown = load_photo(data, name=name, max_side=DISPLAY_SIDE)  # a bad file fails here, before the model loads
     predictor = _predictor(str(get_workspace().db_path), run.id, run.model_sha256)
-    _answers(predictor, run, *photo)
+    _answers(predictor, run, data, name, shown)
 except FashionCoreError as exc:
     st.error(str(exc))

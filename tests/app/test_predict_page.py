@@ -1,0 +1,170 @@
+"""Predict page (AppTest): upload a photo -> bars for every category; bad files and URLs -> clear errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from fashion_core.runs import RunDir, register_run
+from fashion_core.store import LabelStore
+from fashion_core.workspace import HOME_ENV, Workspace
+from tests.core.modeling._tiny_data import TINY_SCHEMA, make_dataset
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+PAGE = "pages/predict.py"
+RUN_ID = "run-1"
+CATEGORIES = TINY_SCHEMA.category_names
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with the tiny dataset and one run trained on it (once for the module)."""
+    from fashion_core.modeling.config import Augmentation, TrainConfig
+    from fashion_core.modeling.training import train_run
+
+    root = tmp_path_factory.mktemp("predict-page")
+    ws = Workspace(root / "ws").ensure()
+    store = LabelStore.open(ws)
+    make_dataset(store, root / "data", n=24, side=32, categories=("colour", "size", "tags"))
+    config = TrainConfig(dataset="tiny", backbone="mobilenet_v3_small", weights="none", image_size=32, epochs=1,
+                         schedule="heads", finetune_epochs=0, batch_size=8, augmentation=Augmentation.off(),
+                         early_stopping_patience=0, reduce_lr_patience=0)
+    run_dir = RunDir(ws.runs_dir / RUN_ID)
+    register_run(store, run_dir, "tiny", config.to_dict())
+    train_run(store, ws, config, run_dir)
+    store.close()
+    return ws.root
+
+
+@pytest.fixture
+def home(trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv(HOME_ENV, str(trained_home))
+    st.cache_resource.clear()  # the store, and any model, of an earlier test's workspace
+    st.cache_data.clear()
+    yield trained_home
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def open_predict() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.switch_page(PAGE)
+    return at.run()
+
+
+def photo(fmt: str = "JPEG") -> bytes:
+    rng = np.random.default_rng(0)
+    out = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(out, fmt)
+    return out.getvalue()
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [json.loads(el.proto.spec)["layout"]["title"]["text"] for el in at.get("plotly_chart")]
+
+
+@pytest.mark.slow
+def test_uploaded_photo_gets_bars_for_every_category(home: Path) -> None:
+    at = open_predict()
+    assert not at.exception
+    assert at.selectbox(key="predict_run").value == RUN_ID  # the default run
+    assert not at.get("plotly_chart")
+    at.file_uploader(key="predict_upload").upload("shirt.jpg", photo(), "image/jpeg")
+    at.run()
+    assert not at.exception and not at.error
+    titles = chart_titles(at)
+    assert sorted(titles) == sorted(CATEGORIES) and len(titles) == len(CATEGORIES)  # laid out in two columns
+    colour = json.loads(at.get("plotly_chart")[titles.index("colour")].proto.spec)["data"][0]
+    assert sorted(colour["y"]) == sorted(TINY_SCHEMA.category("colour").values)
+    assert colour["x"] == sorted(colour["x"])  # drawn bottom-up: the most probable value on top
+    assert any("Inference" in c.value and "ms" in c.value for c in at.caption)
+    assert any(c.value.startswith("Predicted:") for c in at.caption)  # the multi-label category's set
+
+
+@pytest.mark.slow
+def test_gradcam_toggle_adds_a_heat_map_per_category(home: Path) -> None:
+    at = open_predict()
+    at.file_uploader(key="predict_upload").upload("shirt.png", photo("PNG"), "image/png")
+    at.run()
+    shown = len(at.get("image"))
+    assert shown == 1  # the photo itself
+    at.toggle(key="predict_gradcam").set_value(True).run()
+    assert not at.exception and not at.error
+    assert len(at.get("image")) == shown + len(CATEGORIES)
+
+
+BAD_UPLOADS = {  # name -> (content maker, message)
+    "notes.jpg": (lambda: b"this is a text file, renamed", "notes.jpg: not a JPEG, PNG or WebP image"),
+    "huge.jpg": (lambda: b"\xff\xd8\xff" + bytes(11 * 2**20), "huge.jpg: file too large: 11.0 MB > 10 MB"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(BAD_UPLOADS))
+def test_bad_uploads_get_a_clear_message(home: Path, name: str) -> None:
+    make, message = BAD_UPLOADS[name]
+    content = make()
+    at = open_predict()
+    at.file_uploader(key="predict_upload").upload(name, content, "image/jpeg")
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [message]
+    assert not at.get("plotly_chart")
+
+
+@pytest.fixture
+def local_site() -> Iterator[str]:
+    body = photo()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/photo.jpg"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.slow
+def test_url_source_follows_the_downloaders_safety_rules(home: Path, local_site: str) -> None:
+    at = open_predict()
+    at.segmented_control(key="predict_source").set_value("URL").run()
+    at.text_input(key="predict_url_input").input(local_site).run()
+    at.button(key="predict_fetch").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [f"{local_site}: refused address 127.0.0.1 (loopback)"]
+
+
+def test_without_a_finished_run_the_page_points_to_training(tmp_path: Path, monkeypatch) -> None:
+    ws = Workspace(tmp_path / "ws").ensure()
+    store = LabelStore.open(ws)
+    make_dataset(store, tmp_path / "data", n=4)
+    register_run(store, RunDir(ws.runs_dir / "queued-run"), "tiny", {})  # not finished: does not count
+    store.close()
+    monkeypatch.setenv(HOME_ENV, str(ws.root))
+    st.cache_resource.clear()
+    at = open_predict()
+    assert not at.exception
+    assert any("No finished training run yet" in i.value for i in at.info)
+    links = at.get("page_link")
+    assert links and "Train" in links[0].proto.label
+    assert not at.file_uploader
+    st.cache_resource.clear()
