@@ -16,6 +16,9 @@ from fashion_core.modeling.heads import Head
 MODEL_NAME = "attribute_model"
 _EPS = 1e-7
 _PACKAGE = "fashion_core"
+# XLA for training steps: Keras's "auto" uses it only with an accelerator (on a CPU it compiles
+# slowly and gains little). A module setting so a benchmark can try True without a config field.
+JIT_COMPILE: bool | str = "auto"
 
 
 def _masked_terms(loss: Any, mask: Any) -> Any:
@@ -266,4 +269,5 @@ def compile_model(model: keras.Model, heads: Sequence[Head], losses: Mapping[str
         loss=dict(losses),
         loss_weights={h.key: imbalance.head_weight(h.name) for h in heads},
         metrics=make_metrics(heads),
+        jit_compile=JIT_COMPILE,
     )

@@ -18,7 +18,13 @@ from fashion_core.errors import ModelError, SchemaError
 from fashion_core.labels import ACTIVE, label_view
 from fashion_core.modeling import model as modelling
 from fashion_core.modeling.backbones import build_backbone, weights_fingerprint
-from fashion_core.modeling.callbacks import MONITOR, BestWeights, ProgressCallback, RecordCheckpoint, RunCancelled
+from fashion_core.modeling.callbacks import (
+    MONITOR,
+    BestWeights,
+    ProgressCallback,
+    RecordCheckpoint,
+    RunCancelled,
+)
 from fashion_core.modeling.config import NO_MAP, TrainConfig
 from fashion_core.modeling.data import image_dataset
 from fashion_core.modeling.distribute import choose_strategy, precision_policy
