@@ -25,7 +25,7 @@ fi
 
 echo "Installing Chromium for the browser tests (Debian packages chromium, chromium-driver)..."
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 
 if [ ! -x /usr/bin/chromium ]; then
   echo "apt-get finished but /usr/bin/chromium is still missing." >&2
