@@ -63,7 +63,9 @@ def make_photos(count: int, side: int = 512, seed: int = 0) -> list[bytes]:
         for _ in range(5):
             x, y = rng.integers(0, side - 120, 2)
             w, h = rng.integers(40, 200, 2)
-            draw.ellipse([int(x), int(y), int(x + w), int(y + h)], fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+            draw.ellipse(
+                [int(x), int(y), int(x + w), int(y + h)], fill=tuple(int(c) for c in rng.integers(0, 256, 3))
+            )
         out = io.BytesIO()
         image.save(out, "JPEG", quality=90)
         photos.append(out.getvalue())
@@ -82,7 +84,9 @@ def save_as_run(root: Path) -> tuple[LabelStore, str]:
     run_dir = RunDir(ws.runs_dir / "bench-run")
     register_run(store, run_dir, "bench", {"backbone": BACKBONE, "image_size": SIZE})
     write_json_atomic(run_dir.schema, FASHIONAI.to_dict())
-    model = build_model(build_backbone(BACKBONE, weights="bundled", image_size=SIZE), make_heads(FASHIONAI.categories))
+    model = build_model(
+        build_backbone(BACKBONE, weights="bundled", image_size=SIZE), make_heads(FASHIONAI.categories)
+    )
     model.save(run_dir.model)
     update_run(store, run_dir.run_id, status="done", model_sha256=sha256_file(run_dir.model))
     return store, run_dir.run_id
@@ -94,8 +98,10 @@ def single_category_models() -> list:
     from fashion_core.modeling.heads import make_heads
     from fashion_core.modeling.model import build_model
 
-    return [build_model(build_backbone(BACKBONE, weights="bundled", image_size=SIZE), make_heads([category]))
-            for category in FASHIONAI.categories]
+    return [
+        build_model(build_backbone(BACKBONE, weights="bundled", image_size=SIZE), make_heads([category]))
+        for category in FASHIONAI.categories
+    ]
 
 
 def rss_mb() -> float:
@@ -108,8 +114,9 @@ def timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def compare(predictor: Predictor, singles: list, forward: Callable, photos: list[bytes],
-            ready: list) -> tuple[list[float], list[float], list[float]]:
+def compare(
+    predictor: Predictor, singles: list, forward: Callable, photos: list[bytes], ready: list
+) -> tuple[list[float], list[float], list[float]]:
     """Per-photo milliseconds of the three contenders, interleaved photo by photo."""
 
     def eight(data: bytes) -> list:
@@ -136,8 +143,10 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--memory", type=int, default=1000, help="predictions between the two RSS readings")
     args = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
-          f" on {os.cpu_count()} cores")
+    print(
+        f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
+        f" on {os.cpu_count()} cores"
+    )
     photos = make_photos(args.photos)
     print(f"{len(photos)} JPEG photos 512x512, {statistics.mean(map(len, photos)) / 1024:.0f} KB on average")
 
@@ -145,7 +154,9 @@ def main() -> int:
         started = time.perf_counter()
         store, run_id = save_as_run(Path(tmp))
         predictor = Predictor.from_run(store, run_id)
-        print(f"studio model: built, saved, hash-checked, loaded and traced in {time.perf_counter() - started:.1f} s")
+        print(
+            f"studio model: built, saved, hash-checked, loaded and traced in {time.perf_counter() - started:.1f} s"
+        )
         started = time.perf_counter()
         singles = single_category_models()
         print(f"eight single-category models built in {time.perf_counter() - started:.1f} s")
@@ -157,17 +168,25 @@ def main() -> int:
         studio_ms, eight_ms, floor_ms = compare(predictor, singles, forward, photos, ready)
         studio, floor, multi = (statistics.median(x) for x in (studio_ms, floor_ms, eight_ms))
         print(f"\nmedian per photo over {len(photos)} photos (p10-p90):")
-        for name, values in (("(1) studio Predictor.predict_bytes, 8 categories", studio_ms),
-                             ("(2) eight models, model.predict each", eight_ms),
-                             ("(3) floor: bare forward pass, ready tensor", floor_ms)):
+        for name, values in (
+            ("(1) studio Predictor.predict_bytes, 8 categories", studio_ms),
+            ("(2) eight models, model.predict each", eight_ms),
+            ("(3) floor: bare forward pass, ready tensor", floor_ms),
+        ):
             q = np.percentile(values, [10, 90])
             print(f"  {name:<52} {statistics.median(values):8.1f} ms  ({q[0]:.1f}-{q[1]:.1f})")
-        print(f"\n  speed-up (2)/(1): {multi / studio:6.1f}x   target >= {TARGET_SPEEDUP:g}x"
-              f"  {'OK' if multi / studio >= TARGET_SPEEDUP else 'MISSED'}")
-        print(f"  overhead (1)/(3): {studio / floor:6.2f}x   target <= {TARGET_FLOOR_RATIO:g}x"
-              f"  {'OK' if studio / floor <= TARGET_FLOOR_RATIO else 'MISSED'}")
-        print(f"  studio per photo: {studio:6.1f} ms  target < {TARGET_MS:g} ms"
-              f"  {'OK' if studio < TARGET_MS else 'MISSED'}")
+        print(
+            f"\n  speed-up (2)/(1): {multi / studio:6.1f}x   target >= {TARGET_SPEEDUP:g}x"
+            f"  {'OK' if multi / studio >= TARGET_SPEEDUP else 'MISSED'}"
+        )
+        print(
+            f"  overhead (1)/(3): {studio / floor:6.2f}x   target <= {TARGET_FLOOR_RATIO:g}x"
+            f"  {'OK' if studio / floor <= TARGET_FLOOR_RATIO else 'MISSED'}"
+        )
+        print(
+            f"  studio per photo: {studio:6.1f} ms  target < {TARGET_MS:g} ms"
+            f"  {'OK' if studio < TARGET_MS else 'MISSED'}"
+        )
 
         del singles
         gc.collect()
@@ -178,8 +197,10 @@ def main() -> int:
         seconds = time.perf_counter() - started
         gc.collect()
         after = rss_mb()
-        print(f"\nRSS before {args.memory} predictions: {before:.1f} MB, after: {after:.1f} MB"
-              f" ({after - before:+.1f} MB; {seconds / args.memory * 1000:.1f} ms per photo in that loop)")
+        print(
+            f"\nRSS before {args.memory} predictions: {before:.1f} MB, after: {after:.1f} MB"
+            f" ({after - before:+.1f} MB; {seconds / args.memory * 1000:.1f} ms per photo in that loop)"
+        )
         store.close()
     print(f"load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     return 0

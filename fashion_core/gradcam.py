@@ -20,8 +20,10 @@ BACKBONE_LAYER = "backbone"  # as fashion_core.modeling.backbones names it (impo
 _LOCK = threading.Lock()  # the capture below briefly wraps a layer of a model other threads share
 
 # A perceptual blue -> cyan -> yellow -> red ramp (no matplotlib needed): (position, RGB).
-_RAMP = np.array([[0.0, 0, 0, 130], [0.25, 0, 120, 255], [0.5, 40, 220, 200], [0.75, 255, 220, 0],
-                  [1.0, 220, 20, 0]], dtype=np.float32)
+_RAMP = np.array(
+    [[0.0, 0, 0, 130], [0.25, 0, 120, 255], [0.5, 40, 220, 200], [0.75, 255, 220, 0], [1.0, 220, 20, 0]],
+    dtype=np.float32,
+)
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,13 @@ def last_feature_layer(model: keras.Model) -> keras.layers.Layer:
     return found
 
 
-def gradcam_heatmaps(model: keras.Model, pixels: np.ndarray, outputs: Sequence[str] | None = None, *,
-                     layer: keras.layers.Layer | None = None) -> dict[str, Heatmap]:
+def gradcam_heatmaps(
+    model: keras.Model,
+    pixels: np.ndarray,
+    outputs: Sequence[str] | None = None,
+    *,
+    layer: keras.layers.Layer | None = None,
+) -> dict[str, Heatmap]:
     """Grad-CAM of each output's most probable value for one image, from one forward pass.
 
     The gradient of the value's score (its logit when the output layer is a Dense with
@@ -100,8 +107,9 @@ def gradcam_heatmaps(model: keras.Model, pixels: np.ndarray, outputs: Sequence[s
     for n in names:
         index, score = scores[n]
         grads = tape.gradient(score, features)
-        maps[n] = Heatmap(n, index, float(probs[n][0, index]), _cam(features[0], grads[0], image.shape[1:3]),
-                          target.name)
+        maps[n] = Heatmap(
+            n, index, float(probs[n][0, index]), _cam(features[0], grads[0], image.shape[1:3]), target.name
+        )
     del tape
     return maps
 
@@ -109,7 +117,9 @@ def gradcam_heatmaps(model: keras.Model, pixels: np.ndarray, outputs: Sequence[s
 def overlay_heatmap(photo: Image.Image, heatmap: np.ndarray, *, alpha: float = 0.45) -> Image.Image:
     """The photo with the heat map (resized to it) blended on top in a blue-to-red ramp."""
     rgb = photo.convert("RGB")
-    heat = Image.fromarray(np.uint8(np.clip(heatmap, 0.0, 1.0) * 255)).resize(rgb.size, Image.Resampling.BILINEAR)
+    heat = Image.fromarray(np.uint8(np.clip(heatmap, 0.0, 1.0) * 255)).resize(
+        rgb.size, Image.Resampling.BILINEAR
+    )
     colours = colourize(np.asarray(heat, np.float32) / 255.0)
     return Image.blend(rgb, Image.fromarray(colours), float(np.clip(alpha, 0.0, 1.0)))
 

@@ -9,6 +9,7 @@ photo in one pass of a traced ``tf.function``. TensorFlow is reached only throug
 
 from __future__ import annotations
 
+import copy
 import io
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -92,13 +93,15 @@ def open_photo(data: bytes, *, limits: ImageLimits = ImageLimits(), name: str | 
         raise ImageError(f"{where}broken image ({_short(exc)})") from None
     width, height = image.size
     if width * height > limits.max_pixels:
-        raise ImageError(f"{where}image too large: {width} x {height} pixels >"
-                         f" {limits.max_pixels / 1e6:g} megapixels")
+        raise ImageError(
+            f"{where}image too large: {width} x {height} pixels > {limits.max_pixels / 1e6:g} megapixels"
+        )
     return image
 
 
-def load_photo(data: bytes, *, limits: ImageLimits = ImageLimits(), name: str | None = None,
-               max_side: int | None = None) -> Image.Image:
+def load_photo(
+    data: bytes, *, limits: ImageLimits = ImageLimits(), name: str | None = None, max_side: int | None = None
+) -> Image.Image:
     """Decode a checked photo to an upright RGB image (EXIF rotation applied, alpha on white).
 
     Args:
@@ -123,8 +126,9 @@ def load_photo(data: bytes, *, limits: ImageLimits = ImageLimits(), name: str | 
         raise ImageError(f"{name + ': ' if name else ''}broken image ({_short(exc)})") from None
 
 
-def photo_pixels(data: bytes, image_size: int, *, limits: ImageLimits = ImageLimits(),
-                 name: str | None = None) -> np.ndarray:
+def photo_pixels(
+    data: bytes, image_size: int, *, limits: ImageLimits = ImageLimits(), name: str | None = None
+) -> np.ndarray:
     """A photo as the model sees it: uint8 ``(S, S, 3)``, the whole photo stretched to a square.
 
     Bilinear resizing with antialiasing, like training's ``tf.image.resize(antialias=True)``;
@@ -158,8 +162,9 @@ def _short(exc: BaseException, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def fetch_image_bytes(url: str, *, allow_private: bool = False, max_bytes: int = MAX_IMAGE_BYTES,
-                      timeout: float = URL_TIMEOUT_S) -> bytes:
+def fetch_image_bytes(
+    url: str, *, allow_private: bool = False, max_bytes: int = MAX_IMAGE_BYTES, timeout: float = URL_TIMEOUT_S
+) -> bytes:
     """Download one photo under the downloader's safety rules (schemes, addresses, size, time-outs).
 
     Raises:
@@ -171,9 +176,18 @@ def fetch_image_bytes(url: str, *, allow_private: bool = False, max_bytes: int =
     from fashion_core.download.fetch import Fetcher
     from fashion_core.download.report import RowFailure, reason_kind
 
-    config = DownloadConfig(workers=1, per_host_limit=1, connect_timeout=min(5.0, timeout), read_timeout=timeout,
-                            total_timeout=2 * timeout, retries=1, backoff=0.2, max_retry_after=2.0,
-                            max_bytes=max_bytes, allow_private=allow_private)
+    config = DownloadConfig(
+        workers=1,
+        per_host_limit=1,
+        connect_timeout=min(5.0, timeout),
+        read_timeout=timeout,
+        total_timeout=2 * timeout,
+        retries=1,
+        backoff=0.2,
+        max_retry_after=2.0,
+        max_bytes=max_bytes,
+        allow_private=allow_private,
+    )
     url = str(url).strip()
     try:
         with Fetcher(config) as fetcher:
@@ -210,6 +224,7 @@ class CategoryPrediction:
         positives: Multi-label only: the values at or above their threshold, most probable first.
         tuned_thresholds: Whether those thresholds were tuned on validation data (the run's
             ``thresholds.json``) rather than the default 0.5.
+        thresholds: Multi-label only: each value's threshold, in the order of ``values``.
     """
 
     category: str
@@ -217,6 +232,7 @@ class CategoryPrediction:
     values: tuple[ValueProb, ...]
     positives: tuple[str, ...] = ()
     tuned_thresholds: bool = False
+    thresholds: tuple[float, ...] = ()
 
     @property
     def top(self) -> ValueProb:
@@ -291,13 +307,21 @@ class Predictor:
         limits: Size limits for photos.
     """
 
-    def __init__(self, model: keras.Model, schema: Schema, *, thresholds: Mapping[str, Mapping[str, float]] | None = None,
-                 run_id: str | None = None, limits: ImageLimits = ImageLimits()) -> None:
+    def __init__(
+        self,
+        model: keras.Model,
+        schema: Schema,
+        *,
+        thresholds: Mapping[str, Mapping[str, float]] | None = None,
+        run_id: str | None = None,
+        limits: ImageLimits = ImageLimits(),
+    ) -> None:
         from fashion_core.modeling.export import input_size, serving_function
 
         self.model = model
         self.schema = schema
         self.run_id = run_id
+        self.run_dir: RunDir | None = None  # set by from_run: where the run's thresholds live
         self.limits = limits
         self.heads: tuple[Head, ...] = make_heads(schema.categories)
         self.thresholds = check_thresholds(thresholds or {}, schema, source="thresholds")
@@ -318,12 +342,33 @@ class Predictor:
         run_dir = RunDir(get_run(store, run_id).run_dir)
         schema = load_run_schema(run_dir)
         thresholds = load_thresholds(run_dir, schema)
-        predictor = cls(load_run_model(store, run_id), schema, thresholds=thresholds, run_id=run_id, limits=limits)
+        predictor = cls(
+            load_run_model(store, run_id), schema, thresholds=thresholds, run_id=run_id, limits=limits
+        )
         configured = (read_json(run_dir.config, default={}) or {}).get("image_size")
         if configured is not None and configured != predictor.image_size:
-            raise ModelError(f"Run {run_id}: config.json says image_size {configured}, the model takes"
-                             f" {predictor.image_size}")
+            raise ModelError(
+                f"Run {run_id}: config.json says image_size {configured}, the model takes"
+                f" {predictor.image_size}"
+            )
+        predictor.run_dir = run_dir
         return predictor
+
+    def with_thresholds(self, thresholds: Mapping[str, Mapping[str, float]]) -> Predictor:
+        """The same loaded model (shared, not copied: cheap) with other multi-label thresholds."""
+        twin = copy.copy(self)
+        twin.thresholds = check_thresholds(thresholds, self.schema, source="thresholds")
+        return twin
+
+    def with_saved_thresholds(self) -> Predictor:
+        """The same model with its run's thresholds as saved now.
+
+        A process keeps its model loaded for long, and the evaluation may tune (and save)
+        thresholds meanwhile; reading the small file per request keeps answers current.
+        """
+        return (
+            self if self.run_dir is None else self.with_thresholds(load_thresholds(self.run_dir, self.schema))
+        )
 
     def _check_outputs(self) -> None:
         """Trace the forward pass now (the first photo need not wait) and check the outputs fit."""
@@ -342,8 +387,9 @@ class Predictor:
         """Predict a batch of ready pixels, ``(N, S, S, 3)`` in 0..255 (uint8 or float)."""
         batch = np.asarray(pixels)
         if batch.ndim != 4 or batch.shape[1:] != (self.image_size, self.image_size, 3):
-            raise ImageError(f"Expected pixels of shape (N, {self.image_size}, {self.image_size}, 3);"
-                             f" got {batch.shape}")
+            raise ImageError(
+                f"Expected pixels of shape (N, {self.image_size}, {self.image_size}, 3); got {batch.shape}"
+            )
         started = time.perf_counter()
         outputs = self._run(batch.astype(np.float32, copy=False))
         ms = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
@@ -378,7 +424,7 @@ class Predictor:
         with ThreadPoolExecutor(max_workers=DECODE_WORKERS) as pool:
             for first in range(0, len(names), batch_size):
                 chunk_start = time.perf_counter()
-                chunk = names[first:first + batch_size]
+                chunk = names[first : first + batch_size]
                 decoded = list(pool.map(self._read_path, chunk))
                 good = [(n, px) for n, px in zip(chunk, decoded) if not isinstance(px, ImageProblem)]
                 problems += [px for px in decoded if isinstance(px, ImageProblem)]
@@ -393,15 +439,18 @@ class Predictor:
         try:
             size = Path(path).stat().st_size
             if size > self.limits.max_bytes:
-                return ImageProblem(path, f"file too large: {megabytes(size)} > {megabytes(self.limits.max_bytes)}")
+                return ImageProblem(
+                    path, f"file too large: {megabytes(size)} > {megabytes(self.limits.max_bytes)}"
+                )
             return photo_pixels(Path(path).read_bytes(), self.image_size, limits=self.limits)
         except ImageError as exc:
             return ImageProblem(path, str(exc))
         except OSError as exc:
             return ImageProblem(path, f"cannot read the file ({exc.strerror or exc})")
 
-    def heatmaps(self, data: bytes, categories: Iterable[str] | None = None, *,
-                 name: str | None = None) -> dict[str, Heatmap]:
+    def heatmaps(
+        self, data: bytes, categories: Iterable[str] | None = None, *, name: str | None = None
+    ) -> dict[str, Heatmap]:
         """Grad-CAM heat maps (where the model looked) for the top value of each category asked."""
         from fashion_core.gradcam import gradcam_heatmaps
 
@@ -414,7 +463,9 @@ class Predictor:
         maps = gradcam_heatmaps(self.model, pixels, [keys[c] for c in wanted])
         return {c: maps[keys[c]] for c in wanted}
 
-    def _answer(self, outputs: dict[str, np.ndarray], row: int, inference_ms: float, total_ms: float) -> Prediction:
+    def _answer(
+        self, outputs: dict[str, np.ndarray], row: int, inference_ms: float, total_ms: float
+    ) -> Prediction:
         answers = tuple(self._rank(head, outputs[head.key][row]) for head in self.heads)
         return Prediction(answers, inference_ms, total_ms)
 
@@ -425,8 +476,9 @@ class Predictor:
         if not head.multi:
             return CategoryPrediction(head.name, head.category.kind, ranked)
         tuned = self.thresholds.get(head.name, {})
-        positives = tuple(v.value for v in ranked if v.prob >= tuned.get(v.value, DEFAULT_THRESHOLD))
-        return CategoryPrediction(head.name, head.category.kind, ranked, positives, bool(tuned))
+        cuts = tuple(tuned.get(v.value, DEFAULT_THRESHOLD) for v in ranked)
+        positives = tuple(v.value for v, cut in zip(ranked, cuts) if v.prob >= cut)
+        return CategoryPrediction(head.name, head.category.kind, ranked, positives, bool(tuned), cuts)
 
 
 # -- runs, thresholds, inputs ------------------------------------------------------------------
@@ -478,7 +530,9 @@ def check_thresholds(data: Any, schema: Schema, *, source: str) -> dict[str, dic
             if value not in values:
                 raise ModelError(f"{source}: {value!r} is not a value of {category!r}")
             if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
-                raise ModelError(f"{source}: threshold of {category!r}/{value!r} must be in [0, 1]; got {t!r}")
+                raise ModelError(
+                    f"{source}: threshold of {category!r}/{value!r} must be in [0, 1]; got {t!r}"
+                )
         checked[category] = {v: float(t) for v, t in per_value.items()}
     return checked
 
@@ -533,18 +587,42 @@ def collect_image_paths(inputs: Iterable[str | Path]) -> tuple[list[str], list[I
 
 
 def probability_figure(answer: CategoryPrediction, *, top: int | None = 5) -> go.Figure:
-    """Horizontal bars of a category's most probable values (best on top), probabilities 0..1."""
+    """Horizontal bars of a category's most probable values (best on top), probabilities 0..1.
+
+    Predicted values are dark (the top one; for multi-label, those at or above their
+    threshold, which is marked by a tick on each bar).
+    """
     import plotly.graph_objects as go
 
     shown = answer.values if top is None else answer.values[:top]
     picked = set(answer.positives) if answer.kind is Kind.MULTI else {answer.top.value}
-    fig = go.Figure(go.Bar(
-        x=[v.prob for v in shown][::-1], y=[v.value for v in shown][::-1], orientation="h",
-        marker_color=["#4c78a8" if v.value in picked else "#b3c6de" for v in shown][::-1],
-        text=[f"{v.prob:.1%}" for v in shown][::-1], textposition="auto",
-        hovertemplate="%{y}: %{x:.3f}<extra></extra>",
-    ))
-    fig.update_layout(title=answer.category, xaxis={"range": [0, 1], "tickformat": ".0%"},
-                      height=70 + 28 * len(shown), margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig = go.Figure(
+        go.Bar(
+            x=[v.prob for v in shown][::-1],
+            y=[v.value for v in shown][::-1],
+            orientation="h",
+            marker_color=["#4c78a8" if v.value in picked else "#b3c6de" for v in shown][::-1],
+            text=[f"{v.prob:.1%}" for v in shown][::-1],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
+    )
+    if answer.thresholds:  # multi-label: a tick at each value's threshold (tuned ones differ per value)
+        fig.add_trace(
+            go.Scatter(
+                x=list(answer.thresholds[: len(shown)])[::-1],
+                y=[v.value for v in shown][::-1],
+                mode="markers",
+                marker={"symbol": "line-ns-open", "size": 22, "color": "#333333", "line": {"width": 2}},
+                name="threshold",
+                hovertemplate="threshold %{x:.2f}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=answer.category,
+        xaxis={"range": [0, 1], "tickformat": ".0%"},
+        showlegend=False,
+        height=70 + 28 * len(shown),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     return fig
-

@@ -27,6 +27,7 @@ UPLOAD = "predict_upload"
 CAMERA = "predict_camera"
 URL_INPUT = "predict_url_input"
 URL = "predict_url"  # the URL last fetched (the bytes stay in a small cache, not in the session)
+PRIVATE = "predict_allow_private"
 GRADCAM = "predict_gradcam"
 TOP = "predict_top"
 SOURCES = ("Upload", "Camera", "URL")
@@ -40,8 +41,8 @@ def _predictor(db_path: str, run_id: str, model_sha256: str) -> Predictor:
 
 
 @st.cache_data(max_entries=8, ttl=600, show_spinner="Fetching the photo...")
-def _fetch(url: str) -> bytes:
-    return fetch_image_bytes(url)
+def _fetch(url: str, allow_private: bool) -> bytes:
+    return fetch_image_bytes(url, allow_private=allow_private)
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing Grad-CAM heat maps...")
@@ -49,7 +50,9 @@ def _heatmaps(_predictor: Predictor, run_id: str, model_sha256: str, data: bytes
     from fashion_core.gradcam import overlay_heatmap
 
     photo = load_photo(data, max_side=DISPLAY_SIDE)
-    return {c: (m.index, m.prob, overlay_heatmap(photo, m.heatmap)) for c, m in _predictor.heatmaps(data).items()}
+    return {
+        c: (m.index, m.prob, overlay_heatmap(photo, m.heatmap)) for c, m in _predictor.heatmaps(data).items()
+    }
 
 
 def _run_label(run: RunRecord) -> str:
@@ -63,16 +66,23 @@ def _pick_run() -> RunRecord:
     store = get_store()
     runs = finished_runs(store)
     if not runs:
-        st.info("No finished training run yet: train a model first, then come back to try it on photos.",
-                icon=":material/info:")
+        st.info(
+            "No finished training run yet: train a model first, then come back to try it on photos.",
+            icon=":material/info:",
+        )
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         st.stop()
     dataset = active_dataset()
     best = default_run(store, dataset.name if dataset else None) or default_run(store)
     ids = [r.id for r in runs]
-    chosen = st.selectbox("Model (finished run)", ids, index=ids.index(best.id), key=RUN,
-                          format_func=lambda i: _run_label(runs[ids.index(i)]),
-                          help="Default: the best validation accuracy of this dataset's runs; near ties go to the newest.")
+    chosen = st.selectbox(
+        "Model (finished run)",
+        ids,
+        index=ids.index(best.id),
+        key=RUN,
+        format_func=lambda i: _run_label(runs[ids.index(i)]),
+        help="Default: the best validation accuracy of this dataset's runs; near ties go to the newest.",
+    )
     return runs[ids.index(chosen)]
 
 
@@ -80,26 +90,42 @@ def _photo_bytes() -> tuple[bytes, str] | None:
     source = st.segmented_control("Photo from", SOURCES, default=SOURCES[0], key=SOURCE) or SOURCES[0]
     limit = f"JPEG, PNG or WebP, up to {MAX_IMAGE_BYTES // MB} MB"
     if source == "Upload":
-        file = st.file_uploader(f"Photo ({limit})", type=[s.lstrip(".") for s in IMAGE_SUFFIXES], key=UPLOAD,
-                                max_upload_size=MAX_IMAGE_BYTES // MB)
+        file = st.file_uploader(
+            f"Photo ({limit})",
+            type=[s.lstrip(".") for s in IMAGE_SUFFIXES],
+            key=UPLOAD,
+            max_upload_size=MAX_IMAGE_BYTES // MB,
+        )
         return (file.getvalue(), file.name) if file is not None else None
     if source == "Camera":
         shot = st.camera_input("Take a photo", key=CAMERA)
         return (shot.getvalue(), "camera photo") if shot is not None else None
     cols = st.columns([5, 1], vertical_alignment="bottom")
     url = cols[0].text_input(f"Photo URL ({limit})", key=URL_INPUT, placeholder="https://...")
+    allow_private = st.checkbox(
+        "Allow private addresses",
+        key=PRIVATE,
+        help="Like the downloader: loopback and intranet addresses are refused unless allowed.",
+    )
+    if allow_private:
+        st.warning(
+            "Private addresses allowed: the server will fetch from your own network.",
+            icon=":material/warning:",
+        )
     if cols[1].button("Fetch", key="predict_fetch", disabled=not url.strip()):
         st.session_state[URL] = url.strip()
     fetched = st.session_state.get(URL)
-    return (_fetch(fetched), fetched) if fetched else None
+    return (_fetch(fetched, bool(allow_private)), fetched) if fetched else None
 
 
 def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown: Image.Image) -> None:
     prediction = predictor.predict_bytes(data, name=name)
     left, right = st.columns([1, 2])
     left.image(shown, caption=name)
-    left.caption(f"Inference {prediction.inference_ms:.0f} ms (photo to answers {prediction.total_ms:.0f} ms),"
-                 f" all {len(prediction.categories)} categories in one forward pass.")
+    left.caption(
+        f"Inference {prediction.inference_ms:.0f} ms (photo to answers {prediction.total_ms:.0f} ms),"
+        f" all {len(prediction.categories)} categories in one forward pass."
+    )
     top = left.slider("Values shown per category", 1, 10, 5, key=TOP)
     grid = right.columns(2)
     for i, answer in enumerate(prediction.categories):
@@ -122,11 +148,17 @@ try:
     run = _pick_run()
     photo = _photo_bytes()
     if photo is None:
-        st.info("Upload a photo, take one with the camera, or fetch one from a URL.", icon=":material/photo_camera:")
+        st.info(
+            "Upload a photo, take one with the camera, or fetch one from a URL.",
+            icon=":material/photo_camera:",
+        )
         st.stop()
     data, name = photo
-    shown = load_photo(data, name=name, max_side=DISPLAY_SIDE)  # a bad file fails here, before the model loads
-    predictor = _predictor(str(get_workspace().db_path), run.id, run.model_sha256)
+    shown = load_photo(
+        data, name=name, max_side=DISPLAY_SIDE
+    )  # a bad file fails here, before the model loads
+    # The model is loaded once per process; thresholds are re-read (evaluation may have tuned them since).
+    predictor = _predictor(str(get_workspace().db_path), run.id, run.model_sha256).with_saved_thresholds()
     _answers(predictor, run, data, name, shown)
 except FashionCoreError as exc:
     st.error(str(exc))

@@ -15,18 +15,30 @@ from fashion_core.cli._common import open_store, print_json
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict every category of a run's model for image files or folders")
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders (searched recursively)")
-    p.add_argument("--json", action="store_true",
-                   help='print {IMAGE: {CATEGORY: [{"value": V, "prob": P}, ...]}}, values sorted by probability')
+    p.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files, or folders (searched recursively)"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print {IMAGE: {CATEGORY: [{"value": V, "prob": P}, ...]}}, values sorted by probability',
+    )
     p.add_argument("--csv", metavar="OUT", help="write one row per image and category to this CSV file")
-    p.add_argument("--top", type=_positive, default=None, metavar="K",
-                   help="values per category to list (default: all for --json/--csv, 3 for text)")
+    p.add_argument(
+        "--top",
+        type=_positive,
+        default=None,
+        metavar="K",
+        help="values per category to list (default: all for --json/--csv, 3 for text)",
+    )
     p.add_argument("--batch-size", type=_positive, default=32)
     p.set_defaults(func=run_predict)
 
     e = sub.add_parser("export-model", help="export a run's model as a SavedModel (and a TFLite file)")
     e.add_argument("--run", required=True, help="run id (see `runs list`)")
-    e.add_argument("--out", required=True, help="folder to create: saved_model/ (+ model.tflite), each with its schema")
+    e.add_argument(
+        "--out", required=True, help="folder to create: saved_model/ (+ model.tflite), each with its schema"
+    )
     e.add_argument("--tflite", action="store_true", help="also write model.tflite")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=run_export)
@@ -117,5 +129,7 @@ def run_export(args: argparse.Namespace) -> int:
         print_json({"run": args.run, **results})
     else:
         for kind, r in results.items():
-            print(f"{kind}: {r['model']} (schema: {r['schema']}; input {r['image_size']}x{r['image_size']} RGB 0..255)")
+            print(
+                f"{kind}: {r['model']} (schema: {r['schema']}; input {r['image_size']}x{r['image_size']} RGB 0..255)"
+            )
     return 0

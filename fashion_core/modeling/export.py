@@ -34,8 +34,12 @@ class ExportResult:
     image_size: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run_id, "model": str(self.model_path), "schema": str(self.schema_path),
-                "image_size": self.image_size}
+        return {
+            "run": self.run_id,
+            "model": str(self.model_path),
+            "schema": str(self.schema_path),
+            "image_size": self.image_size,
+        }
 
 
 def input_size(model: keras.Model) -> int:
@@ -57,8 +61,9 @@ def serving_function(model: keras.Model, *, jit_compile: bool = False) -> Any:
     per-category probabilities. Traced once: unlike ``model.predict`` (which builds a data
     pipeline per call), a call costs little more than the arithmetic, so one photo is fast.
     """
-    return tf.function(_inference(model), input_signature=[_input_spec(model)], jit_compile=jit_compile,
-                       autograph=False)
+    return tf.function(
+        _inference(model), input_signature=[_input_spec(model)], jit_compile=jit_compile, autograph=False
+    )
 
 
 def _inference(model: keras.Model) -> Any:
@@ -78,17 +83,28 @@ def export_schema(store: LabelStore, run_id: str, image_size: int) -> dict[str, 
     run = get_run(store, run_id)
     run_dir = RunDir(run.run_dir)
     schema = load_run_schema(run_dir)
-    outputs = [{"name": h.key, "category": h.name, "kind": h.category.kind.value,
-                "activation": "sigmoid" if h.multi else "softmax", "values": list(h.category.values)}
-               for h in make_heads(schema.categories)]
+    outputs = [
+        {
+            "name": h.key,
+            "category": h.name,
+            "kind": h.category.kind.value,
+            "activation": "sigmoid" if h.multi else "softmax",
+            "values": list(h.category.values),
+        }
+        for h in make_heads(schema.categories)
+    ]
     return {
         "format": EXPORT_FORMAT,
         "run": run_id,
         "dataset": run.dataset,
         "model_sha256": run.model_sha256,
-        "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, image_size, image_size, 3],
-                  "pixels": "RGB 0..255, the whole photo resized (stretched) to a square;"
-                            " the model does its own preprocessing"},
+        "input": {
+            "name": INPUT_NAME,
+            "dtype": "float32",
+            "shape": [None, image_size, image_size, 3],
+            "pixels": "RGB 0..255, the whole photo resized (stretched) to a square;"
+            " the model does its own preprocessing",
+        },
         "outputs": outputs,
         "thresholds": load_thresholds(run_dir, schema) or None,
         "schema": schema.to_dict(),
@@ -124,8 +140,9 @@ def export_saved_model(store: LabelStore, run_id: str, out_dir: str | Path) -> E
     return ExportResult(run_id, out, out / SCHEMA_FILE, size)
 
 
-def export_tflite(store: LabelStore, run_id: str, out_path: str | Path, *,
-                  saved_model: ExportResult | None = None) -> ExportResult:
+def export_tflite(
+    store: LabelStore, run_id: str, out_path: str | Path, *, saved_model: ExportResult | None = None
+) -> ExportResult:
     """Write a run's model as a float32 TFLite file, with ``<name>.schema.json`` beside it.
 
     The file's signature ``serving_default`` has the input ``image`` and one output per
@@ -199,4 +216,3 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-

@@ -36,9 +36,19 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ws = Workspace(root / "ws").ensure()
     store = LabelStore.open(ws)
     make_dataset(store, root / "data", n=24, side=32, categories=("colour", "size", "tags"))
-    config = TrainConfig(dataset="tiny", backbone="mobilenet_v3_small", weights="none", image_size=32, epochs=1,
-                         schedule="heads", finetune_epochs=0, batch_size=8, augmentation=Augmentation.off(),
-                         early_stopping_patience=0, reduce_lr_patience=0)
+    config = TrainConfig(
+        dataset="tiny",
+        backbone="mobilenet_v3_small",
+        weights="none",
+        image_size=32,
+        epochs=1,
+        schedule="heads",
+        finetune_epochs=0,
+        batch_size=8,
+        augmentation=Augmentation.off(),
+        early_stopping_patience=0,
+        reduce_lr_patience=0,
+    )
     run_dir = RunDir(ws.runs_dir / RUN_ID)
     register_run(store, run_dir, "tiny", config.to_dict())
     train_run(store, ws, config, run_dir)
@@ -151,6 +161,56 @@ def test_url_source_follows_the_downloaders_safety_rules(home: Path, local_site:
     at.button(key="predict_fetch").click().run()
     assert not at.exception
     assert [e.value for e in at.error] == [f"{local_site}: refused address 127.0.0.1 (loopback)"]
+    assert not at.get("plotly_chart")
+    at.checkbox(key="predict_allow_private").check().run()  # the downloader's switch for intranets and tests
+    assert not at.exception and not at.error
+    assert any("Private addresses allowed" in w.value for w in at.warning)
+    assert sorted(chart_titles(at)) == sorted(CATEGORIES)
+
+
+@pytest.mark.slow
+def test_camera_is_offered_as_a_source(home: Path) -> None:
+    at = open_predict()
+    assert not at.get("camera_input")
+    at.segmented_control(key="predict_source").set_value("Camera").run()
+    assert not at.exception
+    cameras = at.get("camera_input")
+    assert len(cameras) == 1 and cameras[0].proto.label == "Take a photo"
+
+
+@pytest.mark.slow
+def test_model_loads_once_per_process_and_thresholds_saved_later_apply(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fashion_core.predict import THRESHOLDS_FILE, Predictor
+
+    loads: list[str] = []
+    original = Predictor.from_run
+
+    def counting(cls: type, store: LabelStore, run_id: str, **kwargs: object) -> Predictor:
+        loads.append(run_id)
+        return original(store, run_id, **kwargs)
+
+    monkeypatch.setattr(Predictor, "from_run", classmethod(counting))
+    first = open_predict()
+    first.file_uploader(key="predict_upload").upload("a.jpg", photo(), "image/jpeg")
+    first.run()
+    assert "(threshold 0.5)" in " ".join(c.value for c in first.caption)
+    thresholds = Workspace(home).runs_dir / RUN_ID / THRESHOLDS_FILE
+    assert thresholds.parent.is_dir()
+    thresholds.write_text(json.dumps({"tags": {"dots": 0.0, "stripes": 1.0}}))  # as the evaluation saves them
+    try:
+        first.file_uploader(key="predict_upload").upload("b.png", photo("PNG"), "image/png")
+        first.run()
+        second = open_predict()  # another browser session of the same server process
+        second.file_uploader(key="predict_upload").upload("c.jpg", photo(), "image/jpeg")
+        second.run()
+    finally:
+        thresholds.unlink()
+    assert loads == [RUN_ID]
+    for at in (first, second):
+        assert not at.exception and not at.error
+        assert "Predicted: dots (tuned thresholds)" in [c.value for c in at.caption]
 
 
 def test_without_a_finished_run_the_page_points_to_training(tmp_path: Path, monkeypatch) -> None:

@@ -52,12 +52,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     register_run(store, run_dir, "tiny", {"image_size": SIDE})
     write_json_atomic(run_dir.schema, TINY_SCHEMA.to_dict())
     keras.utils.set_random_seed(5)
-    model = build_model(build_backbone("efficientnet_lite0", weights="bundled", image_size=SIDE),
-                        make_heads(TINY_SCHEMA.categories))
+    model = build_model(
+        build_backbone("efficientnet_lite0", weights="bundled", image_size=SIDE),
+        make_heads(TINY_SCHEMA.categories),
+    )
     model.save(run_dir.model)
     update_run(store, "run-1", status="done", model_sha256=sha256_file(run_dir.model))
     photos = []
-    for i, (colour, size) in enumerate([("red", "large"), ("green", "small"), ("blue", "large"), ("red", "small")]):
+    for i, (colour, size) in enumerate(
+        [("red", "large"), ("green", "small"), ("blue", "large"), ("red", "small")]
+    ):
         draw(root / f"p{i}.jpg", colour, size, seed=i, side=64)
         photos.append(photo_pixels((root / f"p{i}.jpg").read_bytes(), SIDE))
     yield Run(ws, store, "run-1", model, np.stack(photos).astype(np.float32))
@@ -73,8 +77,19 @@ def test_cli_exports_saved_model_and_tflite_matching_keras(run: Run, tmp_path: P
     import tensorflow as tf
 
     out = tmp_path / "export"
-    code = main(["--home", str(run.workspace.root), "export-model", "--run", run.run_id, "--out", str(out),
-                 "--tflite", "--json"])
+    code = main(
+        [
+            "--home",
+            str(run.workspace.root),
+            "export-model",
+            "--run",
+            run.run_id,
+            "--out",
+            str(out),
+            "--tflite",
+            "--json",
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["saved_model"]["model"] == str(out / "saved_model")
@@ -95,11 +110,15 @@ def test_cli_exports_saved_model_and_tflite_matching_keras(run: Run, tmp_path: P
     assert np.ptp(expected["colour"], axis=0).max() > 1e-3  # the photos get different answers
     schema = json.loads((out / "model.schema.json").read_text())
     assert [(o["name"], o["values"], o["activation"]) for o in schema["outputs"]] == [
-        ("colour", ["red", "green", "blue"], "softmax"), ("size", ["small", "large"], "softmax"),
-        ("tags", ["dots", "stripes"], "sigmoid")]
+        ("colour", ["red", "green", "blue"], "softmax"),
+        ("size", ["small", "large"], "softmax"),
+        ("tags", ["dots", "stripes"], "sigmoid"),
+    ]
     assert schema["input"]["shape"] == [None, SIDE, SIDE, 3] and schema["model_sha256"]
     # A second export into the same place refuses rather than mixing two exports.
-    assert main(["--home", str(run.workspace.root), "export-model", "--run", run.run_id, "--out", str(out)]) == 1
+    assert (
+        main(["--home", str(run.workspace.root), "export-model", "--run", run.run_id, "--out", str(out)]) == 1
+    )
     assert "is not an empty folder" in capsys.readouterr().err
 
 

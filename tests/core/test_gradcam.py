@@ -1,4 +1,4 @@
-"""Grad-CAM on a small multi-head model (ImageNet backbone, random heads): shapes, range, per-category maps."""
+"""Grad-CAM: shapes, range and per-category maps on a real backbone; the deciding region on a hand-set model."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_last_feature_layer_is_the_backbones_last_spatial_layer(model) -> None:
     inner = model.get_layer("backbone").layers[-1]
     names = [lay.name for lay in inner.layers]
     assert layer.name in names
-    later = inner.layers[names.index(layer.name) + 1:]
+    later = inner.layers[names.index(layer.name) + 1 :]
     assert all(len(lay.output.shape) != 4 for lay in later)
 
 
@@ -73,7 +73,7 @@ def test_unknown_output_is_an_error(model, pixels: np.ndarray) -> None:
 def test_overlay_keeps_the_photo_size_and_blends_the_ramp() -> None:
     photo = Image.new("RGB", (120, 80), (0, 255, 0))
     heat = np.zeros((SIDE, SIDE), np.float32)
-    heat[:, SIDE // 2:] = 1.0
+    heat[:, SIDE // 2 :] = 1.0
     overlay = overlay_heatmap(photo, heat, alpha=0.5)
     assert overlay.size == photo.size and overlay.mode == "RGB"
     left, right = np.asarray(overlay)[40, 5].astype(int), np.asarray(overlay)[40, 115].astype(int)
@@ -81,3 +81,48 @@ def test_overlay_keeps_the_photo_size_and_blends_the_ramp() -> None:
     assert left[2] > right[2]
     assert np.array_equal(np.asarray(overlay_heatmap(photo, heat, alpha=0.0)), np.asarray(photo))
     assert colourize(np.array([0.0, 1.0])).tolist() == [[0, 0, 130], [220, 20, 0]]
+
+
+def colour_detector():
+    """A hand-set model whose answer depends only on where red or green pixels are.
+
+    Its backbone turns each pixel into two features, "red" (R - G) and "green" (G - R),
+    averaged over 4x4 blocks (an 8x8 feature map); the head's logit for ``red`` is the
+    pooled red feature minus the green one, and the reverse for ``green``. So the evidence
+    for either answer lies exactly in the pixels of that colour, and Grad-CAM must find them.
+    """
+    import keras
+
+    inputs = keras.Input((32, 32, 3), name="image")
+    conv = keras.layers.Conv2D(2, 1, activation="relu", name="colours")
+    features = keras.layers.AveragePooling2D(4, name="blocks")(conv(inputs))
+    backbone = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(features), name="backbone")
+    head = keras.layers.Dense(2, activation="softmax", name="colour")
+    outer = keras.Input((32, 32, 3), name="image")
+    model = keras.Model(outer, {"colour": head(backbone(outer))})
+    conv.set_weights([np.array([[[[1, -1], [-1, 1], [0, 0]]]], np.float32) / 255, np.zeros(2, np.float32)])
+    head.set_weights([np.array([[4, -4], [-4, 4]], np.float32), np.zeros(2, np.float32)])
+    return model
+
+
+def patches(red: tuple[slice, slice], green: tuple[slice, slice]) -> np.ndarray:
+    image = np.full((32, 32, 3), 128, np.float32)
+    image[red] = (255, 0, 0)
+    image[green] = (0, 255, 0)
+    return image
+
+
+@pytest.mark.parametrize("winner", ["red", "green"])
+def test_the_map_lights_up_the_region_that_decides_the_answer(winner: str) -> None:
+    model = colour_detector()
+    big, small = (slice(0, 16), slice(16, 32)), (slice(24, 32), slice(0, 8))  # top right; bottom left
+    image = patches(big, small) if winner == "red" else patches(small, big)
+    heat = gradcam_heatmaps(model, image)["colour"]
+    assert heat.index == ["red", "green"].index(winner) and heat.layer == "blocks"
+    in_big = heat.heatmap[big].mean()
+    assert in_big > 0.9 and heat.heatmap[small].max() < 0.05  # the losing colour counts against
+    background = np.ones((32, 32), bool)
+    background[big] = background[small] = False
+    assert heat.heatmap[background].mean() < 0.2
+    row, col = np.unravel_index(heat.heatmap.argmax(), heat.heatmap.shape)
+    assert row < 16 <= col  # the hottest pixel is in the top right patch (not mirrored, not transposed)

@@ -54,9 +54,19 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     ws = Workspace(root / "ws").ensure()
     store = LabelStore.open(ws)
     make_dataset(store, root / "data", n=24, side=SIDE, categories=("colour", "size", "tags"))
-    config = TrainConfig(dataset="tiny", backbone="mobilenet_v3_small", weights="none", image_size=SIDE, epochs=1,
-                         schedule="heads", finetune_epochs=0, batch_size=8, augmentation=Augmentation.off(),
-                         early_stopping_patience=0, reduce_lr_patience=0)
+    config = TrainConfig(
+        dataset="tiny",
+        backbone="mobilenet_v3_small",
+        weights="none",
+        image_size=SIDE,
+        epochs=1,
+        schedule="heads",
+        finetune_epochs=0,
+        batch_size=8,
+        augmentation=Augmentation.off(),
+        early_stopping_patience=0,
+        reduce_lr_patience=0,
+    )
     run_dir = RunDir(ws.runs_dir / "run-1")
     register_run(store, run_dir, "tiny", config.to_dict())
     train_run(store, ws, config, run_dir)
@@ -102,15 +112,17 @@ def test_every_category_answered_sorted_and_normalised(predictor: Predictor, tra
 
 
 @pytest.mark.slow
-def test_batch_of_paths_matches_single_photos_and_reports_bad_files(predictor: Predictor, trained: Trained,
-                                                                    tmp_path: Path) -> None:
+def test_batch_of_paths_matches_single_photos_and_reports_bad_files(
+    predictor: Predictor, trained: Trained, tmp_path: Path
+) -> None:
     good = [trained.data / "img" / f"{i:03d}.jpg" for i in range(5)]
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(good[0].read_bytes()[:-100])  # cut inside the pixel data
     text = tmp_path / "notes.jpg"
     text.write_text("not a photo")
-    result = predictor.predict_paths([*map(str, good), str(text), str(broken), str(tmp_path / "gone.jpg")],
-                                     batch_size=2)
+    result = predictor.predict_paths(
+        [*map(str, good), str(text), str(broken), str(tmp_path / "gone.jpg")], batch_size=2
+    )
     assert list(result.predictions) == [str(p) for p in good]
     reasons = {Path(p.path).name: p.reason for p in result.problems}
     assert reasons["notes.jpg"] == "not a JPEG, PNG or WebP image"
@@ -130,6 +142,53 @@ def test_tuned_thresholds_decide_the_positive_set(predictor: Predictor) -> None:
     assert answer.positives == ("dots",) and answer.tuned_thresholds
     with pytest.raises(ModelError, match="'spots' is not a value of 'tags'"):
         Predictor(predictor.model, predictor.schema, thresholds={"tags": {"spots": 0.3}})
+
+
+@pytest.mark.slow
+def test_a_runs_tuned_thresholds_are_read_and_mark_the_positives(
+    trained: Trained, tmp_path: Path, capsys
+) -> None:
+    from fashion_core.evaluation import THRESHOLDS_FILE as WRITTEN_BY_EVALUATION
+    from fashion_core.predict import THRESHOLDS_FILE
+
+    assert THRESHOLDS_FILE == WRITTEN_BY_EVALUATION
+    photo = trained.data / "img" / "002.jpg"
+    plain = Predictor.from_run(trained.store, trained.run_id).predict_bytes(photo.read_bytes())["tags"]
+    assert plain.thresholds == (0.5, 0.5) and not plain.tuned_thresholds
+    low, high = plain.values[1].value, plain.values[0].value  # tuned so that only the less probable passes
+    thresholds = RunDir(trained.workspace.runs_dir / trained.run_id).path / THRESHOLDS_FILE
+    write_json_atomic(thresholds, {"tags": {low: 0.0, high: 1.0}})
+    try:
+        answer = Predictor.from_run(trained.store, trained.run_id).predict_bytes(photo.read_bytes())["tags"]
+        assert answer.positives == (low,) and answer.tuned_thresholds
+        assert dict(zip((v.value for v in answer.values), answer.thresholds)) == {low: 0.0, high: 1.0}
+        assert answer.values == plain.values  # thresholds mark values; they never change probabilities
+        out = tmp_path / "answers.csv"
+        assert (
+            main(
+                [
+                    "--home",
+                    str(trained.workspace.root),
+                    "predict",
+                    "--run",
+                    trained.run_id,
+                    str(photo),
+                    "--csv",
+                    str(out),
+                ]
+            )
+            == 0
+        )
+        with open(out, newline="", encoding="utf-8") as f:
+            rows = {r["category"]: r for r in csv.DictReader(f)}
+        assert rows["tags"]["positives"] == low and rows["colour"]["positives"] == ""
+        main(["--home", str(trained.workspace.root), "predict", "--run", trained.run_id, str(photo)])
+        text = capsys.readouterr().out
+        assert f"  tags: {high} " in text and text.rstrip().endswith(
+            f"  -> {low}"
+        )  # ranked, then the marked set
+    finally:
+        thresholds.unlink()
 
 
 def test_thresholds_file_is_read_and_checked(tmp_path: Path) -> None:
@@ -216,7 +275,9 @@ def test_exif_rotation_and_transparency_are_applied() -> None:
     image.save(tagged, "PNG", exif=exif)
     upright = load_photo(tagged.getvalue())
     assert upright.size == (20, 40)
-    np.testing.assert_array_equal(np.asarray(upright), np.asarray(image.transpose(Image.Transpose.ROTATE_270)))
+    np.testing.assert_array_equal(
+        np.asarray(upright), np.asarray(image.transpose(Image.Transpose.ROTATE_270))
+    )
     clear = io.BytesIO()
     Image.new("RGBA", (8, 8), (0, 0, 0, 0)).save(clear, "PNG")
     assert (photo_pixels(clear.getvalue(), 8) == 255).all()  # transparent -> white, not black
@@ -227,17 +288,22 @@ def test_folders_are_searched_for_images(tmp_path: Path) -> None:
     for name in ("a/x.JPG", "a/b/y.webp", "a/b/z.png", "a/notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "empty").mkdir()
-    paths, problems = collect_image_paths([tmp_path / "a", tmp_path / "a" / "x.JPG", tmp_path / "empty",
-                                           tmp_path / "nope.jpg"])
+    paths, problems = collect_image_paths(
+        [tmp_path / "a", tmp_path / "a" / "x.JPG", tmp_path / "empty", tmp_path / "nope.jpg"]
+    )
     assert paths == [str(tmp_path / p) for p in ("a/b/y.webp", "a/b/z.png", "a/x.JPG")]
     assert {Path(p.path).name: p.reason for p in problems} == {
-        "empty": "folder holds no JPEG, PNG or WebP image", "nope.jpg": "no such file or folder"}
+        "empty": "folder holds no JPEG, PNG or WebP image",
+        "nope.jpg": "no such file or folder",
+    }
 
 
 # -- choosing a run -------------------------------------------------------------------------
 
 
-def test_default_run_is_the_newest_of_the_best(store: LabelStore, workspace: Workspace, tmp_path: Path) -> None:
+def test_default_run_is_the_newest_of_the_best(
+    store: LabelStore, workspace: Workspace, tmp_path: Path
+) -> None:
     store.create_dataset("d", TINY_SCHEMA, tmp_path, "test")
     assert default_run(store) is None
 
@@ -262,8 +328,12 @@ def test_default_run_is_the_newest_of_the_best(store: LabelStore, workspace: Wor
 
 @pytest.fixture()
 def site() -> Iterator[str]:
-    pages = {"/photo.jpg": (200, jpeg(64, 48)), "/notes.jpg": (200, b"plain text"),
-             "/huge.jpg": (200, b"\xff" * (2 * 2**20)), "/gone.jpg": (404, b"no")}
+    pages = {
+        "/photo.jpg": (200, jpeg(64, 48)),
+        "/notes.jpg": (200, b"plain text"),
+        "/huge.jpg": (200, b"\xff" * (2 * 2**20)),
+        "/gone.jpg": (404, b"no"),
+    }
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
@@ -312,8 +382,20 @@ def test_cli_prints_json_and_writes_csv_skipping_bad_files(trained: Trained, tmp
     (folder / "bad.jpg").write_text("nope")
     single = trained.data / "img" / "001.jpg"
     out = tmp_path / "out" / "answers.csv"
-    code = main(["--home", str(trained.workspace.root), "predict", "--run", trained.run_id, str(single),
-                 str(folder), "--json", "--csv", str(out)])
+    code = main(
+        [
+            "--home",
+            str(trained.workspace.root),
+            "predict",
+            "--run",
+            trained.run_id,
+            str(single),
+            str(folder),
+            "--json",
+            "--csv",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0
     answers = json.loads(captured.out)
@@ -335,8 +417,9 @@ def test_cli_prints_json_and_writes_csv_skipping_bad_files(trained: Trained, tmp
     assert float(first["prob_1"]) == pytest.approx(answers[str(single)]["colour"][0]["prob"], abs=1e-6)
 
 
-def test_cli_fails_when_no_image_can_be_read(store: LabelStore, workspace: Workspace, tmp_path: Path,
-                                             capsys) -> None:
+def test_cli_fails_when_no_image_can_be_read(
+    store: LabelStore, workspace: Workspace, tmp_path: Path, capsys
+) -> None:
     store.create_dataset("d", TINY_SCHEMA, tmp_path, "test")
     register_run(store, RunDir(workspace.runs_dir / "r"), "d", {})
     code = main(["--home", str(workspace.root), "predict", "--run", "r", str(tmp_path / "missing.jpg")])
@@ -347,12 +430,30 @@ def test_cli_fails_when_no_image_can_be_read(store: LabelStore, workspace: Works
     assert "No run with id 'unknown'" in capsys.readouterr().err
 
 
+def test_multi_label_bars_mark_each_values_threshold() -> None:
+    from fashion_core.predict import CategoryPrediction, ValueProb
+
+    answer = CategoryPrediction(
+        "tags",
+        Kind.MULTI,
+        (ValueProb("dots", 0.6), ValueProb("stripes", 0.3)),
+        positives=("stripes",),
+        tuned_thresholds=True,
+        thresholds=(0.7, 0.2),
+    )
+    bars, ticks = probability_figure(answer).data
+    assert list(ticks.y) == list(bars.y) == ["stripes", "dots"] and list(ticks.x) == [0.2, 0.7]
+    assert bars.marker.color[0] != bars.marker.color[1]  # stripes passed its threshold, dots did not
+    single = CategoryPrediction("colour", Kind.SINGLE, (ValueProb("red", 1.0),))
+    assert len(probability_figure(single).data) == 1
+
+
 def test_probability_bars_show_the_top_values_best_first() -> None:
     from fashion_core.predict import CategoryPrediction, ValueProb
 
-    answer = CategoryPrediction("colour", Kind.SINGLE, (ValueProb("red", 0.7), ValueProb("blue", 0.2),
-                                                          ValueProb("green", 0.1)))
+    answer = CategoryPrediction(
+        "colour", Kind.SINGLE, (ValueProb("red", 0.7), ValueProb("blue", 0.2), ValueProb("green", 0.1))
+    )
     fig = probability_figure(answer, top=2)
     assert list(fig.data[0].y) == ["blue", "red"]  # plotly draws bottom-up: the best ends on top
     assert list(fig.data[0].x) == [0.2, 0.7]
-
