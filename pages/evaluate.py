@@ -1,0 +1,305 @@
+"""Evaluate: a finished run's validation metrics, its misclassified images, and the suspicious-label queue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from fashion_core.errors import FashionCoreError
+from fashion_core.evaluation import (
+    TUNING_METRICS,
+    EvaluationReport,
+    confusion_figure,
+    evaluable_runs,
+    evaluate_run,
+    load_evaluation,
+    tune_thresholds,
+)
+from fashion_core.runs import RunRecord
+from fashion_core.store import DatasetInfo
+from fashion_core.suspicious import (
+    SuspiciousReport,
+    can_relabel,
+    find_suspicious_labels,
+    load_suspicious,
+    pending_review,
+    planted_wrong_labels,
+    review_label,
+    wrong_label_hits,
+)
+from fashion_core.thumbnails import GALLERY_SIZE
+from ui.image_detail import render_image_detail
+from ui.services import get_store, get_workspace
+from ui.widgets import annotator_name, flash, require_dataset, served_thumbnails
+
+RUN, CATEGORY, NORMALIZE = "evaluate_run", "evaluate_category", "evaluate_normalize"
+THRESHOLD, METRIC = "evaluate_threshold", "evaluate_tuning_metric"
+MIS_CATEGORY, MIS_PAGE = "evaluate_mis_category", "evaluate_mis_page"
+QUEUE_SIZE = "evaluate_queue_size"
+OPEN, FLASH = "evaluate_open", "evaluate_flash"  # (image id, category) of the detail view; message
+ALL = "All categories"
+TILES = 18  # misclassified images per page
+COLUMNS = 6
+
+
+def _progress(text: str) -> Callable[[str, float], None]:
+    """A ``(stage, fraction)`` callback drawing one progress bar (script thread only)."""
+    bar = st.progress(0.0, text=text)
+
+    def update(stage: str, fraction: float) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=f"{text}: {stage}")
+
+    return update
+
+
+def _open(image_id: int, category: str | None = None) -> None:
+    st.session_state[OPEN] = (int(image_id), category)
+
+
+def _close() -> None:
+    st.session_state.pop(OPEN, None)
+
+
+@st.dialog("Image details", width="large", on_dismiss=_close)
+def _detail(info: DatasetInfo, image_id: int, category: str | None, neighbours: list[int]) -> None:
+    render_image_detail(info, image_id, prefix="evaluate", neighbours=neighbours,
+                        open_image=lambda i: _open(i, category), close=_close, flash_key=FLASH, category=category)
+
+
+# -- run and report ---------------------------------------------------------------------------------
+
+
+def _pick_run(info: DatasetInfo) -> RunRecord:
+    runs = evaluable_runs(get_store(), info.name)
+    if not runs:
+        st.info(f"No finished training run of **{info.name}** yet: train a model first, then judge it here.",
+                icon=":material/info:")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.stop()
+    ids = [r.id for r in runs]
+    by_id = {r.id: r for r in runs}
+    chosen = st.selectbox("Run", ids, key=RUN, format_func=lambda i: _run_label(by_id[i]),
+                          help="Runs of this dataset that ended with a model, newest first.")
+    return by_id[chosen]
+
+
+def _run_label(run: RunRecord) -> str:
+    config = run.config or {}
+    mode = "quick" if config.get("quick") else config.get("schedule", "")
+    return f"{run.id} · {run.status} · {config.get('backbone', '?')} {config.get('image_size', '?')} px · {mode}"
+
+
+def _report(run: RunRecord) -> EvaluationReport | None:
+    """The saved evaluation, or a button to compute it; a stale one can be refreshed."""
+    store = get_store()
+    report = load_evaluation(store, run.id)
+    if report is None:
+        st.info("This run has not been evaluated yet. Evaluation runs the model over the run's validation "
+                "images (a minute or two for a few thousand on this machine).", icon=":material/fact_check:")
+        if not st.button("Evaluate on the validation images", key="evaluate_start", type="primary",
+                         icon=":material/play_arrow:"):
+            return None
+        return evaluate_run(store, run.id, on_progress=_progress("Evaluating"))
+    if report.stale:
+        st.warning("Labels changed since this evaluation (edits or imports); its figures use the labels of then.",
+                   icon=":material/update:")
+        if st.button("Evaluate again with the current labels", key="evaluate_refresh", icon=":material/refresh:"):
+            return evaluate_run(store, run.id, refresh=True, on_progress=_progress("Evaluating"))
+    return report
+
+
+# -- metrics ------------------------------------------------------------------------------------------
+
+
+def _metrics(report: EvaluationReport) -> None:
+    top = st.columns(3)
+    top[0].metric("Validation images", f"{report.data['images']:,}")
+    fmap = report.fashionai_map
+    top[1].metric("FashionAI mAP", f"{fmap:.4f}" if fmap is not None else "-",
+                  help="The FashionAI competition's metric: the mean over categories of each one's AP, where an "
+                       "image counts at every threshold its top probability passes (m marks ignored).")
+    top[2].metric("Evaluated", report.data.get("evaluated_at", "-")[:16].replace("T", " "))
+    names = report.categories
+    name = st.selectbox("Category", names, key=CATEGORY)
+    cat = report.category(name)
+    if cat["kind"] == "single":
+        _single(report, name, cat)
+    else:
+        _multi(report, name, cat)
+    if report.data.get("problems"):
+        with st.expander(f"{len(report.data['problems'])} images or labels left out"):
+            st.dataframe(pd.DataFrame(report.data["problems"]), hide_index=True, key="evaluate_problems")
+
+
+def _single(report: EvaluationReport, name: str, cat: dict) -> None:
+    cols = st.columns(4)
+    for col, (label, key) in zip(cols, (("Accuracy", "accuracy"), ("FashionAI AP", "fashionai_ap"),
+                                        ("Basic precision", "basic_precision"), ("Macro F1", "macro_f1"))):
+        col.metric(label, f"{cat[key]:.4f}" if cat.get(key) is not None else "-")
+    shown = st.segmented_control("Confusion matrix", ["counts", "normalized"], default="counts", key=NORMALIZE)
+    st.plotly_chart(confusion_figure(report, name, normalize=shown == "normalized"), key="evaluate_confusion")
+    st.dataframe(report.per_value_frame(name), hide_index=True, key="evaluate_per_value",
+                 column_config={k: st.column_config.NumberColumn(format="%.3f")
+                                for k in ("precision", "recall", "f1", "ap")})
+
+
+def _multi(report: EvaluationReport, name: str, cat: dict) -> None:
+    threshold = st.slider("Threshold (one for every value)", 0.05, 0.95, 0.5, 0.05, key=THRESHOLD)
+    summary = report.multilabel_summary(name, threshold)
+    cols = st.columns(4)
+    for col, (label, key) in zip(cols, (("F2 (samples, JD metric)", "f2_samples"), ("F1 (samples)", "f1_samples"),
+                                        ("F2 macro", "f2_macro"), ("Exact match", "exact_match"))):
+        col.metric(label, f"{summary[key]:.4f}" if summary.get(key) is not None else "-")
+    st.dataframe(report.multilabel_frame(name, threshold), hide_index=True, key="evaluate_multi_table")
+    tuned = cat.get("tuned", {})
+    st.caption(f"Per-value thresholds tuned on the validation images for {tuned.get('metric', '?').upper()}: "
+               f"F2 (samples) {tuned.get('f2_samples') or 0:.4f}, F1 (samples) {tuned.get('f1_samples') or 0:.4f} "
+               "(tuned and measured on the same images, so a little optimistic). Prediction uses them.")
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        metric = st.selectbox("Tune for", list(TUNING_METRICS), key=METRIC,
+                              index=list(TUNING_METRICS).index(report.data.get("tuning_metric", "f2")))
+        if st.button("Tune thresholds and save them with the run", key="evaluate_tune"):
+            saved = tune_thresholds(get_store(), report.run_id, metric)
+            flash(FLASH, f"Saved thresholds for {metric.upper()}: "
+                         + "; ".join(f"{c}: " + ", ".join(f"{v} {t:.2f}" for v, t in m.items()) for c, m in saved.items()))
+            st.rerun()
+
+
+# -- misclassified gallery ------------------------------------------------------------------------------
+
+
+def _misclassified(info: DatasetInfo, report: EvaluationReport) -> None:
+    frame = report.misclassified_frame()
+    if frame.empty:
+        st.success("The model gets every validation image right.", icon=":material/check_circle:")
+        return
+    choice = st.selectbox("Category", [ALL, *sorted(frame["category"].unique())], key=MIS_CATEGORY)
+    shown = frame if choice == ALL else report.misclassified_frame(choice)
+    pages = max(1, -(-len(shown) // TILES))
+    page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=MIS_PAGE) if pages > 1 else 1
+    rows = shown.iloc[(page - 1) * TILES: page * TILES]
+    st.caption(f"{len(shown):,} misclassified, worst first: the lowest probability the model gives the label.")
+    thumbs = served_thumbnails(info, rows["path"].tolist(), GALLERY_SIZE)
+    cols = st.columns(COLUMNS)
+    for i, row in enumerate(rows.itertuples(index=False)):
+        with cols[i % COLUMNS]:
+            _tile(row, thumbs, "evaluate_mis")
+
+
+def _tile(row, thumbs, prefix: str) -> None:
+    thumb = thumbs.thumbnails.get(row.path)
+    if thumb is not None:
+        st.image(str(thumb), width="stretch", output_format="JPEG")
+    else:
+        st.warning(f"#{row.image_id}: {thumbs.problems.get(row.path, 'no preview')}", icon=":material/broken_image:")
+    st.caption(f"**{row.given}** ({row.given_prob:.0%}) → {row.predicted} ({row.predicted_prob:.0%})")
+    st.button("Open", key=f"{prefix}_open_{row.image_id}_{row.category}", icon=":material/zoom_in:",
+              type="tertiary", on_click=_open, args=(row.image_id, row.category))
+
+
+# -- suspicious labels ----------------------------------------------------------------------------------
+
+
+def _suspicious(info: DatasetInfo, run: RunRecord) -> None:
+    store = get_store()
+    st.caption("Each image is scored by a model that never saw it (k-fold cross-validation on the backbone's "
+               "cached features); images whose label that model finds least likely come first.")
+    report = load_suspicious(store, run.id)
+    label = "Find suspicious labels" if report is None else "Analyse again with the current labels"
+    if st.button(label, key="evaluate_suspicious_start", type="primary" if report is None else "secondary",
+                 icon=":material/search:"):
+        report = find_suspicious_labels(store, get_workspace(), run.id, refresh=True,
+                                        on_progress=_progress("Finding suspicious labels"))
+    if report is None:
+        return
+    _wrong_label_hits(store, report, run.id)
+    queue = pending_review(store, report)
+    st.markdown(f"**{len(queue):,} labels to review** ({int(report.table['flagged'].sum()):,} flagged of "
+                f"{len(report.table):,}; reviewed ones leave the queue).")
+    if queue.empty:
+        return
+    n = st.slider("Shown", 5, 60, 12, 1, key=QUEUE_SIZE)
+    rows = queue.head(n)
+    thumbs = served_thumbnails(info, rows["path"].tolist(), GALLERY_SIZE)
+    for row in rows.itertuples(index=False):
+        _queue_row(info, row, thumbs)
+
+
+def _wrong_label_hits(store, report: SuspiciousReport, run_id: str) -> None:
+    planted = planted_wrong_labels(store, run_id)
+    if planted is None:
+        return
+    total = wrong_label_hits(report, planted, len(report.table)).planted
+    if not total:
+        return
+    cols = st.columns(2)
+    for col, k in zip(cols, (total, 2 * total)):
+        hit = wrong_label_hits(report, planted, k)
+        col.metric(f"Demo's planted wrong labels in the top {k}", f"{hit.found} of {hit.planted}")
+
+
+def _queue_row(info: DatasetInfo, row, thumbs) -> None:
+    key = f"{row.image_id}_{row.category}_{row.rank}"
+    with st.container(border=True, horizontal=True, vertical_alignment="center"):
+        thumb = thumbs.thumbnails.get(row.path)
+        if thumb is not None:
+            st.image(str(thumb), width=96, output_format="JPEG")
+        st.markdown(f"**#{row.rank}** · image #{row.image_id} · {row.category}  \n"
+                    f"label **{row.given}** ({row.self_confidence:.0%}) · model suggests **{row.suggested}** "
+                    f"({row.suggested_prob:.0%})")
+        st.space("stretch")
+        st.button(f"Relabel to {row.suggested}", key=f"evaluate_relabel_{key}", type="primary",
+                  disabled=not can_relabel(get_store(), info.name, row.category, row.suggested),
+                  on_click=_review, args=(info.name, row.image_id, row.category, "relabel", row.suggested))
+        st.button("Keep label", key=f"evaluate_keep_{key}", on_click=_review,
+                  args=(info.name, row.image_id, row.category, "keep", None))
+        st.button("Open", key=f"evaluate_sus_open_{key}", type="tertiary", icon=":material/zoom_in:",
+                  on_click=_open, args=(row.image_id, row.category))
+
+
+def _review(dataset: str, image_id: int, category: str, action: str, value: str | None) -> None:
+    if not annotator_name():
+        st.toast("Enter your name in the sidebar first: it is recorded with every edit.")
+        return
+    try:
+        edit = review_label(get_store(), dataset, int(image_id), category, action=action,
+                            annotator=annotator_name(), value=value)
+    except FashionCoreError as exc:
+        st.toast(str(exc))
+        return
+    done = f"relabelled to {edit.new_value}" if action == "relabel" else "kept"
+    st.session_state[FLASH] = f"Image #{image_id}, {category}: {done} (edit #{edit.id})."
+
+
+# -- page -----------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    st.title("Evaluate")
+    info = require_dataset()
+    flash(FLASH)
+    run = _pick_run(info)
+    report = _report(run)
+    metrics_tab, mis_tab, sus_tab = st.tabs(["Metrics", "Misclassified", "Suspicious labels"])
+    with metrics_tab:
+        if report is not None:
+            _metrics(report)
+    with mis_tab:
+        if report is not None:
+            _misclassified(info, report)
+        else:
+            st.caption("Evaluate the run first.")
+    with sus_tab:
+        _suspicious(info, run)
+    opened = st.session_state.get(OPEN)
+    if opened is not None:
+        neighbours = report.misclassified_frame()["image_id"].drop_duplicates().tolist() if report else []
+        _detail(info, int(opened[0]), opened[1], [int(i) for i in neighbours])
+
+
+try:
+    main()
+except FashionCoreError as exc:
+    st.error(str(exc))
