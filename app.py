@@ -26,10 +26,9 @@ st.set_page_config(page_title="Fashion Attribute Studio", page_icon="👗", layo
 
 sections: dict[str, list[st.Page]] = {}
 for script, title, icon, section in PAGES:
-    if (HERE / script).exists():
-        sections.setdefault(section, []).append(
-            st.Page(str(HERE / script), title=title, icon=icon, default=(title == "Home"))
-        )
+    sections.setdefault(section, []).append(
+        st.Page(str(HERE / script), title=title, icon=icon, default=(title == "Home"))
+    )
 page = st.navigation(sections)
 
 services.ensure_demo_data()
