@@ -224,14 +224,16 @@ def _is_download_failure(exc: BaseException) -> bool:
 
 
 def _offline_message(spec: BackboneSpec, exc: BaseException) -> str:
-    found = re.search(r"URL fetch failure on (\S+?):", str(exc))
+    # Keras says "URL fetch failure on <url>: <reason>"; the URL ends at the colon before the reason.
+    found = re.search(r"URL fetch failure on (\S+): ", str(exc))
     url = found.group(1) if found else "the Keras applications weights URL"
-    file_name = url.rsplit("/", 1)[-1] if found else "the *_notop.h5 file"
+    file_name = url.rsplit("/", 1)[-1] if found else "<name>_notop.h5"
     return (
         f"ImageNet weights for {spec.label} could not be downloaded ({exc}); this machine seems to be"
-        f" offline. To use them, download {url} on a machine with internet and either pass the"
-        f" file as the weights (CLI: --weights /path/to/{file_name}) or copy it into"
-        f" ~/.keras/models/. Or choose weights 'none', or the efficientnet_lite0 backbone, whose"
+        f" offline. To use them, download {url} on a machine with internet, then either pass the"
+        f" file as the weights (CLI: --weights /path/to/{file_name}; Train page: Weights 'file' and its path"
+        f" field) or copy it into Keras's cache folder ($KERAS_HOME/models, by default"
+        f" ~/.keras/models/). Or choose weights 'none', or the efficientnet_lite0 backbone, whose"
         f" ImageNet weights ship with the studio."
     )
 

@@ -29,6 +29,24 @@ def mean_accuracy(logs: dict[str, Any], heads: Sequence[Head], prefix: str = "va
     return float(np.mean(values)) if values else None
 
 
+def name_single_head_logs(logs: dict[str, Any], heads: Sequence[Head]) -> None:
+    """Give a one-head model's logs the per-head names a multi-head model's logs have.
+
+    Keras drops the output name when a model has a single output (``val_accuracy``, not
+    ``val_<key>_accuracy``); history, metrics and the pages expect the head's name in it.
+    The totals ``loss``/``val_loss`` stay (callbacks monitor them) and are copied per head.
+    """
+    if len(heads) != 1:
+        return
+    key = heads[0].key
+    for prefix in ("", "val_"):
+        for metric in ("accuracy", "auc"):
+            if f"{prefix}{metric}" in logs:
+                logs[f"{prefix}{key}_{metric}"] = logs.pop(f"{prefix}{metric}")
+        if f"{prefix}loss" in logs:
+            logs.setdefault(f"{prefix}{key}_loss", logs[f"{prefix}loss"])
+
+
 class ProgressCallback(keras.callbacks.Callback):
     """Writes status.json (throttled) and history.csv, and stops the run on a cancel flag.
 
@@ -83,6 +101,7 @@ class ProgressCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
+        name_single_head_logs(logs, self.heads)
         val_mean = mean_accuracy(logs, self.val_heads)
         if val_mean is not None:
             logs[MONITOR] = val_mean

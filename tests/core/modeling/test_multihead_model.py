@@ -52,6 +52,38 @@ def test_a_fully_masked_head_adds_nothing_to_the_loss() -> None:
     assert result["colour_loss"] == pytest.approx(reference["loss"], rel=1e-6)
 
 
+def test_a_masked_rows_image_and_other_labels_leave_its_heads_loss_unchanged() -> None:
+    model = _head_model()
+    size = np.array([0, 1, MASKED, MASKED, 1, MASKED], np.int32)
+    tags = np.full((6, 2), MASKED, np.float32)
+    base = model.evaluate(FEATURES, _targets(size, tags), batch_size=6, return_dict=True, verbose=0)
+
+    other_images = FEATURES.copy()
+    other_images[[2, 3, 5]] = RNG.normal(size=(3, 4)) * 5  # rows without a size label
+    moved = model.evaluate(other_images, _targets(size, tags), batch_size=6, return_dict=True, verbose=0)
+    relabelled = {**_targets(size, tags), "colour": np.array([0, 1, 0, 1, 1, 0], np.int32)}
+    recoloured = model.evaluate(FEATURES, relabelled, batch_size=6, return_dict=True, verbose=0)
+
+    assert moved["size_loss"] == pytest.approx(base["size_loss"], rel=1e-6)
+    assert moved["colour_loss"] != pytest.approx(base["colour_loss"], rel=1e-3)  # the images did change
+    assert recoloured["size_loss"] == pytest.approx(base["size_loss"], rel=1e-6)
+    assert recoloured["colour_loss"] != pytest.approx(base["colour_loss"], rel=1e-3)
+
+
+def test_make_losses_records_the_scheme_it_uses() -> None:
+    counts = {h.key: np.array([5, 15, 30][: h.size]) for h in HEADS}
+    labelled = {h.key: 50 for h in HEADS}
+
+    focal, focal_used = modelling.make_losses(HEADS, counts, labelled, Imbalance(scheme="focal", focal_gamma=3.0))
+    weighted, used = modelling.make_losses(HEADS, counts, labelled, Imbalance(scheme="class_weights"))
+
+    assert focal["colour"].gamma == 3.0 and focal["colour"].class_weights is None and focal_used == {}
+    assert focal["tags"].gamma == 3.0 and focal["tags"].pos_weights is None
+    assert weighted["colour"].gamma == 0.0
+    assert used["colour"]["red"] > used["colour"]["green"] > used["colour"]["blue"]  # rarer weighs more
+    assert set(used["tags"]["dots"]) == {"positive", "negative"}
+
+
 def test_masked_rows_give_no_gradient_to_their_head() -> None:
     model = _head_model()
     size = np.array([0, MASKED, MASKED, MASKED, MASKED, MASKED], np.int32)
