@@ -129,6 +129,11 @@ def shot(page: Page, folder: Path, name: str, *, full: bool = False) -> Path:
     return path
 
 
+def scroll_to(locator: Locator) -> None:
+    """Scroll Streamlit's main area so ``locator`` is at the top of the window (for a screenshot)."""
+    locator.first.evaluate("e => e.scrollIntoView({block: 'start'})")
+
+
 def upload(page: Page, key: str, file: Path) -> None:
     """Give the file uploader created with ``key`` a file, as a person picking it would."""
     keyed(page, key).locator("input[type=file]").set_input_files(str(file))
