@@ -138,7 +138,8 @@ def _single(report: EvaluationReport, name: str, cat: dict) -> None:
     for col, (label, key) in zip(cols, (("Accuracy", "accuracy"), ("FashionAI AP", "fashionai_ap"),
                                         ("Basic precision", "basic_precision"), ("Macro F1", "macro_f1"))):
         col.metric(label, f"{cat[key]:.4f}" if cat.get(key) is not None else "-")
-    shown = st.segmented_control("Confusion matrix", ["counts", "normalized"], default="counts", key=NORMALIZE)
+    shown = st.radio("Confusion matrix", ["counts", "normalized"], key=NORMALIZE, horizontal=True,
+                     help="normalized: each row divided by its label's images (the diagonal is the recall)")
     st.plotly_chart(confusion_figure(report, name, normalize=shown == "normalized"), key="evaluate_confusion")
     st.dataframe(report.per_value_frame(name), hide_index=True, key="evaluate_per_value",
                  column_config={k: st.column_config.NumberColumn(format="%.3f")

@@ -10,6 +10,8 @@ import streamlit as st
 
 from fashion_core import label_maps
 from fashion_core.errors import FashionCoreError
+from fashion_core.evaluation import evaluable_runs, evaluate_run, load_evaluation
+from fashion_core.merge_suggestions import MergeSuggestion, suggest_merges
 from fashion_core.regroup import (
     LabelMap,
     MaybePolicy,
@@ -23,11 +25,15 @@ from fashion_core.regroup import (
 from fashion_core.schema import Schema
 from fashion_core.thumbnails import ThumbnailCache, ensure_thumbnails
 from ui.services import active_dataset, get_store, get_workspace
+from ui.widgets import served_thumbnails
 
 DRAFT = "regroup_draft"  # the map being built: its file form (a small dict)
 DRAFT_FOR = "regroup_draft_for"  # dataset the draft was started for
 SEED = "regroup_seed"
 MESSAGE = "regroup_message"  # (kind, text) shown once on the next run
+MERGE_RUN = "regroup_merge_run"  # the run whose confusion matrix suggests merges
+MERGE_SUGGESTIONS = 6  # pairs shown
+MERGE_SAMPLES = 4  # sample images per value of a suggested pair
 NEW_NAME = "(new name)"
 NO_MAP = "(no map)"
 ACTIONS = {
@@ -105,6 +111,20 @@ def _add_step(schema: Schema) -> None:
     _set_draft(draft)
     ss[_values_key(category)] = []
     ss["regroup_new_name"] = ""
+    _say("success", f"Added: {step.describe()}")
+
+
+def _add_merge(schema: Schema, category: str, values: tuple[str, ...], target: str) -> None:
+    """One click on a merge suggestion: the merge becomes the draft's next step."""
+    try:
+        step = Step(Op.MERGE, category, values, target)
+        draft = _draft().with_steps(step)
+        mapped_schema(draft, schema)
+    except FashionCoreError as exc:
+        _say("error", str(exc))
+        return
+    _set_draft(draft)
+    _clear_selections()
     _say("success", f"Added: {step.describe()}")
 
 
@@ -286,6 +306,75 @@ def _samples(info, labels: pd.DataFrame, category: str, values: list[str]) -> No
             col.caption(f"{p}: {thumbs.problems[p]}")
 
 
+def _merge_suggestions(info, after: tuple[Schema, pd.DataFrame]) -> None:
+    """Value pairs a finished run confuses both ways, with samples, each one click from the draft."""
+    st.subheader("Merge suggestions")
+    store = get_store()
+    runs = evaluable_runs(store, info.name)
+    if not runs:
+        st.caption(
+            "Suggestions come from a finished run's confusion matrix: the value pairs the model mixes up "
+            "in both directions. Train a model first."
+        )
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+        return
+    run_id = st.selectbox("From the confusions of run", [r.id for r in runs], key=MERGE_RUN)
+    report = load_evaluation(store, run_id)
+    if report is None:
+        st.caption("This run has not been evaluated yet (its model runs over the validation images).")
+        if not st.button("Evaluate it now", key="regroup_merge_evaluate"):
+            return
+        bar = st.progress(0.0, text="Evaluating")
+        report = evaluate_run(store, run_id, on_progress=lambda text, f: bar.progress(min(f, 1.0), text=text))
+        bar.empty()
+    found = suggest_merges(report, top=MERGE_SUGGESTIONS)
+    if not found:
+        st.info("The model confuses no pair of values in both directions on its validation images.")
+        return
+    st.caption(
+        "Validation images of each value that the model calls the other one. The merge keeps the more "
+        "common name; add it, then look at the chart and samples above before saving the map."
+    )
+    for i, suggestion in enumerate(found):
+        _suggestion(info, after, suggestion, i)
+
+
+def _suggestion(info, after: tuple[Schema, pd.DataFrame], s: MergeSuggestion, index: int) -> None:
+    schema, labels = after
+    fits = s.category in schema.category_names and set(s.values) <= set(schema.category(s.category).values)
+    with st.container(border=True):
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        c1.markdown(
+            f"**{s.category}**: **{s.first}** ↔ **{s.second}** · {s.first_as_second} of "
+            f"{s.first_support} {s.first} called {s.second}, {s.second_as_first} of {s.second_support} "
+            "the other way"
+        )
+        c2.button(
+            "Add merge to draft",
+            key=f"regroup_merge_add_{index}",
+            disabled=not fits,
+            type="primary",
+            on_click=_add_merge,
+            args=(info.schema, s.category, s.values, s.first),
+        )
+        if not fits:
+            st.caption(
+                "Not applicable to the draft: it no longer has both values (merged already, or the run "
+                "was trained through another map)."
+            )
+            return
+        samples = sample_by_value(
+            labels, s.category, s.values, n=MERGE_SAMPLES, seed=st.session_state.get(SEED, 0)
+        )
+        paths = [p for rows in samples.values() for p in rows["path"]]
+        thumbs = served_thumbnails(info, paths, 160)
+        for col, (value, rows) in zip(st.columns(2), samples.items()):
+            shown = [str(thumbs.thumbnails[p]) for p in rows["path"] if p in thumbs.thumbnails]
+            col.caption(value)
+            if shown:
+                col.image(shown, width=90)
+
+
 def _draft_panel(info, draft: LabelMap) -> None:
     st.subheader("Draft map")
     if draft.steps:
@@ -361,6 +450,7 @@ def main() -> None:
         category,
         [v for v in st.session_state.get(_values_key(category)) or [] if v in values],
     )
+    _merge_suggestions(info, after)
     _export(store, info)
 
 

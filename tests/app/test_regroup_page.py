@@ -117,3 +117,61 @@ def test_bad_step_shows_an_error_and_undo_and_active_switch_work(workspace: Work
     at.button(key="regroup_switch").click().run()
     assert LabelStore.open(workspace).dataset("tiny").active_map is None
     assert not at.exception, at.exception
+
+
+# -- merge suggestions from a finished run's confusion matrix ---------------------------------------------
+
+CONFUSED = ["Cup Sleeves", "Short Sleeves", "Long Sleeves", "Invisible"]
+
+
+def _evaluated_run(workspace: Workspace) -> str:
+    """A finished run with a saved evaluation whose confusion matrix mixes Cup and Short Sleeves both ways.
+
+    Written by hand (no model is needed to read a saved evaluation), so no TensorFlow runs here.
+    """
+    from fashion_core.evaluation import EVALUATION_FILE, FORMAT
+    from fashion_core.runs import RunDir, register_run, update_run, write_json_atomic
+
+    store = LabelStore.open(workspace)
+    run_dir = RunDir(workspace.runs_dir / "run-confused")
+    register_run(store, run_dir, "tiny", {"backbone": "efficientnet_lite0", "image_size": 128})
+    update_run(store, run_dir.run_id, status="done", model_sha256="f" * 64)
+    # Rows: label, columns: prediction, in CONFUSED's order; Long Sleeves -> Short only one way.
+    matrix = [[1, 1, 0, 0], [1, 2, 0, 0], [0, 1, 3, 0], [0, 0, 0, 1]]
+    write_json_atomic(run_dir.path / EVALUATION_FILE, {
+        "format": FORMAT, "run": run_dir.run_id, "model_sha256": "f" * 64,
+        "labels_version": list(store.labels_version("tiny")), "images": 10, "fashionai_map": None,
+        "categories": {SLEEVE: {"kind": "single", "values": CONFUSED, "images": 10, "confusion": matrix,
+                                "per_value": []}},
+        "predictions": {}, "misclassified": [], "problems": [],
+    })
+    store.close()
+    return run_dir.run_id
+
+
+def _keys(at: AppTest) -> set[str]:
+    return {b.key for b in at.button}
+
+
+def test_merge_suggestions_without_a_run_point_to_train(workspace: Workspace) -> None:
+    at = _open_page()
+    assert any("Train a model first" in c.value for c in at.caption)
+    assert "regroup_merge_add_0" not in _keys(at)
+
+
+def test_merge_suggestion_shows_samples_and_adds_the_merge_in_one_click(workspace: Workspace) -> None:
+    _evaluated_run(workspace)
+    at = _open_page()
+    assert at.selectbox(key="regroup_merge_run").value == "run-confused"
+    assert "regroup_merge_add_0" in _keys(at) and "regroup_merge_add_1" not in _keys(at)  # one two-way pair
+    assert any("Short Sleeves" in m.value and "Cup Sleeves" in m.value for m in at.markdown)
+    shown = [len(i.proto.imgs) for i in at.get("image")]
+    assert shown == [3, 2]  # samples of Short Sleeves (3 images) and Cup Sleeves (2), side by side
+    at.selectbox(key="regroup_category").set_value(SLEEVE).run()
+    at.button(key="regroup_merge_add_0").click().run()
+    assert not at.exception, at.exception
+    after = _after(at)
+    assert after["Short Sleeves"] == 5 and after["Cup Sleeves"] == 0
+    assert any("merge 'Short Sleeves', 'Cup Sleeves' -> 'Short Sleeves'" in m.value for m in at.markdown)
+    # The draft no longer has Cup Sleeves: the suggestion cannot be added twice.
+    assert at.button(key="regroup_merge_add_0").disabled
