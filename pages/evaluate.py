@@ -195,7 +195,7 @@ def _tile(row, thumbs, prefix: str) -> None:
         st.image(str(thumb), width="stretch", output_format="JPEG")
     else:
         st.warning(f"#{row.image_id}: {thumbs.problems.get(row.path, 'no preview')}", icon=":material/broken_image:")
-    st.caption(f"**{row.given}** ({row.given_prob:.0%}) → {row.predicted} ({row.predicted_prob:.0%})")
+    st.caption(f"{row.category}: **{row.given}** ({row.given_prob:.0%}) → {row.predicted} ({row.predicted_prob:.0%})")
     st.button("Open", key=f"{prefix}_open_{row.image_id}_{row.category}", icon=":material/zoom_in:",
               type="tertiary", on_click=_open, args=(row.image_id, row.category))
 

@@ -332,8 +332,9 @@ def _merge_suggestions(info, after: tuple[Schema, pd.DataFrame]) -> None:
         st.info("The model confuses no pair of values in both directions on its validation images.")
         return
     st.caption(
-        "Validation images of each value that the model calls the other one. The merge keeps the more "
-        "common name; add it, then look at the chart and samples above before saving the map."
+        "Pairs the run's model confuses in both directions on its validation images, most confused first, "
+        "with a random sample of each value's images. A merge keeps the more common name; add it, then "
+        "check the chart above before saving the map."
     )
     for i, suggestion in enumerate(found):
         _suggestion(info, after, suggestion, i)
