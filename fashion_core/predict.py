@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import io
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,8 @@ from fashion_core.errors import DownloadError, ImageError, JobError, ModelError,
 from fashion_core.modeling.heads import Head, make_heads
 from fashion_core.runs import RunDir, RunRecord, get_run, list_runs, read_json
 from fashion_core.schema import Kind, Schema
+
+ForwardFn = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 if TYPE_CHECKING:
     import keras
@@ -43,6 +45,8 @@ DEFAULT_THRESHOLD = 0.5
 TIE_MARGIN = 0.005  # validation accuracies this close count as equal when picking the default run
 DECODE_WORKERS = 2  # PIL decodes outside the GIL; the machine this targets has 2 cores
 URL_TIMEOUT_S = 10.0
+ENGINES = ("auto", "tflite", "tf")
+LITE_CACHE_FILE = "serving.tflite"  # in the run folder: the converted model prediction runs
 WHITE = (255, 255, 255)
 
 
@@ -296,8 +300,13 @@ class BatchPrediction:
 class Predictor:
     """A loaded multi-head model that answers every category of a photo in one forward pass.
 
-    Build it once per process (``Predictor.from_run``) and reuse it: loading and tracing take
-    seconds, a prediction milliseconds. Safe to share between threads.
+    Build it once per process (``Predictor.from_run``) and reuse it: loading, converting and
+    tracing take seconds, a prediction milliseconds. Safe to share between threads.
+
+    The forward pass runs in the TFLite interpreter (XNNPACK kernels, about 2.5x faster than
+    TensorFlow on this CPU), converted from the model and checked against it on a probe
+    photo; if that fails (``engine="auto"``) it runs as a traced TensorFlow function.
+    Grad-CAM always uses the Keras model.
 
     Args:
         model: A studio model (raw 0..255 pixels in, dict of per-category probabilities out).
@@ -305,6 +314,8 @@ class Predictor:
         thresholds: Multi-label thresholds ``{category: {value: t}}``; missing ones are 0.5.
         run_id: The run the model comes from, if any (for display).
         limits: Size limits for photos.
+        engine: ``auto`` (TFLite, else TensorFlow), ``tflite`` or ``tf``.
+        lite_cache: A file to keep the converted TFLite model in (``from_run``: in the run folder).
     """
 
     def __init__(
@@ -315,9 +326,13 @@ class Predictor:
         thresholds: Mapping[str, Mapping[str, float]] | None = None,
         run_id: str | None = None,
         limits: ImageLimits = ImageLimits(),
+        engine: str = "auto",
+        lite_cache: Path | None = None,
     ) -> None:
-        from fashion_core.modeling.export import input_size, serving_function
+        from fashion_core.modeling.export import input_size
 
+        if engine not in ENGINES:
+            raise ModelError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
         self.model = model
         self.schema = schema
         self.run_id = run_id
@@ -326,12 +341,31 @@ class Predictor:
         self.heads: tuple[Head, ...] = make_heads(schema.categories)
         self.thresholds = check_thresholds(thresholds or {}, schema, source="thresholds")
         self.image_size = input_size(model)
-        self._forward = serving_function(model)
+        self.engine_note = ""
+        self._forward, self.engine = self._make_forward(engine, lite_cache)
         self._check_outputs()
 
+    def _make_forward(self, engine: str, lite_cache: Path | None) -> tuple[ForwardFn, str]:
+        from fashion_core.modeling.export import lite_forward, serving_function
+
+        if engine != "tf":
+            try:
+                return lite_forward(self.model, cache=lite_cache), "tflite"
+            except ModelError as exc:
+                if engine == "tflite":
+                    raise
+                self.engine_note = f"TFLite unavailable ({_short(exc)}); running in TensorFlow"
+        traced = serving_function(self.model)
+        return (lambda batch: {k: v.numpy() for k, v in traced(batch).items()}), "tf"
+
     @classmethod
-    def from_run(cls, store: LabelStore, run_id: str, *, limits: ImageLimits = ImageLimits()) -> Predictor:
+    def from_run(
+        cls, store: LabelStore, run_id: str, *, limits: ImageLimits = ImageLimits(), engine: str = "auto"
+    ) -> Predictor:
         """Load a finished run's model (only if its SHA-256 matches the record), schema and thresholds.
+
+        The TFLite conversion is kept in the run folder (``serving.tflite``), so only the
+        first load of a run pays for it; the cached file is checked against the model.
 
         Raises:
             JobError: Unknown run.
@@ -342,8 +376,15 @@ class Predictor:
         run_dir = RunDir(get_run(store, run_id).run_dir)
         schema = load_run_schema(run_dir)
         thresholds = load_thresholds(run_dir, schema)
+        model = load_run_model(store, run_id)
         predictor = cls(
-            load_run_model(store, run_id), schema, thresholds=thresholds, run_id=run_id, limits=limits
+            model,
+            schema,
+            thresholds=thresholds,
+            run_id=run_id,
+            limits=limits,
+            engine=engine,
+            lite_cache=run_dir.path / LITE_CACHE_FILE,
         )
         configured = (read_json(run_dir.config, default={}) or {}).get("image_size")
         if configured is not None and configured != predictor.image_size:
@@ -372,14 +413,15 @@ class Predictor:
 
     def _check_outputs(self) -> None:
         """Trace the forward pass now (the first photo need not wait) and check the outputs fit."""
-        outputs = self._run(np.zeros((1, self.image_size, self.image_size, 3), np.float32))
+        outputs = self.forward(np.zeros((1, self.image_size, self.image_size, 3), np.float32))
         expected = {h.key: h.size for h in self.heads}
         got = {k: int(v.shape[-1]) for k, v in outputs.items()}
         if got != expected:
             raise ModelError(f"The model's outputs {got} do not match its schema's categories {expected}")
 
-    def _run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        return {key: value.numpy() for key, value in self._forward(batch).items()}
+    def forward(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """The bare forward pass: float32 ``(N, S, S, 3)`` pixels to per-output probabilities (no checks)."""
+        return self._forward(batch)
 
     # -- predicting --------------------------------------------------------------------------
 
@@ -391,7 +433,7 @@ class Predictor:
                 f"Expected pixels of shape (N, {self.image_size}, {self.image_size}, 3); got {batch.shape}"
             )
         started = time.perf_counter()
-        outputs = self._run(batch.astype(np.float32, copy=False))
+        outputs = self.forward(batch.astype(np.float32, copy=False))
         ms = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
         return [self._answer(outputs, i, ms, ms) for i in range(len(batch))]
 
@@ -404,7 +446,7 @@ class Predictor:
         started = time.perf_counter()
         pixels = photo_pixels(data, self.image_size, limits=self.limits, name=name)
         forward_start = time.perf_counter()
-        outputs = self._run(pixels[np.newaxis].astype(np.float32))
+        outputs = self.forward(pixels[np.newaxis].astype(np.float32))
         done = time.perf_counter()
         return self._answer(outputs, 0, (done - forward_start) * 1000, (done - started) * 1000)
 

@@ -32,6 +32,7 @@ GRADCAM = "predict_gradcam"
 TOP = "predict_top"
 SOURCES = ("Upload", "Camera", "URL")
 DISPLAY_SIDE = 640
+ENGINE_NAMES = {"tflite": "TFLite", "tf": "TensorFlow"}
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model (once per process)...")
@@ -124,7 +125,9 @@ def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown
     left.image(shown, caption=name)
     left.caption(
         f"Inference {prediction.inference_ms:.0f} ms (photo to answers {prediction.total_ms:.0f} ms),"
-        f" all {len(prediction.categories)} categories in one forward pass."
+        f" all {len(prediction.categories)} categories in one forward pass"
+        f" ({ENGINE_NAMES.get(predictor.engine, predictor.engine)})."
+        + (f" {predictor.engine_note}." if predictor.engine_note else "")
     )
     top = left.slider("Values shown per category", 1, 10, 5, key=TOP)
     grid = right.columns(2)

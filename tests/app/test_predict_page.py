@@ -97,7 +97,7 @@ def test_uploaded_photo_gets_bars_for_every_category(home: Path) -> None:
     colour = json.loads(at.get("plotly_chart")[titles.index("colour")].proto.spec)["data"][0]
     assert sorted(colour["y"]) == sorted(TINY_SCHEMA.category("colour").values)
     assert colour["x"] == sorted(colour["x"])  # drawn bottom-up: the most probable value on top
-    assert any("Inference" in c.value and "ms" in c.value for c in at.caption)
+    assert any("Inference" in c.value and "ms" in c.value and "(TFLite)" in c.value for c in at.caption)
     assert any(c.value.startswith("Predicted:") for c in at.caption)  # the multi-label category's set
 
 

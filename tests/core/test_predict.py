@@ -7,6 +7,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
@@ -112,6 +113,38 @@ def test_every_category_answered_sorted_and_normalised(predictor: Predictor, tra
 
 
 @pytest.mark.slow
+def test_tflite_engine_matches_tensorflow_and_its_cache_is_checked(
+    predictor: Predictor, trained: Trained
+) -> None:
+    assert predictor.engine == "tflite" and not predictor.engine_note
+    cache = RunDir(trained.workspace.runs_dir / trained.run_id).path / "serving.tflite"
+    assert cache.is_file()
+    reference = Predictor(predictor.model, predictor.schema, engine="tf")
+    assert reference.engine == "tf"
+    photos = np.stack([photo_pixels(jpeg(seed=i), SIDE) for i in range(4)]).astype(np.float32)
+    lite, tf_probs = predictor.forward(photos), reference.forward(photos)
+    assert set(lite) == set(tf_probs) == {"colour", "size", "tags"}
+    for key in lite:
+        np.testing.assert_allclose(lite[key], tf_probs[key], atol=1e-4)
+    original = cache.read_bytes()
+    cache.write_bytes(original[: len(original) // 2])  # a damaged cache is converted again, not trusted
+    again = Predictor.from_run(trained.store, trained.run_id)
+    assert again.engine == "tflite" and cache.read_bytes() == original
+    np.testing.assert_allclose(again.forward(photos)["colour"], lite["colour"], atol=1e-6)
+    with pytest.raises(ModelError, match="`engine` must be one of"):
+        Predictor(predictor.model, predictor.schema, engine="gpu")
+
+
+@pytest.mark.slow
+def test_one_predictor_serves_threads_at_once(predictor: Predictor) -> None:
+    photos = [jpeg(seed=i) for i in range(6)]
+    serial = [predictor.predict_bytes(p).to_dict() for p in photos]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parallel = list(pool.map(lambda p: predictor.predict_bytes(p).to_dict(), photos * 3))
+    assert parallel == serial * 3
+
+
+@pytest.mark.slow
 def test_batch_of_paths_matches_single_photos_and_reports_bad_files(
     predictor: Predictor, trained: Trained, tmp_path: Path
 ) -> None:
@@ -137,7 +170,9 @@ def test_batch_of_paths_matches_single_photos_and_reports_bad_files(
 
 @pytest.mark.slow
 def test_tuned_thresholds_decide_the_positive_set(predictor: Predictor) -> None:
-    tuned = Predictor(predictor.model, predictor.schema, thresholds={"tags": {"dots": 0.0, "stripes": 1.0}})
+    tuned = Predictor(
+        predictor.model, predictor.schema, thresholds={"tags": {"dots": 0.0, "stripes": 1.0}}, engine="tf"
+    )
     answer = tuned.predict_bytes(jpeg())["tags"]
     assert answer.positives == ("dots",) and answer.tuned_thresholds
     with pytest.raises(ModelError, match="'spots' is not a value of 'tags'"):
@@ -366,7 +401,7 @@ def test_predict_from_url_follows_the_safety_rules(predictor: Predictor, site: s
         predictor.predict_url(f"{site}/notes.jpg", allow_private=True)
     with pytest.raises(DownloadError, match="http 404"):
         predictor.predict_url(f"{site}/gone.jpg", allow_private=True)
-    small = Predictor(predictor.model, predictor.schema, limits=ImageLimits(max_bytes=2**20))
+    small = Predictor(predictor.model, predictor.schema, limits=ImageLimits(max_bytes=2**20), engine="tf")
     with pytest.raises(ImageError, match="file too large: 2 MB > 1 MB"):
         small.predict_url(f"{site}/huge.jpg", allow_private=True)
 
