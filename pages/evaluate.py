@@ -9,6 +9,7 @@ import streamlit as st
 
 from fashion_core.errors import FashionCoreError
 from fashion_core.evaluation import (
+    EVALUATION_FILE,
     TUNING_METRICS,
     EvaluationReport,
     confusion_figure,
@@ -17,9 +18,10 @@ from fashion_core.evaluation import (
     load_evaluation,
     tune_thresholds,
 )
-from fashion_core.runs import RunRecord
+from fashion_core.runs import RunDir, RunRecord
 from fashion_core.store import DatasetInfo
 from fashion_core.suspicious import (
+    SUSPICIOUS_FILE,
     SuspiciousReport,
     can_relabel,
     find_suspicious_labels,
@@ -52,6 +54,23 @@ def _progress(text: str) -> Callable[[str, float], None]:
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"{text}: {stage}")
 
     return update
+
+
+def _stamp(run: RunRecord, name: str) -> int:
+    """The file's modification time: part of the cache keys below (0 when it does not exist)."""
+    path = RunDir(run.run_dir).path / name
+    return path.stat().st_mtime_ns if path.exists() else 0
+
+
+@st.cache_data(max_entries=2, show_spinner="Reading the evaluation...")
+def _saved_evaluation(db_path: str, run_id: str, stamp: int, labels_version: tuple) -> EvaluationReport | None:
+    """The saved evaluation, parsed once per file version and labels version (pages rerun on every click)."""
+    return load_evaluation(get_store(), run_id)
+
+
+@st.cache_data(max_entries=2, show_spinner="Reading the review queue...")
+def _saved_suspicious(db_path: str, run_id: str, stamp: int) -> SuspiciousReport | None:
+    return load_suspicious(get_store(), run_id)
 
 
 def _open(image_id: int, category: str | None = None) -> None:
@@ -94,7 +113,8 @@ def _run_label(run: RunRecord) -> str:
 def _report(run: RunRecord) -> EvaluationReport | None:
     """The saved evaluation, or a button to compute it; a stale one can be refreshed."""
     store = get_store()
-    report = load_evaluation(store, run.id)
+    version = tuple(store.labels_version(run.dataset)) if run.dataset else ()
+    report = _saved_evaluation(str(store.db_path), run.id, _stamp(run, EVALUATION_FILE), version)
     if report is None:
         st.info("This run has not been evaluated yet. Evaluation runs the model over the run's validation "
                 "images (a minute or two for a few thousand on this machine).", icon=":material/fact_check:")
@@ -207,7 +227,7 @@ def _suspicious(info: DatasetInfo, run: RunRecord) -> None:
     store = get_store()
     st.caption("Each image is scored by a model that never saw it (k-fold cross-validation on the backbone's "
                "cached features); images whose label that model finds least likely come first.")
-    report = load_suspicious(store, run.id)
+    report = _saved_suspicious(str(store.db_path), run.id, _stamp(run, SUSPICIOUS_FILE))
     label = "Find suspicious labels" if report is None else "Analyse again with the current labels"
     if st.button(label, key="evaluate_suspicious_start", type="primary" if report is None else "secondary",
                  icon=":material/search:"):
