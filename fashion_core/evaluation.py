@@ -160,6 +160,7 @@ class EvaluationReport:
                 "misclassified": len(self.data.get("misclassified", [])), "problems": self.data.get("problems", [])}
 
     def category(self, name: str) -> dict[str, Any]:
+        """One category's figures (``kind``, ``values``, ``accuracy``, ``confusion``, ``per_value``, ...)."""
         try:
             return self.data["categories"][name]
         except KeyError:
@@ -173,6 +174,7 @@ class EvaluationReport:
                             index=pd.Index(cat["values"], name="label"), columns=pd.Index(cat["values"], name="predicted"))
 
     def per_value_frame(self, name: str) -> pd.DataFrame:
+        """Per-value precision, recall, F1, support and AP (multi-label: also F2, counts, threshold)."""
         return pd.DataFrame(self.category(name)["per_value"])
 
     def misclassified_frame(self, category: str | None = None) -> pd.DataFrame:
@@ -190,6 +192,7 @@ class EvaluationReport:
                              "tuned threshold": [v["threshold"] for v in cat["per_value"]]})
 
     def multilabel_summary(self, name: str, threshold: float) -> dict[str, float]:
+        """F1/F2 (samples, macro, micro) and exact match of a multi-label category at one threshold."""
         pred = self.data["predictions"][name]
         scores = metrics.multilabel_scores(np.asarray(pred["y"]), np.asarray(pred["probs"]), threshold)
         return {k: float(v) for k, v in scores.items() if np.ndim(v) == 0}

@@ -68,10 +68,12 @@ class MergeSuggestion:
         return Step(Op.MERGE, self.category, (self.first, self.second), self.first)
 
     def describe(self) -> str:
+        """One line for people: the pair and both directions' counts."""
         return (f"{self.category}: {self.first!r} <-> {self.second!r}: {self.first_as_second}/{self.first_support}"
                 f" {self.first!r} called {self.second!r}, {self.second_as_first}/{self.second_support} the other way")
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form ``suggest-merges --json`` prints."""
         return {"category": self.category, "values": [self.first, self.second],
                 "first_as_second": self.first_as_second, "second_as_first": self.second_as_first,
                 "first_support": self.first_support, "second_support": self.second_support,

@@ -180,15 +180,18 @@ class SuspiciousReport:
 
     @property
     def flagged(self) -> pd.DataFrame:
+        """The rows confident learning flags, in queue order."""
         return self.table[self.table["flagged"]].reset_index(drop=True)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form saved as ``suspicious.json``."""
         return {"format": FORMAT, "run": self.run_id, "dataset": self.dataset, "folds": self.folds,
                 "labels_version": self.labels_version, "problems": self.problems, "facts": self.facts,
                 "table": self.table.to_dict(orient="records")}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SuspiciousReport:
+        """Read back ``to_dict`` output (marked ``cached``)."""
         table = pd.DataFrame(data["table"], columns=COLUMNS)
         return cls(data["run"], data["dataset"], table.astype({"flagged": bool}), int(data["folds"]),
                    list(data["labels_version"]), data.get("problems", []), data.get("facts", {}), cached=True)

@@ -14,6 +14,7 @@ DEFAULT_TOP = 20
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``evaluate``, ``suspicious`` and ``suggest-merges``."""
     p = sub.add_parser("evaluate", help="a finished run's validation metrics: accuracy, confusion matrices, per value")
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
     p.add_argument("--refresh", action="store_true", help="evaluate again even if a current evaluation is saved")
@@ -54,6 +55,7 @@ def _stderr_progress(quiet: bool) -> Callable[[str, float], None]:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a run (or reuse its current evaluation) and print the figures."""
     from fashion_core.evaluation import evaluate_run
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -86,6 +88,7 @@ def _print_evaluation(summary: dict[str, Any]) -> None:
 
 
 def run_suspicious(args: argparse.Namespace) -> int:
+    """Rank the run's data set's labels and print the top of the queue (and planted-label hits on demo data)."""
     from fashion_core.suspicious import find_suspicious_labels, planted_wrong_labels, wrong_label_hits
 
     if args.top < 1:
@@ -119,6 +122,7 @@ def run_suspicious(args: argparse.Namespace) -> int:
 
 
 def run_suggest_merges(args: argparse.Namespace) -> int:
+    """Print the value pairs the run's model confuses both ways, with the label-map step for each."""
     from fashion_core.evaluation import evaluate_run
     from fashion_core.merge_suggestions import suggest_merges
 
