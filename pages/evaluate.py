@@ -196,7 +196,8 @@ def _misclassified(info: DatasetInfo, report: EvaluationReport) -> None:
     if frame.empty:
         st.success("The model gets every validation image right.", icon=":material/check_circle:")
         return
-    choice = st.selectbox("Category", [ALL, *sorted(frame["category"].unique())], key=MIS_CATEGORY)
+    # Not labelled "Category": one label per page keeps the Metrics tab's category picker unambiguous.
+    choice = st.selectbox("Misclassified in", [ALL, *sorted(frame["category"].unique())], key=MIS_CATEGORY)
     shown = frame if choice == ALL else report.misclassified_frame(choice)
     pages = max(1, -(-len(shown) // TILES))
     page = st.number_input(f"Page (of {pages})", 1, pages, 1, key=MIS_PAGE) if pages > 1 else 1
