@@ -22,6 +22,18 @@ IDLE_JS = """() => {
 }"""
 
 
+SCROLL_TO_JS = """e => {
+    e.scrollIntoView({block: 'start'});
+    // Streamlit's header floats over the top of the main area: leave room for it.
+    for (let p = e.parentElement; p; p = p.parentElement) {
+        if (p.scrollHeight > p.clientHeight && getComputedStyle(p).overflowY !== 'visible') {
+            p.scrollBy(0, -70);
+            break;
+        }
+    }
+}"""
+
+
 def keyed(page: Page, key: str) -> Locator:
     """The container of the widget or element created with ``key=key``."""
     return page.locator(f".st-key-{key}")
@@ -131,7 +143,7 @@ def shot(page: Page, folder: Path, name: str, *, full: bool = False) -> Path:
 
 def scroll_to(locator: Locator) -> None:
     """Scroll Streamlit's main area so ``locator`` is at the top of the window (for a screenshot)."""
-    locator.first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    locator.first.evaluate(SCROLL_TO_JS)
 
 
 def upload(page: Page, key: str, file: Path) -> None:

@@ -44,6 +44,7 @@ DEMO_TIMEOUT = 300_000  # ms: the first start draws and imports the demo images
 TRAIN_TIMEOUT = 420_000  # ms: spawn, import TensorFlow, embed, train (2 busy cores)
 ANNOTATOR = "E2E Tester"
 CATEGORY = "sleeve_length_labels"  # the demo's best-populated category
+MIN_COUNT = 8  # a minimum some of the demo's sleeve values miss: the chart flags them
 MERGED = "Merged sleeves"
 MAP_NAME = "e2e_sleeves"
 DOWNLOADED = "e2e_styles"  # the dataset the Download step imports (named after its list)
@@ -179,9 +180,9 @@ def test_distribution_counts_match_the_store_and_follow_the_minimum(
     n_values = len(counts)
     expect(_metric(page, "Images labelled")).to_have_text(f"{int(counts.sum()):,}", timeout=LONG)
     expect(_metric(page, "Values under 50")).to_have_text(f"{int((counts < 50).sum())} of {n_values}")
-    fill(page, "dist_min_count", "5")
-    expect(_metric(page, "Values under 5")).to_have_text(
-        f"{int((counts < 5).sum())} of {n_values}", timeout=LONG
+    fill(page, "dist_min_count", str(MIN_COUNT))
+    expect(_metric(page, f"Values under {MIN_COUNT}")).to_have_text(
+        f"{int((counts < MIN_COUNT).sum())} of {n_values}", timeout=LONG
     )
     chart = main.get_by_test_id("stPlotlyChart").first
     expect(chart).to_contain_text(CATEGORY)
@@ -336,14 +337,16 @@ def test_evaluate_shows_the_confusion_matrix_of_the_finished_run(
     with studio.store() as store:
         report = load_evaluation(store, run.id)
     assert report is not None, "the page showed a matrix but saved no evaluation"
-    category = main.get_by_role("combobox", name="Category").input_value()
-    assert category in report.categories and category in run.metrics["val_accuracy"]
-    expect(matrix).to_contain_text(f"{category}: images")
+    assert sorted(report.categories) == sorted(run.metrics["val_accuracy"])
+    choose(page, "evaluate_category", CATEGORY)
+    # The run was trained through the Regroup step's map, so it is judged in the merged values.
+    assert MERGED in report.confusion_frame(CATEGORY).index
+    expect(matrix).to_contain_text(f"{CATEGORY}: images")
     expect(matrix).to_contain_text("predicted")
-    for value in report.confusion_frame(category).index:  # every value of the category, both axes
+    for value in report.confusion_frame(CATEGORY).index:  # every value of the category, both axes
         expect(matrix).to_contain_text(value)
     expect(_metric(page, "Validation images")).to_have_text(f"{report.data['images']:,}")
-    expect(_metric(page, "Accuracy")).to_have_text(f"{report.category(category)['accuracy']:.4f}")
+    expect(_metric(page, "Accuracy")).to_have_text(f"{report.category(CATEGORY)['accuracy']:.4f}")
     scroll_to(main.get_by_role("tablist"))
     shot(page, screenshots, "evaluate")
 
