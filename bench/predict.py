@@ -188,6 +188,25 @@ def report(times: dict[str, list[float]]) -> None:
     )
 
 
+def memory(predictor: Predictor, photos: list[bytes], count: int) -> None:
+    """RSS before, during (every quarter) and after ``count`` more predictions: growth or a plateau."""
+    gc.collect()
+    readings = [rss_mb()]
+    started = time.perf_counter()
+    for i in range(count):
+        predictor.predict_bytes(photos[i % len(photos)])
+        if (i + 1) % max(count // 4, 1) == 0:
+            readings.append(rss_mb())
+    seconds = time.perf_counter() - started
+    gc.collect()
+    readings.append(rss_mb())
+    print(
+        f"\nRSS before {count} predictions: {readings[0]:.1f} MB, after: {readings[-1]:.1f} MB"
+        f" ({readings[-1] - readings[0]:+.1f} MB; {seconds / count * 1000:.1f} ms per photo in that loop)"
+    )
+    print("  RSS every quarter: " + ", ".join(f"{r:.1f}" for r in readings[1:-1]) + " MB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=int, default=100)
@@ -217,18 +236,7 @@ def main() -> int:
         report(compare(contenders(predictor, reference, singles, photos), len(photos)))
 
         del singles, reference
-        gc.collect()
-        before = rss_mb()
-        started = time.perf_counter()
-        for i in range(args.memory):
-            predictor.predict_bytes(photos[i % len(photos)])
-        seconds = time.perf_counter() - started
-        gc.collect()
-        after = rss_mb()
-        print(
-            f"\nRSS before {args.memory} predictions: {before:.1f} MB, after: {after:.1f} MB"
-            f" ({after - before:+.1f} MB; {seconds / args.memory * 1000:.1f} ms per photo in that loop)"
-        )
+        memory(predictor, photos, args.memory)
         store.close()
     print(f"load average at end: {loadavg()}")
     return 0
