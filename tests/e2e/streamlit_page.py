@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 LONG = 120_000  # ms: a rerun on 2 busy cores, thumbnails on first view
 IDLE_JS = """() => {
@@ -36,7 +37,8 @@ SCROLL_TO_JS = """e => {
 
 def keyed(page: Page, key: str) -> Locator:
     """The container of the widget or element created with ``key=key``."""
-    return page.locator(f".st-key-{key}")
+    # A rerun that moves an element leaves its old copy, marked stale, until the run ends.
+    return page.locator(f'.st-key-{key}:not([data-stale="true"])')
 
 
 def settle(page: Page, timeout: float = LONG) -> None:
@@ -63,9 +65,11 @@ def open_page(page: Page, title: str, heading: str | re.Pattern[str] | None = No
 def open_list(page: Page, key: str) -> Locator:
     """Open the option list of the selectbox or multiselect created with ``key``; returns it.
 
-    A click on the box sometimes only focuses it (the list opens on mouse-down and a layout
-    shift can swallow it); the arrow key then opens it, as it would for a keyboard user.
+    Waits for the page to settle first: a rerun still under way redraws the widget and closes
+    its list. A click on the box sometimes only focuses it (the list opens on mouse-down and a
+    layout shift can swallow it); the arrow key then opens it, as it would for a keyboard user.
     """
+    settle(page)
     keyed(page, key).get_by_role("combobox").click()
     listbox = page.get_by_role("listbox")
     try:
@@ -76,17 +80,31 @@ def open_list(page: Page, key: str) -> Locator:
     return listbox
 
 
+def pick(page: Page, key: str, option: str, attempts: int = 3) -> None:
+    """Click ``option`` in the list of the widget created with ``key`` (reopening it if a rerun closed it)."""
+    for attempt in range(attempts):
+        try:
+            open_list(page, key).get_by_role("option", name=option, exact=True).click(timeout=5_000)
+            return
+        except (AssertionError, PlaywrightTimeoutError):
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+
+
 def choose(page: Page, key: str, option: str) -> None:
     """Pick ``option`` in the selectbox created with ``key``."""
-    open_list(page, key).get_by_role("option", name=option, exact=True).click()
-    expect(keyed(page, key).get_by_role("combobox")).to_have_value(option, timeout=LONG)
+    pick(page, key, option)
+    expect(keyed(page, key).get_by_role("combobox").first).to_have_value(option, timeout=LONG)
+    settle(page)
 
 
 def add_choice(page: Page, key: str, option: str) -> None:
     """Add ``option`` to the multiselect created with ``key``."""
-    open_list(page, key).get_by_role("option", name=option, exact=True).click()
+    pick(page, key, option)
     page.keyboard.press("Escape")  # close the list, like a person clicking away
-    expect(keyed(page, key)).to_contain_text(option, timeout=LONG)
+    expect(keyed(page, key).first).to_contain_text(option, timeout=LONG)
+    settle(page)
 
 
 def options_of(page: Page, key: str) -> list[str]:

@@ -373,13 +373,12 @@ def _left_by(step: str, key: str) -> Any:
 
 
 def _metric(page: Page, label: str):
-    """The value of the metric whose label is ``label`` in the main area."""
-    metric = (
-        page.get_by_test_id("stMain")
-        .get_by_test_id("stMetric")
-        .filter(has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+    """The value of the metric whose label is ``label`` in the main area (not a stale copy of a rerun)."""
+    live = page.get_by_test_id("stMain").locator(
+        '[data-testid="stElementContainer"]:not([data-stale="true"]) [data-testid="stMetric"]'
     )
-    return metric.get_by_test_id("stMetricValue")
+    metric = live.filter(has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+    return metric.get_by_test_id("stMetricValue").first
 
 
 def _value_counts(studio: StudioServer, category: str, map_name: Any = ACTIVE):
