@@ -80,6 +80,11 @@ def _close() -> None:
     st.session_state.pop(K_OPEN, None)
 
 
+def _clear_filters() -> None:
+    for key in (K_CATEGORY, K_VALUES, K_MAYBE, K_EDITED, K_SEARCH):
+        st.session_state.pop(key, None)
+
+
 def _clear_values() -> None:
     st.session_state.pop(K_VALUES, None)
 
@@ -107,7 +112,9 @@ def _page(
 
 def _filters(info: DatasetInfo) -> tuple[gal.GalleryFilters, int]:
     schema = info.schema
-    cols = st.columns([2.2, 3, 1.6, 1.6, 2, 1], vertical_alignment="bottom")
+    # Two rows: category names and value chips are long, and need the width to stay readable.
+    cols = st.columns([1, 2], vertical_alignment="bottom")
+    cols += st.columns([1.5, 1.5, 2.5, 1], vertical_alignment="bottom")
     names = [ALL] + schema.category_names
     if st.session_state.get(K_CATEGORY) not in names:
         st.session_state.pop(K_CATEGORY, None)
@@ -306,6 +313,7 @@ def main() -> None:
     _bulk(info, filters)
     if result.total == 0:
         st.info("No image matches these filters.", icon=":material/filter_alt_off:")
+        st.button("Clear filters", icon=":material/filter_alt_off:", on_click=_clear_filters)
     else:
         _gallery(info, result)
         st.pagination(result.pages, key=page_key, max_visible_pages=9)

@@ -230,4 +230,7 @@ def _history(history: pd.DataFrame, prefix: str) -> None:
     # No old value: the image had no label there; no new value: the edit excluded it.
     shown["old_value"] = shown["old_value"].where(shown["old_value"].notna(), "(no label)")
     shown["new_value"] = shown["new_value"].where(shown["new_value"].notna(), "(excluded)")
+    # Only undo rows point at the edit they undo; the others show an empty cell, not "None".
+    shown["undoes"] = shown["undoes"].map(lambda v: "" if pd.isna(v) else f"#{int(v)}")
+    shown["reason"] = shown["reason"].fillna("")
     st.dataframe(shown, hide_index=True, width="stretch", key=f"{prefix}_detail_history")

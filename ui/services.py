@@ -32,11 +32,21 @@ def ensure_demo_data() -> None:
     with _demo_lock:  # two browser tabs on a fresh workspace must not both generate
         if store.datasets():
             return
-        bar = st.progress(0.0, text="First start: preparing the demo data set...")
-        report = ensure_demo_dataset(
-            store, get_workspace(), on_progress=lambda text, frac: bar.progress(min(frac, 1.0), text=text)
+        box = st.container()
+        box.title("Fashion Attribute Studio")
+        box.info(
+            "First start: the workspace is empty, so the studio draws a synthetic demo data set "
+            "(garment drawings labelled like FashionAI) and imports it. This happens once and "
+            "takes about half a minute.",
+            icon=":material/hourglass_top:",
         )
-        bar.empty()
+        bar = box.progress(0.0, text="First start: preparing the demo data set...")
+        report = ensure_demo_dataset(
+            store,
+            get_workspace(),
+            on_progress=lambda text, frac: bar.progress(min(frac, 1.0), text=f"First start: {text}"),
+        )
+        box.empty()
         if report is not None:
             st.toast(f"Demo data ready: {report.images} images imported.")
 

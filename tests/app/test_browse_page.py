@@ -45,6 +45,17 @@ def test_filters_change_what_is_shown(studio, open_page):
     assert not at.exception
 
 
+def test_no_match_offers_to_clear_the_filters(studio, open_page):
+    at = open_page(PAGE)
+    at.selectbox(key="browse_category").set_value(SLEEVE).run()
+    at.text_input(key="browse_search").input("no-such-image").run()
+    assert shown(at, studio) == [] and "No image matches" in at.info[0].value
+    next(b for b in at.button if b.label == "Clear filters").click().run()
+    assert len(shown(at, studio)) == len(TINY_ROWS)
+    assert at.selectbox(key="browse_category").value == "All categories"
+    assert at.text_input(key="browse_search").value == ""
+
+
 def test_pagination_and_page_size(tmp_path, monkeypatch, open_page):
     rows = [(f"Images/sleeve_length_labels/x{i:02d}.jpg", SLEEVE, "Long Sleeves", ()) for i in range(30)]
     studio = make_studio(tmp_path, monkeypatch, rows)
@@ -88,6 +99,7 @@ def test_relabel_is_stored_and_undone(studio, open_page):
     history = store.edit_history(ds, c1)
     assert len(history) == 2 and history.iloc[0]["undoes"] == edit["id"]
     assert at.dataframe[1].value["id"].tolist() == history["id"].tolist()
+    assert at.dataframe[1].value["undoes"].tolist() == [f"#{int(edit['id'])}", ""]
     assert not at.exception
 
 
