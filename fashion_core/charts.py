@@ -79,6 +79,19 @@ def counts_table(schema: Schema, labels: pd.DataFrame) -> pd.DataFrame:
     return table.astype({"position": "int64", "count": "int64", "share": "float64", "images": "int64"})
 
 
+def default_min_count(table: pd.DataFrame, *, cap: int = 50, floor: int = 5) -> int:
+    """A starting minimum for "too few images": half the median count of the values that have any.
+
+    A fixed 50 is a fair bar for a real data set but flags every value of a small one (the demo
+    has 20-60 images per value), which hides the truly rare ones. Half the median keeps the flag
+    on the outliers; the cap keeps a large data set at the usual rule of thumb.
+    """
+    counts = table.loc[table["count"] > 0, "count"]
+    if counts.empty:
+        return floor
+    return int(min(cap, max(floor, round(float(counts.median()) / 2))))
+
+
 def category_counts(table: pd.DataFrame, category: str, *, order: str = "schema") -> pd.DataFrame:
     """One category's rows of a ``counts_table``, in schema order or largest count first."""
     if order not in ORDERS:
@@ -176,7 +189,8 @@ def counts_figure(
             line_dash="dash",
             line_color=RARE_COLOR,
             annotation_text=f"minimum {min_count:,}",
-            annotation_position="top left",
+            annotation_position="top right",  # the first bar's count label sits at the left
+            annotation_bgcolor="rgba(255,255,255,0.8)",
         )
     unit = "images with the class" if multi else "images"
     fig.update_layout(

@@ -15,7 +15,6 @@ from ui.widgets import require_dataset
 ORDER_LABELS = {"schema": "Schema order", "count": "Largest first"}
 METRIC_LABELS = {"count": "Counts", "share": "Shares"}
 NORMALIZE_LABELS = {"count": "Images", "row": "Share of the row class"}
-DEFAULT_MIN_COUNT = 50
 
 
 @st.cache_data(max_entries=8, show_spinner="Counting labels...")
@@ -36,7 +35,7 @@ def _distribution(
     return view.schema, table, co, view.map_name, view.map_version
 
 
-def _controls() -> tuple[str, str, int]:
+def _controls(default_min: int) -> tuple[str, str, int]:
     cols = st.columns([2, 2, 2], vertical_alignment="bottom")
     order = (
         cols[0].segmented_control(
@@ -53,10 +52,13 @@ def _controls() -> tuple[str, str, int]:
     min_count = cols[2].number_input(
         "Minimum images per value",
         min_value=0,
-        value=DEFAULT_MIN_COUNT,
+        value=default_min,
         step=10,
         key="dist_min_count",
-        help="Values with fewer images are flagged in red: too few to learn from reliably.",
+        help=(
+            "Values with fewer images are flagged in red: too few to learn from reliably. "
+            "It starts at half the median images per value (at most 50, a common rule of thumb)."
+        ),
     )
     return order, metric, int(min_count)
 
@@ -168,7 +170,7 @@ def main() -> None:
     if int(table.groupby("category")["images"].first().sum()) == 0:
         st.info("This dataset has no labels yet.", icon=":material/info:")
         st.stop()
-    order, metric, min_count = _controls()
+    order, metric, min_count = _controls(charts.default_min_count(table))
     _category(schema, table, co, order, metric, min_count)
     _summary(schema, table, min_count)
     st.download_button(

@@ -129,3 +129,17 @@ def test_counts_follow_edits_through_the_label_view(store):
     size = charts.counts_table(view.schema, view.labels).query("category == 'size'").set_index("value")
     assert size["count"].to_dict() == {"S": 0, "M": 1, "L": 0, "XL": 1}
     assert size["images"].iloc[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ([20, 30, 40, 0, 6], 12),  # small data set: half the median of the non-empty values
+        ([4000, 5000, 900, 3000], 50),  # large: capped at the usual rule of thumb
+        ([2, 3, 4], 5),  # tiny: never below the floor
+        ([0, 0], 5),  # no labels at all
+    ],
+)
+def test_default_minimum_follows_the_data(counts: list[int], expected: int) -> None:
+    table = pd.DataFrame({"category": "c", "value": [f"v{i}" for i in range(len(counts))], "count": counts})
+    assert charts.default_min_count(table) == expected
