@@ -200,7 +200,7 @@ def _finished(job: DownloadJob) -> None:
     rate = s.total / s.elapsed if s.elapsed > 0 else 0.0
     (st.warning if s.cancelled or s.failed else st.success)(
         f"{head}: {s.ok:,} downloaded, {s.failed:,} failed, {s.skipped:,} already there, of {s.total:,} rows "
-        f"in {format_duration(s.elapsed) or '0 s'} ({rate:,.1f} rows/s). {s.duplicates:,} duplicate images, "
+        f"in {format_duration(s.elapsed) if s.elapsed >= 1 else 'under 1 s'} ({rate:,.1f} rows/s). {s.duplicates:,} duplicate images, "
         f"{s.duplicate_urls:,} repeated URLs fetched once."
     )
     _results(job.out_dir, job.list_path, key=job.job_id)

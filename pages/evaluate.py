@@ -134,13 +134,13 @@ def _report(run: RunRecord) -> EvaluationReport | None:
 
 
 def _metrics(report: EvaluationReport) -> None:
-    top = st.columns(3)
+    top = st.columns(2)
     top[0].metric("Validation images", f"{report.data['images']:,}")
     fmap = report.fashionai_map
     top[1].metric("FashionAI mAP", f"{fmap:.4f}" if fmap is not None else "-",
                   help="The FashionAI competition's metric: the mean over categories of each one's AP, where an "
                        "image counts at every threshold its top probability passes (m marks ignored).")
-    top[2].metric("Evaluated", report.data.get("evaluated_at", "-")[:16].replace("T", " "))
+    st.caption(f"Evaluated {report.data.get('evaluated_at', '-')[:16].replace('T', ' ')} on the run's validation split.")
     names = report.categories
     name = st.selectbox("Category", names, key=CATEGORY)
     cat = report.category(name)
@@ -300,6 +300,10 @@ def _review(dataset: str, image_id: int, category: str, action: str, value: str 
 
 def main() -> None:
     st.title("Evaluate")
+    st.caption(
+        "Judge a finished run on its validation images: confusion matrices and per-value scores, the "
+        "images it gets wrong, and the labels it finds suspicious."
+    )
     info = require_dataset()
     flash(FLASH)
     run = _pick_run(info)

@@ -161,8 +161,15 @@ def _load(name: str | None, example: bool = False) -> None:
         return
     _set_draft(label_map)
     st.session_state["regroup_map_name"] = label_map.name
+    changed = [step.category for step in label_map.steps]
+    if changed and st.session_state.get("regroup_category") not in changed:
+        st.session_state["regroup_category"] = changed[0]  # show a category the map changes
     _clear_selections()
-    _say("success", f"Loaded {label_map.name!r} version {label_map.version} into the draft.")
+    _say(
+        "success",
+        f"Loaded {label_map.name!r} version {label_map.version} into the draft. It is in use once "
+        "it is the active map (*Switch active map*); saving it again makes a new version.",
+    )
 
 
 def _save(dataset: str) -> None:

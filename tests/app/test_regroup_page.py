@@ -19,6 +19,7 @@ from tests.conftest import write_image
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 SLEEVE = "sleeve_length_labels"
+COAT = "coat_length_labels"
 VALUES = ["Cup Sleeves"] * 2 + ["Short Sleeves"] * 3 + ["Long Sleeves"] * 4 + ["Invisible"]
 
 
@@ -110,6 +111,9 @@ def test_bad_step_shows_an_error_and_undo_and_active_switch_work(workspace: Work
         "Short Sleeves": 5,
         "Long Sleeves": 4,
     }
+    at.selectbox(key="regroup_category").set_value(COAT).run()  # a category the example leaves alone
+    at.button(key="regroup_example").click().run()
+    assert at.selectbox(key="regroup_category").value != COAT  # the page moves to one it changes
     at.selectbox(key="regroup_active").set_value("fashionai_source").run()
     at.button(key="regroup_switch").click().run()
     assert LabelStore.open(workspace).dataset("tiny").active_map == "fashionai_source"
