@@ -50,19 +50,19 @@ def _map_label(value: str | None, active: str | None) -> str:
 def _data_and_model(dataset: str, active_map: str | None) -> tuple[str | None, list[str], str]:
     """Map, categories and backbone: outside the form, because the choices depend on them."""
     store = get_store()
-    cols = st.columns([1, 2, 1])
+    cols = st.columns(2)  # categories get a row of their own: eight chips need the width
     map_choice = cols[0].selectbox(
         "Label map", [None, NO_MAP, *map_names(store)], key="train_map",
         format_func=lambda v: _map_label(v, active_map), help="Train on the labels as seen through this map.",
     )
     labelled = trainable_categories(store, dataset, map_choice)
-    categories = cols[1].multiselect(
+    categories = st.multiselect(
         "Categories (one head each)", labelled, default=labelled, key=f"train_categories_{map_choice}",
         help="One model learns all chosen categories; images unlabelled in a category do not count for its head.",
     )
     default = TrainConfig.__dataclass_fields__["backbone"].default
     names = list(BACKBONES)
-    backbone = cols[2].selectbox("Backbone", names, index=names.index(default), key="train_backbone",
+    backbone = cols[1].selectbox("Backbone", names, index=names.index(default), key="train_backbone",
                                  format_func=lambda n: BACKBONES[n].label)
     return map_choice, categories, backbone
 
@@ -91,7 +91,8 @@ def _form(dataset: str, map_choice: str | None, categories: list[str], backbone:
                                     help="bundled: ImageNet weights shipped with the package (offline); "
                                          "imagenet: Keras download; none: random start; file: a local weights file.")
         weights_file = cols[0].text_input("Weights file", key="train_weights_file",
-                                          placeholder="/path/to/weights" + spec.weight_suffixes[0])
+                                          placeholder="/path/to/weights" + spec.weight_suffixes[0],
+                                          help="Read only when Weights is 'file'.")
         image_size = cols[1].number_input("Image size (px)", spec.min_size, 1024, max(defaults.image_size, spec.min_size),
                                           16, key="train_image_size")
         batch_size = cols[1].number_input("Batch size", 1, 1024, defaults.batch_size, key="train_batch_size")
@@ -148,8 +149,9 @@ def _pick_run(listed: list[dict[str, Any]]) -> dict[str, Any]:
         active = [j["run"] for j in listed if j["state"] == "running"]
         chosen = active[0] if active else ids[0]
     by_id = {j["run"]: j for j in listed}
-    picked = st.selectbox("Run", ids, index=ids.index(chosen), format_func=lambda r: f"{r} · {by_id[r]['state']}",
-                          key="train_run_pick")
+    # No state in the option text: a selectbox keeps showing the text it was drawn with, so
+    # "running" would stay after the run ended. The table and the panel below show the state.
+    picked = st.selectbox("Run", ids, index=ids.index(chosen), key="train_run_pick")
     st.session_state[SELECTED] = picked
     return by_id[picked]
 
@@ -183,16 +185,32 @@ def _live_panel(job: dict[str, Any]) -> None:
         st.json(job.get("config") or {})
 
 
+PHASE_TEXT = {
+    "starting": "starting the training process",
+    "preparing": "reading the labels and splitting them",
+    "building": "building the model and loading its weights",
+    "embeddings": "computing backbone features (once per image, then cached)",
+    "heads": "training the heads",
+    "finetune": "fine-tuning the whole model",
+}
+
+
 def _running(job: dict[str, Any]) -> None:
     progress = run_progress(job)
-    text = progress.epoch_text or "Starting..."
-    st.progress(progress.fraction, text=f"{text} · phase: {job.get('phase') or '-'}")
-    if progress.batch_text:
-        st.progress(progress.batch_fraction, text=progress.batch_text.capitalize())
-    m = st.columns(3)
-    m[0].metric("Time per epoch", progress.per_epoch_text or "-")
-    m[1].metric("Time left", progress.eta_text or "-")
-    m[2].metric("Phase", job.get("phase") or "-")
+    phase = job.get("phase") or "starting"
+    doing = PHASE_TEXT.get(phase, phase)
+    if not progress.epoch_text:
+        # Before the first epoch there is no time per epoch to show: say what is happening instead.
+        st.progress(progress.batch_fraction if progress.batch_text else 0.0,
+                    text=f"Preparing: {doing}" + (f" · {progress.batch_text}" if progress.batch_text else ""))
+        st.caption("Curves and time estimates appear when the first epoch starts.")
+    else:
+        st.progress(progress.fraction, text=f"{progress.epoch_text} · {doing}")
+        if progress.batch_text:
+            st.progress(progress.batch_fraction, text=progress.batch_text.capitalize())
+        m = st.columns(2)
+        m[0].metric("Time per epoch", progress.per_epoch_text or "-")
+        m[1].metric("Time left", progress.eta_text or "-")
     if job.get("cancel_requested"):
         st.warning("Cancel requested: the run stops at its next step and keeps its best checkpoint.")
     if job.get("message"):

@@ -150,3 +150,21 @@ def test_running_run_shows_progress_queue_and_cancel(studio: Studio, open_page,
     at.button(key=f"train_cancel_{second}").click().run()
     assert not at.exception
     assert get_run(studio.store, second).status == "cancelled"
+
+
+def test_before_the_first_epoch_the_panel_says_what_it_is_doing(studio: Studio, open_page,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "DEFAULT_RUNNER", ParkedRunner())
+    monkeypatch.setattr(jobs, "DEFAULT_TRAINER", page_trainer)
+    at = open_page(PAGE)
+    at.button(key="train_start").click().run()
+    (run,) = [j["run"] for j in jobs.list_jobs(studio.workspace)]
+    RunDir(studio.workspace.runs_dir / run).write_status(
+        state="running", phase="embeddings", epoch=None, epochs=None, batch=3, batches=8
+    )
+    at.run()
+    assert not at.exception
+    (bar,) = at.get("progress")
+    assert bar.value == 37  # 3 of 8 batches of the feature pass
+    assert "Preparing: computing backbone features" in bar.proto.text and "batch 3 of 8" in bar.proto.text
+    assert "Time per epoch" not in {m.label for m in at.metric}

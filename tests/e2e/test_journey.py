@@ -270,7 +270,7 @@ def test_train_a_short_run_and_watch_it_finish(page: Page, studio: StudioServer,
     form_fill(page, "train_image_size", str(TRAIN_SIZE))
     button(page, "train_start").click()
     # The live panel while it trains (past "starting": the spawned process is up and working).
-    running = main.get_by_text(re.compile(r"· phase: (?!starting)\w"))
+    running = main.get_by_text(re.compile(r"^(Preparing: (?!starting)\w|Epoch \d+ of \d+ · )"))
     expect(running).to_be_visible(timeout=TRAIN_TIMEOUT)
     ended = main.get_by_text(re.compile(r"^Run (done|failed|cancelled)|^The run failed"))
     expect(ended).to_be_visible(timeout=TRAIN_TIMEOUT)
