@@ -138,3 +138,27 @@ def test_export_refuses_existing_targets_and_tampered_models(run: Run, tmp_path:
     finally:
         model.write_bytes(original)
     assert not (tmp_path / "sm").exists()
+
+
+def test_a_forward_pass_that_disagrees_with_keras_is_refused(run: Run) -> None:
+    from fashion_core.modeling.export import LiteForward, check_forward
+
+    exact = keras_probs(run)
+    assert set(exact) == {"colour", "size", "tags"}
+
+    def keras_forward(batch: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in run.model(batch, training=False).items()}
+
+    assert check_forward(run.model, keras_forward) <= 1e-6
+
+    def nudged(batch: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v + (1e-3 if k == "tags" else 0.0) for k, v in keras_forward(batch).items()}
+
+    with pytest.raises(ModelError, match=r"differs from the Keras model by 0.001"):
+        check_forward(run.model, nudged)
+    with pytest.raises(ModelError, match="outputs"):
+        check_forward(run.model, lambda batch: {"colour": keras_forward(batch)["colour"]})
+    with pytest.raises(ModelError, match="Not a usable TFLite model"):
+        LiteForward(b"definitely not a flatbuffer")
+    with pytest.raises(ModelError, match="`threads` must be a positive integer"):
+        LiteForward(b"", threads=0)
