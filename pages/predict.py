@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 from PIL import Image
 
 from fashion_core.errors import FashionCoreError
 from fashion_core.predict import (
     IMAGE_SUFFIXES,
+    LITE_CACHE_FILE,
     MAX_IMAGE_BYTES,
     MB,
     Predictor,
@@ -35,7 +38,7 @@ DISPLAY_SIDE = 640
 ENGINE_NAMES = {"tflite": "TFLite", "tf": "TensorFlow"}
 
 
-@st.cache_resource(max_entries=2, show_spinner="Loading the model (once per process)...")
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _predictor(db_path: str, run_id: str, model_sha256: str) -> Predictor:
     """One loaded model per (workspace, run, model hash), shared by every session."""
     return Predictor.from_run(get_store(), run_id)
@@ -161,7 +164,14 @@ try:
         data, name=name, max_side=DISPLAY_SIDE
     )  # a bad file fails here, before the model loads
     # The model is loaded once per process; thresholds are re-read (evaluation may have tuned them since).
-    predictor = _predictor(str(get_workspace().db_path), run.id, run.model_sha256).with_saved_thresholds()
+    converted = (Path(run.run_dir) / LITE_CACHE_FILE).exists()
+    with st.spinner(
+        "Loading the model (once per process)..."
+        if converted
+        else "First use of this model: converting it for fast prediction (once; up to a minute on a busy CPU)..."
+    ):
+        predictor = _predictor(str(get_workspace().db_path), run.id, run.model_sha256)
+    predictor = predictor.with_saved_thresholds()
     _answers(predictor, run, data, name, shown)
 except FashionCoreError as exc:
     st.error(str(exc))
