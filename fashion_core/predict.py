@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import keras
     import plotly.graph_objects as go
 
-    from fashion_core.gradcam import Heatmap
+    from fashion_core.modeling.gradcam import Heatmap
     from fashion_core.store import LabelStore
 
 MB = 1024 * 1024
@@ -494,7 +494,7 @@ class Predictor:
         self, data: bytes, categories: Iterable[str] | None = None, *, name: str | None = None
     ) -> dict[str, Heatmap]:
         """Grad-CAM heat maps (where the model looked) for the top value of each category asked."""
-        from fashion_core.gradcam import gradcam_heatmaps
+        from fashion_core.modeling.gradcam import gradcam_heatmaps
 
         wanted = list(categories) if categories is not None else [h.name for h in self.heads]
         keys = {h.name: h.key for h in self.heads}

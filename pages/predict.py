@@ -51,7 +51,7 @@ def _fetch(url: str, allow_private: bool) -> bytes:
 
 @st.cache_data(max_entries=8, show_spinner="Computing Grad-CAM heat maps...")
 def _heatmaps(_predictor: Predictor, run_id: str, model_sha256: str, data: bytes) -> dict:
-    from fashion_core.gradcam import overlay_heatmap
+    from fashion_core.modeling.gradcam import overlay_heatmap
 
     photo = load_photo(data, max_side=DISPLAY_SIDE)
     return {

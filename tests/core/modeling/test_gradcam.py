@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from fashion_core.errors import ModelError
-from fashion_core.gradcam import colourize, gradcam_heatmaps, last_feature_layer, overlay_heatmap
+from fashion_core.modeling.gradcam import colourize, gradcam_heatmaps, last_feature_layer, overlay_heatmap
 from tests.core.modeling._tiny_data import TINY_SCHEMA
 
 SIDE = 96  # the last feature map is 3x3 here: enough to tell maps apart
