@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from fashion_core.download.images import to_rgb
 from fashion_core.errors import DownloadError, ImageError, JobError, ModelError, UnsafeURLError
 from fashion_core.modeling.heads import Head, make_heads
 from fashion_core.runs import RunDir, RunRecord, get_run, list_runs, read_json
@@ -47,7 +48,6 @@ DECODE_WORKERS = 2  # PIL decodes outside the GIL; the machine this targets has 
 URL_TIMEOUT_S = 10.0
 ENGINES = ("auto", "tflite", "tf")
 LITE_CACHE_FILE = "serving.tflite"  # in the run folder: the converted model prediction runs
-WHITE = (255, 255, 255)
 
 
 # -- photos ------------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def load_photo(
         if max_side and image.format == "JPEG":
             image.draft("RGB", (max_side, max_side))  # decode at 1/2, 1/4 or 1/8 scale: much faster
         image.load()
-        rgb = _to_rgb(ImageOps.exif_transpose(image))
+        rgb = to_rgb(ImageOps.exif_transpose(image))
         if max_side and max(rgb.size) > max_side:
             rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
         return rgb
@@ -144,21 +144,10 @@ def photo_pixels(
         if image.format == "JPEG":
             image.draft("RGB", (image_size, image_size))
         image.load()
-        rgb = _to_rgb(ImageOps.exif_transpose(image))
+        rgb = to_rgb(ImageOps.exif_transpose(image))
         return np.asarray(rgb.resize((image_size, image_size), Image.Resampling.BILINEAR), dtype=np.uint8)
     except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise many types
         raise ImageError(f"{name + ': ' if name else ''}broken image ({_short(exc)})") from None
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-    if not has_alpha:
-        return image.convert("RGB")
-    # Transparent pixels would turn black (or random) in a plain convert; put them on white.
-    rgba = image.convert("RGBA")
-    background = Image.new("RGB", rgba.size, WHITE)
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    return background
 
 
 def _short(exc: BaseException, limit: int = 100) -> str:

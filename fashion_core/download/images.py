@@ -74,7 +74,7 @@ def _convert(image: Image.Image, short_side: int | None, quality: int) -> bytes:
         image.draft(image.mode, target)  # decode JPEGs at a reduced scale: much faster
     image.load()  # decode now, so a truncated body fails here with a clear error
     upright = ImageOps.exif_transpose(image)
-    rgb = _to_rgb(upright)
+    rgb = to_rgb(upright)
     target = _target_size(rgb.size, short_side)
     if target != rgb.size:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
@@ -91,7 +91,8 @@ def _target_size(size: tuple[int, int], short_side: int | None) -> tuple[int, in
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB, with transparent pixels on white (a plain convert turns them black or random)."""
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     if not has_alpha:
         return image.convert("RGB")
