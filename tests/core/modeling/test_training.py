@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fashion_core.label_maps import activate_map, add_steps
 from fashion_core.labels import label_view
 from fashion_core.modeling.config import Imbalance, TrainConfig
 from fashion_core.modeling.table import build_label_table, stratified_split
 from fashion_core.modeling.training import default_run_dir, load_run_model, train_run
+from fashion_core.regroup import Op, Step
 from fashion_core.runs import RunDir, get_run, new_run_id, register_run, sha256_file
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
@@ -126,3 +128,30 @@ def test_a_single_category_trains_alone_with_per_category_figures(
     assert {"size_accuracy", "val_size_accuracy", "val_size_loss", "val_mean_accuracy"} <= set(history[-1])
     assert "val_accuracy" not in history[-1]
     assert metrics["val_mean_accuracy"] == max(r["val_mean_accuracy"] for r in history)
+
+
+def test_the_active_label_map_is_frozen_into_the_run(
+    store: LabelStore, workspace: Workspace, tmp_path: Path
+) -> None:
+    make_dataset(store, tmp_path / "data", n=24, categories=("colour", "size"))
+    merge = Step(Op.MERGE, "colour", ("green", "blue"), "cool")
+    activate_map(store, "tiny", add_steps(store, "cool_colours", [merge]).name)
+
+    run_dir, metrics = _train(store, workspace, quick=True, epochs=1)
+    add_steps(
+        store, "cool_colours", [Step(Op.RENAME, "size", ("small",), "little")]
+    )  # a later edit of the map
+
+    frozen = json.loads(run_dir.label_map.read_text())
+    schema = json.loads(run_dir.schema.read_text())
+    assert (
+        (frozen["name"], frozen["version"])
+        == ("cool_colours", 1)
+        == (metrics["map"]["name"], metrics["map"]["version"])
+    )
+    assert frozen["map"]["steps"] == [{"category": "colour", "merge": ["green", "blue"], "into": "cool"}]
+    colour = next(c for c in schema["categories"] if c["name"] == "colour")
+    assert colour["values"] == ["red", "cool"]
+    model = load_run_model(store, run_dir.run_id)
+    out = model.predict_on_batch(np.zeros((1, 32, 32, 3), np.float32))
+    assert out["colour"].shape == (1, 2)  # red and cool
