@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,3 +35,33 @@ def store(workspace: Workspace) -> LabelStore:
     s = LabelStore.open(workspace)
     yield s
     s.close()
+
+
+@contextmanager
+def serve_pages(pages: Mapping[str, tuple[int, bytes]]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 answering GET ``path`` with ``(status, body)`` (else 404).
+
+    Yields the base URL (``http://127.0.0.1:PORT``); the server stops when the block ends.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            code, body = pages.get(self.path, (404, b""))
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a client refusing an oversized body hangs up mid-answer, as it should
+
+        def log_message(self, *args: object) -> None:
+            pass  # keep test output clean
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from fashion_core.runs import RunDir, register_run
 from fashion_core.store import LabelStore
 from fashion_core.workspace import HOME_ENV, Workspace
+from tests.conftest import serve_pages
 from tests.core.modeling._tiny_data import TINY_SCHEMA, make_dataset
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -134,23 +133,8 @@ def test_bad_uploads_get_a_clear_message(home: Path, name: str) -> None:
 
 @pytest.fixture
 def local_site() -> Iterator[str]:
-    body = photo()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/photo.jpg"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_pages({"/photo.jpg": (200, photo())}) as base:
+        yield f"{base}/photo.jpg"
 
 
 @pytest.mark.slow

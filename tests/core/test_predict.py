@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,6 +31,7 @@ from fashion_core.runs import RunDir, get_run, register_run, update_run, write_j
 from fashion_core.schema import Kind
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
+from tests.conftest import serve_pages
 from tests.core.modeling._tiny_data import TINY_SCHEMA, draw, make_dataset
 
 SIDE = 32
@@ -370,22 +369,8 @@ def site() -> Iterator[str]:
         "/gone.jpg": (404, b"no"),
     }
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            code, body = pages.get(self.path, (404, b""))
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_pages(pages) as base:
+        yield base
 
 
 @pytest.mark.slow
