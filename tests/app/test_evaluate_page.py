@@ -15,7 +15,7 @@ from fashion_core.runs import RunDir
 from fashion_core.suspicious import RELABEL_REASON
 from fashion_core.workspace import HOME_ENV
 from tests.app.conftest import clear_streamlit_caches, open_app
-from tests.core.test_evaluation import TinyRun, train_tiny_run
+from tests.core.modeling._tiny_data import TinyRun, train_tiny_run
 
 PAGE = "pages/evaluate.py"
 TIMEOUT = 180  # the first evaluation loads Keras inside the page

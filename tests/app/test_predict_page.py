@@ -17,7 +17,7 @@ from fashion_core.runs import RunDir, register_run
 from fashion_core.store import LabelStore
 from fashion_core.workspace import HOME_ENV, Workspace
 from tests.conftest import serve_pages
-from tests.core.modeling._tiny_data import TINY_SCHEMA, make_dataset
+from tests.core.modeling._tiny_data import TINY_SCHEMA, make_dataset, train_tiny_run
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE = "pages/predict.py"
@@ -28,31 +28,9 @@ CATEGORIES = TINY_SCHEMA.category_names
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace with the tiny dataset and one run trained on it (once for the module)."""
-    from fashion_core.modeling.config import Augmentation, TrainConfig
-    from fashion_core.modeling.training import train_run
-
-    root = tmp_path_factory.mktemp("predict-page")
-    ws = Workspace(root / "ws").ensure()
-    store = LabelStore.open(ws)
-    make_dataset(store, root / "data", n=24, side=32, categories=("colour", "size", "tags"))
-    config = TrainConfig(
-        dataset="tiny",
-        backbone="mobilenet_v3_small",
-        weights="none",
-        image_size=32,
-        epochs=1,
-        schedule="heads",
-        finetune_epochs=0,
-        batch_size=8,
-        augmentation=Augmentation.off(),
-        early_stopping_patience=0,
-        reduce_lr_patience=0,
-    )
-    run_dir = RunDir(ws.runs_dir / RUN_ID)
-    register_run(store, run_dir, "tiny", config.to_dict())
-    train_run(store, ws, config, run_dir)
-    store.close()
-    return ws.root
+    made = train_tiny_run(tmp_path_factory.mktemp("predict-page"), n=24, run_id=RUN_ID)
+    made.store.close()
+    return made.workspace.root
 
 
 @pytest.fixture

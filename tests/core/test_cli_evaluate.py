@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from fashion_core.cli import main
-from tests.core.test_evaluation import TinyRun, train_tiny_run
+from tests.core.modeling._tiny_data import TinyRun, train_tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,42 +22,11 @@ from fashion_core.evaluation import (
     load_evaluation,
     tune_thresholds,
 )
-from fashion_core.runs import RunDir, get_run, register_run
+from fashion_core.runs import RunDir, register_run
 from fashion_core.schema import split_value
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
-from tests.core.modeling._tiny_data import TINY_SCHEMA, make_dataset
-
-SIDE = 32
-
-
-class TinyRun(NamedTuple):
-    workspace: Workspace
-    store: LabelStore
-    run_id: str
-    data: Path
-
-
-def train_tiny_run(root: Path, *, n: int = 48, quick: bool = False, run_id: str = "run-1",
-                   categories: tuple[str, ...] = ("colour", "size", "tags"), seed: int = 0) -> TinyRun:
-    """Train one tiny run (coloured squares, weights none, 1 epoch: seconds) in a new workspace under ``root``.
-
-    Shared by the evaluation, suspicious-label, CLI and page tests.
-    """
-    from fashion_core.modeling.config import Augmentation, TrainConfig
-    from fashion_core.modeling.training import train_run
-
-    ws = Workspace(root / "ws").ensure()
-    store = LabelStore.open(ws)
-    make_dataset(store, root / "data", n=n, side=SIDE, categories=categories)
-    config = TrainConfig(dataset="tiny", backbone="mobilenet_v3_small", weights="none", image_size=SIDE, epochs=1,
-                         schedule="heads", finetune_epochs=0, batch_size=8, augmentation=Augmentation.off(),
-                         early_stopping_patience=0, reduce_lr_patience=0, quick=quick, seed=seed)
-    run_dir = RunDir(ws.runs_dir / run_id)
-    register_run(store, run_dir, "tiny", config.to_dict())
-    train_run(store, ws, config, run_dir)
-    assert get_run(store, run_id).status == "done"
-    return TinyRun(ws, store, run_id, root / "data")
+from tests.core.modeling._tiny_data import SIDE, TINY_SCHEMA, TinyRun, make_dataset, train_tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -27,56 +26,24 @@ from fashion_core.predict import (
     photo_pixels,
     probability_figure,
 )
-from fashion_core.runs import RunDir, get_run, register_run, update_run, write_json_atomic
+from fashion_core.runs import RunDir, register_run, update_run, write_json_atomic
 from fashion_core.schema import Kind
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
 from tests.conftest import serve_pages
-from tests.core.modeling._tiny_data import TINY_SCHEMA, draw, make_dataset
-
-SIDE = 32
-
-
-class Trained(NamedTuple):
-    workspace: Workspace
-    store: LabelStore
-    run_id: str
-    data: Path
+from tests.core.modeling._tiny_data import SIDE, TINY_SCHEMA, TinyRun, draw, train_tiny_run
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRun]:
     """One run trained once for the module: 24 tiny images, 3 categories (one multi-label), 1 epoch."""
-    from fashion_core.modeling.config import Augmentation, TrainConfig
-    from fashion_core.modeling.training import train_run
-
-    root = tmp_path_factory.mktemp("predict")
-    ws = Workspace(root / "ws").ensure()
-    store = LabelStore.open(ws)
-    make_dataset(store, root / "data", n=24, side=SIDE, categories=("colour", "size", "tags"))
-    config = TrainConfig(
-        dataset="tiny",
-        backbone="mobilenet_v3_small",
-        weights="none",
-        image_size=SIDE,
-        epochs=1,
-        schedule="heads",
-        finetune_epochs=0,
-        batch_size=8,
-        augmentation=Augmentation.off(),
-        early_stopping_patience=0,
-        reduce_lr_patience=0,
-    )
-    run_dir = RunDir(ws.runs_dir / "run-1")
-    register_run(store, run_dir, "tiny", config.to_dict())
-    train_run(store, ws, config, run_dir)
-    assert get_run(store, "run-1").status == "done"
-    yield Trained(ws, store, "run-1", root / "data")
-    store.close()
+    made = train_tiny_run(tmp_path_factory.mktemp("predict"), n=24)
+    yield made
+    made.store.close()
 
 
 @pytest.fixture(scope="module")
-def predictor(trained: Trained) -> Predictor:
+def predictor(trained: TinyRun) -> Predictor:
     return Predictor.from_run(trained.store, trained.run_id)
 
 
@@ -91,7 +58,7 @@ def jpeg(width: int = 40, height: int = 30, seed: int = 0, fmt: str = "JPEG") ->
 
 
 @pytest.mark.slow
-def test_every_category_answered_sorted_and_normalised(predictor: Predictor, trained: Trained) -> None:
+def test_every_category_answered_sorted_and_normalised(predictor: Predictor, trained: TinyRun) -> None:
     prediction = predictor.predict_bytes((trained.data / "img" / "000.jpg").read_bytes())
     assert [c.category for c in prediction.categories] == TINY_SCHEMA.category_names
     for answer in prediction.categories:
@@ -113,7 +80,7 @@ def test_every_category_answered_sorted_and_normalised(predictor: Predictor, tra
 
 @pytest.mark.slow
 def test_tflite_engine_matches_tensorflow_and_its_cache_is_checked(
-    predictor: Predictor, trained: Trained
+    predictor: Predictor, trained: TinyRun
 ) -> None:
     assert predictor.engine == "tflite" and not predictor.engine_note
     cache = RunDir(trained.workspace.runs_dir / trained.run_id).path / "serving.tflite"
@@ -145,7 +112,7 @@ def test_one_predictor_serves_threads_at_once(predictor: Predictor) -> None:
 
 @pytest.mark.slow
 def test_batch_of_paths_matches_single_photos_and_reports_bad_files(
-    predictor: Predictor, trained: Trained, tmp_path: Path
+    predictor: Predictor, trained: TinyRun, tmp_path: Path
 ) -> None:
     good = [trained.data / "img" / f"{i:03d}.jpg" for i in range(5)]
     broken = tmp_path / "broken.jpg"
@@ -180,7 +147,7 @@ def test_tuned_thresholds_decide_the_positive_set(predictor: Predictor) -> None:
 
 @pytest.mark.slow
 def test_a_runs_tuned_thresholds_are_read_and_mark_the_positives(
-    trained: Trained, tmp_path: Path, capsys
+    trained: TinyRun, tmp_path: Path, capsys
 ) -> None:
     from fashion_core.evaluation import THRESHOLDS_FILE as WRITTEN_BY_EVALUATION
     from fashion_core.predict import THRESHOLDS_FILE
@@ -249,7 +216,7 @@ def test_heatmaps_cover_the_model_input(predictor: Predictor) -> None:
 
 
 @pytest.mark.slow
-def test_tampered_model_file_is_refused(trained: Trained) -> None:
+def test_tampered_model_file_is_refused(trained: TinyRun) -> None:
     model = RunDir(trained.workspace.runs_dir / trained.run_id).model
     original = model.read_bytes()
     try:
@@ -395,7 +362,7 @@ def test_predict_from_url_follows_the_safety_rules(predictor: Predictor, site: s
 
 
 @pytest.mark.slow
-def test_cli_prints_json_and_writes_csv_skipping_bad_files(trained: Trained, tmp_path: Path, capsys) -> None:
+def test_cli_prints_json_and_writes_csv_skipping_bad_files(trained: TinyRun, tmp_path: Path, capsys) -> None:
     folder = tmp_path / "photos"
     for i in range(3):
         draw(folder / "sub" / f"p{i}.jpg", "red", "large", seed=i, side=40)

@@ -23,7 +23,7 @@ from fashion_core.suspicious import (
     review_label,
     wrong_label_hits,
 )
-from tests.core.test_evaluation import TinyRun, train_tiny_run
+from tests.core.modeling._tiny_data import TinyRun, train_tiny_run
 
 # -- the ranking on synthetic features -------------------------------------------------------------
 

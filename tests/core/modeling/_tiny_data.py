@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
+from fashion_core.runs import RunDir, get_run, register_run
 from fashion_core.schema import Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
+from fashion_core.workspace import Workspace
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (40, 50, 220)}
 SIZES = ("small", "large")
@@ -60,3 +63,35 @@ def make_dataset(store: LabelStore, root: Path, *, n: int = 24, name: str = "tin
     store.add_images(name, images)
     store.add_annotations(name, notes)
     return rows
+
+
+SIDE = 32  # tiny runs train at the images' own size
+
+
+class TinyRun(NamedTuple):
+    workspace: Workspace
+    store: LabelStore
+    run_id: str
+    data: Path
+
+
+def train_tiny_run(root: Path, *, n: int = 48, quick: bool = False, run_id: str = "run-1",
+                   categories: tuple[str, ...] = ("colour", "size", "tags"), seed: int = 0) -> TinyRun:
+    """Train one tiny run (coloured squares, weights none, 1 epoch: seconds) in a new workspace under ``root``.
+
+    Shared by the prediction, evaluation, suspicious-label, CLI and page tests.
+    """
+    from fashion_core.modeling.config import Augmentation, TrainConfig
+    from fashion_core.modeling.training import train_run
+
+    ws = Workspace(root / "ws").ensure()
+    store = LabelStore.open(ws)
+    make_dataset(store, root / "data", n=n, side=SIDE, categories=categories)
+    config = TrainConfig(dataset="tiny", backbone="mobilenet_v3_small", weights="none", image_size=SIDE, epochs=1,
+                         schedule="heads", finetune_epochs=0, batch_size=8, augmentation=Augmentation.off(),
+                         early_stopping_patience=0, reduce_lr_patience=0, quick=quick, seed=seed)
+    run_dir = RunDir(ws.runs_dir / run_id)
+    register_run(store, run_dir, "tiny", config.to_dict())
+    train_run(store, ws, config, run_dir)
+    assert get_run(store, run_id).status == "done"
+    return TinyRun(ws, store, run_id, root / "data")
