@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
 import streamlit as st
 
@@ -34,7 +32,7 @@ from fashion_core.suspicious import (
 from fashion_core.thumbnails import GALLERY_SIZE
 from ui.image_detail import render_image_detail
 from ui.services import get_store, get_workspace
-from ui.widgets import annotator_name, flash, require_dataset, served_thumbnails
+from ui.widgets import annotator_name, flash, require_dataset, served_thumbnails, stage_progress
 
 RUN, CATEGORY, NORMALIZE = "evaluate_run", "evaluate_category", "evaluate_normalize"
 THRESHOLD, METRIC = "evaluate_threshold", "evaluate_tuning_metric"
@@ -44,16 +42,6 @@ OPEN, FLASH = "evaluate_open", "evaluate_flash"  # (image id, category) of the d
 ALL = "All categories"
 TILES = 18  # misclassified images per page
 COLUMNS = 6
-
-
-def _progress(text: str) -> Callable[[str, float], None]:
-    """A ``(stage, fraction)`` callback drawing one progress bar (script thread only)."""
-    bar = st.progress(0.0, text=text)
-
-    def update(stage: str, fraction: float) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=f"{text}: {stage}")
-
-    return update
 
 
 def _stamp(run: RunRecord, name: str) -> int:
@@ -121,12 +109,12 @@ def _report(run: RunRecord) -> EvaluationReport | None:
         if not st.button("Evaluate on the validation images", key="evaluate_start", type="primary",
                          icon=":material/play_arrow:"):
             return None
-        return evaluate_run(store, run.id, on_progress=_progress("Evaluating"))
+        return evaluate_run(store, run.id, on_progress=stage_progress("Evaluating"))
     if report.stale:
         st.warning("Labels changed since this evaluation (edits or imports); its figures use the labels of then.",
                    icon=":material/update:")
         if st.button("Evaluate again with the current labels", key="evaluate_refresh", icon=":material/refresh:"):
-            return evaluate_run(store, run.id, refresh=True, on_progress=_progress("Evaluating"))
+            return evaluate_run(store, run.id, refresh=True, on_progress=stage_progress("Evaluating"))
     return report
 
 
@@ -233,7 +221,7 @@ def _suspicious(info: DatasetInfo, run: RunRecord) -> None:
     if st.button(label, key="evaluate_suspicious_start", type="primary" if report is None else "secondary",
                  icon=":material/search:"):
         report = find_suspicious_labels(store, get_workspace(), run.id, refresh=True,
-                                        on_progress=_progress("Finding suspicious labels"))
+                                        on_progress=stage_progress("Finding suspicious labels"))
     if report is None:
         return
     _wrong_label_hits(store, report, run.id)

@@ -25,7 +25,7 @@ from fashion_core.regroup import (
 from fashion_core.schema import Schema
 from fashion_core.thumbnails import ThumbnailCache, ensure_thumbnails
 from ui.services import active_dataset, get_store, get_workspace
-from ui.widgets import served_thumbnails
+from ui.widgets import served_thumbnails, stage_progress
 
 DRAFT = "regroup_draft"  # the map being built: its file form (a small dict)
 DRAFT_FOR = "regroup_draft_for"  # dataset the draft was started for
@@ -331,9 +331,10 @@ def _merge_suggestions(info, after: tuple[Schema, pd.DataFrame]) -> None:
         st.caption("This run has not been evaluated yet (its model runs over the validation images).")
         if not st.button("Evaluate it now", key="regroup_merge_evaluate"):
             return
-        bar = st.progress(0.0, text="Evaluating")
-        report = evaluate_run(store, run_id, on_progress=lambda text, f: bar.progress(min(f, 1.0), text=text))
-        bar.empty()
+        holder = st.empty()  # the bar goes once the evaluation is done
+        with holder:
+            report = evaluate_run(store, run_id, on_progress=stage_progress("Evaluating"))
+        holder.empty()
     found = suggest_merges(report, top=MERGE_SUGGESTIONS)
     if not found:
         st.info("The model confuses no pair of values in both directions on its validation images.")

@@ -49,6 +49,19 @@ def progress_callback(text: str) -> Callable[[int, int], None]:
     return update
 
 
+def stage_progress(text: str) -> Callable[[str, float], None]:
+    """A ``(stage, fraction)`` callback drawing one progress bar, as fashion_core's long steps report.
+
+    Call it from the script thread only (Streamlit elements cannot be used from workers).
+    """
+    bar = st.progress(0.0, text=text)
+
+    def update(stage: str, fraction: float) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=f"{text}: {stage}")
+
+    return update
+
+
 def flash(key: str, message: str | None = None) -> None:
     """Keep a message for the next run (``message``), or show and forget the kept one."""
     if message is not None:
