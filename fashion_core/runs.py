@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 
 from fashion_core.errors import JobError, ModelError
 from fashion_core.store import LabelStore, utc_now
+
+_STATUS_LOCK = threading.Lock()
 
 STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED = ("done", "failed", "cancelled")
@@ -83,11 +86,19 @@ class RunDir:
     cancel_flag = property(lambda self: self.path / "cancel")
 
     def write_status(self, **fields: Any) -> dict[str, Any]:
-        """Merge ``fields`` into status.json (atomically) and return the new status."""
-        status = self.read_status()
-        status.update(fields, run=self.run_id, updated_at=utc_now())
-        write_json_atomic(self.status_file, status)
-        return status
+        """Merge ``fields`` into status.json (atomically) and return the new status.
+
+        A finished run's status is final: once ``finished_at`` is set, only another write with
+        ``finished_at`` changes it, so a stuck trainer thread still reporting progress after
+        its watchdog recorded the end cannot overwrite that record.
+        """
+        with _STATUS_LOCK:  # read-modify-write: the trainer and the watchdog thread both write
+            status = self.read_status()
+            if status.get("finished_at") and "finished_at" not in fields:
+                return status
+            status.update(fields, run=self.run_id, updated_at=utc_now())
+            write_json_atomic(self.status_file, status)
+            return status
 
     def read_status(self) -> dict[str, Any]:
         return read_json(self.status_file, default={}) or {}

@@ -375,6 +375,19 @@ def test_child_watchdog_ends_a_stuck_run_and_the_queue_advances_without_a_page(w
     assert jobs.status(ws, queued)["pid"] not in (os.getpid(), st["pid"])
 
 
+def test_a_finished_status_is_final_against_late_progress(tmp_path: Path) -> None:
+    # A stuck trainer thread keeps reporting after its watchdog recorded the end.
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.path.mkdir()
+    run_dir.write_status(state="running", epoch=3, message="epoch 3")
+    run_dir.write_status(state="cancelled", finished_at="2026-11-23T10:00:00Z", message="stopped")
+    run_dir.write_status(state="running", epoch=4, message="epoch 4")
+    st = run_dir.read_status()
+    assert (st["state"], st["epoch"], st["message"]) == ("cancelled", 3, "stopped")
+    run_dir.write_status(state="cancelled", finished_at="2026-11-23T10:00:01Z")  # a finish may restate it
+    assert run_dir.read_status()["finished_at"] == "2026-11-23T10:00:01Z"
+
+
 # -- the runs CLI ----------------------------------------------------------------------------------
 
 
