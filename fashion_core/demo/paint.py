@@ -152,13 +152,17 @@ def make_fill(rng: np.random.Generator, pixels: int, colour: RGB) -> Fill:
     return Fill(colour, image.resize((pixels, pixels), Image.NEAREST))
 
 
-def make_background(rng: np.random.Generator, pixels: int, avoid: Sequence[RGB]) -> Image.Image:
+def make_background(
+    rng: np.random.Generator, pixels: int, avoid: Sequence[RGB], kinds: Sequence[str] = BACKGROUNDS
+) -> Image.Image:
     """A background: solid, gradient, noisy, wall-and-floor or faint stripes, away from ``avoid``.
 
-    Computed at a quarter of the size and scaled up smoothly: backgrounds carry no fine detail.
+    ``kinds`` limits the choice (weights renormalised). Computed at a quarter of the size and
+    scaled up smoothly: backgrounds carry no fine detail.
     """
     size = max(pixels // 4, 8)
-    kind = str(rng.choice(BACKGROUNDS, p=BACKGROUND_P))
+    weights = np.array([p for k, p in zip(BACKGROUNDS, BACKGROUND_P) if k in kinds])
+    kind = str(rng.choice([k for k in BACKGROUNDS if k in kinds], p=weights / weights.sum()))
     first = np.array(random_colour(rng, avoid, 70), dtype=np.float32)
     second = np.array(random_colour(rng, avoid, 70), dtype=np.float32)
     yy, xx = _grid(size)
