@@ -18,7 +18,8 @@ from fashion_core.store import LabelStore
 
 # Config fields shown side by side when comparing runs (dotted: nested field).
 COMPARE_FIELDS: tuple[str, ...] = (
-    "backbone", "weights", "image_size", "epochs", "finetune_epochs", "batch_size", "learning_rate",
+    "backbone", "weights", "image_size", "epochs", "finetune_epochs", "finetune_layers", "finetune_lr_factor",
+    "batch_size", "learning_rate",
     "schedule", "quick", "imbalance.scheme", "map_name", "val_fraction", "seed",
 )
 LONG_COLUMNS = ["epoch", "head", "metric", "split", "value"]

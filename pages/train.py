@@ -107,6 +107,16 @@ def _form(dataset: str, map_choice: str | None, categories: list[str], backbone:
         st.caption("Quick mode computes each image's backbone features once, caches them, and trains only the "
                    "heads on them: a retrain after a label change takes seconds. It trades away augmentation "
                    "and fine-tuning (the backbone stays frozen), so accuracy is usually a little lower.")
+        with st.expander("Fine-tuning (heads, then fine-tune)"):
+            cols = st.columns(2)
+            finetune_layers = cols[0].number_input(
+                "Share of backbone layers to fine-tune", 0.05, 1.0, defaults.finetune_layers, 0.05,
+                key="train_finetune_layers",
+                help="Counted from the top. The early layers are generic and the costliest to train on a CPU: "
+                     "the top half trains about 3x faster than all layers. 1.0 = all.")
+            finetune_lr_factor = cols[1].number_input(
+                "Fine-tune learning rate factor", 0.01, 1.0, defaults.finetune_lr_factor, 0.05,
+                key="train_finetune_lr_factor", help="Fine-tune learning rate = learning rate x this.")
         with st.expander("Augmentation (applied on the fly; ignored in quick mode)"):
             augmentation = _augmentation_inputs(defaults.augmentation)
         with st.expander("Imbalance and validation"):
@@ -125,6 +135,7 @@ def _form(dataset: str, map_choice: str | None, categories: list[str], backbone:
         "dataset": dataset, "map_name": map_choice, "categories": categories or None, "backbone": backbone,
         "weights": chosen_weights, "image_size": int(image_size), "batch_size": int(batch_size),
         "epochs": int(epochs), "finetune_epochs": int(finetune_epochs), "learning_rate": float(learning_rate),
+        "finetune_layers": float(finetune_layers), "finetune_lr_factor": float(finetune_lr_factor),
         "schedule": schedule, "quick": bool(quick), "augmentation": augmentation,
         "imbalance": {**dataclasses.asdict(defaults.imbalance), "scheme": scheme, "focal_gamma": float(gamma)},
         "val_fraction": float(val_fraction), "seed": int(seed),

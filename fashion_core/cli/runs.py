@@ -60,6 +60,10 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--finetune-epochs", type=int, default=None)
+    p.add_argument("--finetune-layers", type=float, default=None, metavar="SHARE",
+                   help="share of the backbone's layers, from the top, that fine-tuning unfreezes (1 = all)")
+    p.add_argument("--finetune-lr-factor", type=float, default=None, metavar="F",
+                   help="fine-tune learning rate = learning rate * F")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--schedule", choices=SCHEDULES, default=None)
@@ -75,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The config dict of the options given (``TrainConfig`` fills in and checks the rest)."""
     config: dict[str, Any] = {"dataset": args.dataset}
     for name in ("map_name", "categories", "backbone", "weights", "image_size", "epochs", "finetune_epochs",
-                 "batch_size", "learning_rate", "schedule", "quick", "val_fraction", "seed"):
+                 "finetune_layers", "finetune_lr_factor", "batch_size", "learning_rate", "schedule", "quick", "val_fraction", "seed"):
         value = getattr(args, name, None)
         if value is not None:
             config[name] = value

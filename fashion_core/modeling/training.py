@@ -29,6 +29,7 @@ from fashion_core.modeling.config import NO_MAP, TrainConfig
 from fashion_core.modeling.data import image_dataset
 from fashion_core.modeling.distribute import choose_strategy, precision_policy
 from fashion_core.modeling.embeddings import EmbeddingCache, compute_embeddings
+from fashion_core.modeling.head_fit import fit_heads
 from fashion_core.modeling.report import RunLog, build_metrics, write_label_map
 from fashion_core.modeling.table import LabelTable, build_label_table, stratified_split, write_split
 from fashion_core.runs import RunDir, get_run, sha256_file, update_run, verified_model_path, write_json_atomic
@@ -128,7 +129,7 @@ class _Trainer:
             self.facts["mixed_precision"] = mixed
             self.log.write(f"strategy {self.facts['strategy']} x{self.facts['replicas']}, mixed precision {mixed}")
             if cfg.quick:
-                self._train_quick(strategy)
+                self._train_quick()
             else:
                 self._train_full(strategy)
         return self.finish("done")
@@ -203,24 +204,25 @@ class _Trainer:
         callbacks = [progress, checkpoint, RecordCheckpoint(self.run_dir.model, self._record_model),
                      *self._plateau_callbacks()]
         done = 0
-        for phase, epochs, lr, trainable in self._phases():
+        for phase, epochs, lr, trainable, share in self._phases():
             progress.phase = phase
             self.log.write(f"phase {phase}: {epochs} epochs at learning rate {lr:g}")
             with strategy.scope():
-                modelling.set_backbone_trainable(model, trainable)
+                modelling.set_backbone_trainable(model, trainable, share)
                 modelling.compile_model(model, table.heads, losses, cfg.imbalance, lr)
             model.fit(train_ds, validation_data=val_ds, epochs=done + epochs, initial_epoch=done,
                       callbacks=callbacks, verbose=0)
             done = len(progress.rows)
 
-    def _phases(self) -> Iterator[tuple[str, int, float, bool]]:
+    def _phases(self) -> Iterator[tuple[str, int, float, bool, float]]:
+        """(phase, epochs, learning rate, backbone trainable, share of its layers unfrozen)."""
         cfg = self.config
         if cfg.effective_schedule == "finetune":
-            yield "finetune", cfg.epochs, cfg.learning_rate, True
+            yield "finetune", cfg.epochs, cfg.learning_rate, True, 1.0
             return
-        yield "heads", cfg.epochs, cfg.learning_rate, False
+        yield "heads", cfg.epochs, cfg.learning_rate, False, 0.0
         if cfg.effective_schedule == "heads_then_finetune" and cfg.finetune_epochs:
-            yield "finetune", cfg.finetune_epochs, cfg.learning_rate * cfg.finetune_lr_factor, True
+            yield "finetune", cfg.finetune_epochs, cfg.learning_rate * cfg.finetune_lr_factor, True, cfg.finetune_layers
 
     def _cache_targets(self, n_images: int) -> tuple[str | Path, str | Path]:
         cfg = self.config
@@ -235,18 +237,15 @@ class _Trainer:
 
     # -- quick mode: heads on cached features -----------------------------------------------
 
-    def _train_quick(self, strategy: tf.distribute.Strategy) -> None:
+    def _train_quick(self) -> None:
         cfg, table = self.config, self.table
         train, val = self._rows()
         self._status("building", f"building {cfg.backbone} ({cfg.weights})")
         backbone = build_backbone(cfg.backbone, weights=cfg.weights, image_size=cfg.image_size)
         backbone.trainable = False
         features = self._embeddings(backbone)
-        with strategy.scope():
-            heads = modelling.build_head_model(features.shape[1], table.heads, dropout=cfg.dropout)
-            modelling.compile_model(heads, table.heads, self._losses(), cfg.imbalance, cfg.learning_rate)
-        train_ds = _tensor_dataset(features[train], table.targets(train), cfg.batch_size, shuffle=True, seed=cfg.seed)
-        val_ds = _tensor_dataset(features[val], table.targets(val), cfg.batch_size, shuffle=False, seed=cfg.seed)
+        # The heads are small: one device trains them in seconds (no distribution strategy).
+        heads = modelling.build_head_model(features.shape[1], table.heads, dropout=cfg.dropout)
         progress = self._progress()
         progress.phase = "heads"
         best = BestWeights()
@@ -259,8 +258,10 @@ class _Trainer:
             self._record_model(self.run_dir.model)
 
         self.save_best = save_best
-        heads.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0,
-                  callbacks=[progress, best, *self._plateau_callbacks()])
+        fit_heads(heads, table.heads, self._losses(), {h.key: cfg.imbalance.head_weight(h.name) for h in table.heads},
+                  (features[train], table.targets(train)), (features[val], table.targets(val)),
+                  epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                  callbacks=[progress, best, *self._plateau_callbacks()], seed=cfg.seed)
         self.save_best()
         self.save_best = lambda: None
 
@@ -328,14 +329,6 @@ class _Trainer:
     def cleanup(self) -> None:
         for folder in self._cleanup:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _tensor_dataset(features: np.ndarray, targets: dict[str, np.ndarray], batch_size: int, *, shuffle: bool,
-                    seed: int) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((features, targets))
-    if shuffle:
-        ds = ds.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def default_run_dir(workspace: Workspace, run_id: str) -> RunDir:
