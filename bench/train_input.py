@@ -67,7 +67,7 @@ def build(store: LabelStore, config: TrainConfig, phase: str):  # -> (model, pat
     losses, _ = modelling.make_losses(
         table.heads, table.value_counts(train), table.labelled_counts(train), config.imbalance
     )
-    modelling.set_backbone_trainable(model, phase == "finetune")
+    modelling.set_backbone_trainable(model, phase == "finetune", config.finetune_layers)
     lr = config.learning_rate * (config.finetune_lr_factor if phase == "finetune" else 1.0)
     modelling.compile_model(model, table.heads, losses, config.imbalance, lr)
     return model, [table.paths[i] for i in train], table.targets(train)
@@ -102,9 +102,11 @@ def compare(store: LabelStore, config: TrainConfig, phase: str, epochs: int) -> 
         seed=config.seed,
     )
     bs = config.batch_size
-    # Warm up both feeds (graph tracing, tf.data start-up) outside the timings. A partly read
-    # in-memory cache is discarded, so the first timed pipeline epoch still decodes every JPEG.
-    model.fit(pixels[: 2 * bs], {k: v[: 2 * bs] for k, v in targets.items()}, batch_size=bs, verbose=0)
+    # Warm up both feeds outside the timings: graph tracing for a full and for the partial last
+    # batch (a retrace costs seconds, the same for either feed) and tf.data start-up. A partly
+    # read in-memory cache is discarded, so the first timed pipeline epoch still decodes every JPEG.
+    warm = 2 * bs + n % bs
+    model.fit(pixels[:warm], {k: v[:warm] for k, v in targets.items()}, batch_size=bs, verbose=0)
     model.fit(pipeline.take(2), epochs=1, verbose=0)
     piped, memory = [], []
     for epoch in range(epochs + 1):  # interleaved, so both feeds see the same load
@@ -162,7 +164,8 @@ def main() -> None:
         "--phase",
         choices=("heads", "finetune"),
         default="heads",
-        help="heads: frozen backbone (the fastest model, hardest on the input); finetune: all layers",
+        help="heads: frozen backbone (the fastest model, hardest on the input); finetune: the layers"
+        " the default fine-tune phase trains",
     )
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per feeding (after the first)")
     parser.add_argument(
