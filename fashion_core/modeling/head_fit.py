@@ -18,7 +18,7 @@ import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
 from fashion_core.modeling.heads import Head
-
+from fashion_core.modeling.table import MASKED
 
 
 def fit_heads(
@@ -73,8 +73,8 @@ def fit_heads(
         hooks.on_epoch_begin(epoch)
         order = rng.permutation(len(features))
         for i in range(steps):
-            rows = order[i * batch_size:(i + 1) * batch_size]
-            loss = step(tf.constant(features[rows]), {k: tf.constant(targets[k][rows]) for k in keys})
+            x, ys = _padded_batch(features, targets, order[i * batch_size:(i + 1) * batch_size], batch_size)
+            loss = step(tf.constant(x), {k: tf.constant(y) for k, y in ys.items()})
             hooks.on_train_batch_end(i, {"loss": float(loss)})
         logs = {**split_logs(model, heads, losses, weights, train), **split_logs(model, heads, losses, weights, val,
                                                                                   prefix="val_")}
@@ -84,6 +84,22 @@ def fit_heads(
             break
     hooks.on_train_end()
     return history
+
+
+def _padded_batch(features: np.ndarray, targets: Mapping[str, np.ndarray], rows: np.ndarray,
+                  batch_size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The rows' features and targets, a short last batch padded with unlabelled rows.
+
+    Padding keeps every batch the same shape, so the step is traced once (a second trace for
+    the last batch cost as much as all the training). Unlabelled rows are masked out of every
+    loss, so they change nothing.
+    """
+    x, ys = features[rows], {k: v[rows] for k, v in targets.items()}
+    short = batch_size - len(rows)
+    if short > 0:
+        x = np.concatenate([x, np.zeros((short, *x.shape[1:]), x.dtype)])
+        ys = {k: np.concatenate([y, np.full((short, *y.shape[1:]), MASKED, y.dtype)]) for k, y in ys.items()}
+    return x, ys
 
 
 def split_logs(model: keras.Model, heads: Sequence[Head], losses: Mapping[str, keras.losses.Loss],

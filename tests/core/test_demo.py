@@ -105,7 +105,7 @@ def test_full_size_plan_has_the_promised_shape() -> None:
     assert len(plan) == 1500
     per_value = Counter((item.category, item.labelled_value) for item in plan)
     per_category = Counter(item.category for item in plan)
-    assert per_category["sleeve_length_labels"] == 450
+    assert per_category["sleeve_length_labels"] == 600
     assert all(per_value[(c.name, v)] >= 1 for c in FASHIONAI.categories for v in c.values)
     assert sum(1 for n in per_value.values() if n <= 10) >= 3
     wrong = [item for item in plan if item.is_wrong]
