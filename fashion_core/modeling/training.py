@@ -210,8 +210,11 @@ class _Trainer:
             with strategy.scope():
                 modelling.set_backbone_trainable(model, trainable, share)
                 modelling.compile_model(model, table.heads, losses, cfg.imbalance, lr)
-            model.fit(train_ds, validation_data=val_ds, epochs=done + epochs, initial_epoch=done,
-                      callbacks=callbacks, verbose=0)
+            # Repeated data sets with a step count keep one tf.data iterator for the whole phase:
+            # a fresh iterator per epoch stalled the first batch of most epochs for ~10 s here.
+            model.fit(train_ds.repeat(), steps_per_epoch=-(-len(train) // cfg.batch_size),
+                      validation_data=val_ds.repeat(), validation_steps=-(-len(val) // cfg.batch_size),
+                      epochs=done + epochs, initial_epoch=done, callbacks=callbacks, verbose=0)
             done = len(progress.rows)
 
     def _phases(self) -> Iterator[tuple[str, int, float, bool, float]]:
