@@ -29,6 +29,7 @@ TINY = {
     "image_size": 32,
     "batch_size": 8,
     "epochs": 1,
+    "finetune_epochs": 1,  # the default (14) is for the demo; one epoch exercises the phase
     "val_fraction": 0.25,
 }
 
