@@ -211,7 +211,7 @@ class _Trainer:
                 modelling.set_backbone_trainable(model, trainable, share)
                 modelling.compile_model(model, table.heads, losses, cfg.imbalance, lr)
             # Repeated data sets with a step count keep one tf.data iterator for the whole phase:
-            # a fresh iterator per epoch stalled the first batch of most epochs for ~10 s here.
+            # a fresh iterator per epoch stalled the first batch of many epochs for ~10 s here.
             model.fit(train_ds.repeat(), steps_per_epoch=-(-len(train) // cfg.batch_size),
                       validation_data=val_ds.repeat(), validation_steps=-(-len(val) // cfg.batch_size),
                       epochs=done + epochs, initial_epoch=done, callbacks=callbacks, verbose=0)
