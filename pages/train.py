@@ -113,7 +113,7 @@ def _form(dataset: str, map_choice: str | None, categories: list[str], backbone:
                 "Share of backbone layers to fine-tune", 0.05, 1.0, defaults.finetune_layers, 0.05,
                 key="train_finetune_layers",
                 help="Counted from the top. The early layers are generic and the costliest to train on a CPU: "
-                     "the top half trains about 3x faster than all layers. 1.0 = all.")
+                     "the top half trains 2-4x faster than all layers. 1.0 = all.")
             finetune_lr_factor = cols[1].number_input(
                 "Fine-tune learning rate factor", 0.01, 1.0, defaults.finetune_lr_factor, 0.05,
                 key="train_finetune_lr_factor", help="Fine-tune learning rate = learning rate x this.")

@@ -114,7 +114,7 @@ class TrainConfig:
 
     The defaults suit the demo data on a 2-core CPU: EfficientNet-Lite0 with its bundled
     ImageNet weights at 128 px, two epochs of heads, then 14 epochs fine-tuning the top half
-    of the backbone (about 9 minutes for the 1,500 demo images).
+    of the backbone, stopping early (7-9 minutes for the 1,500 demo images).
 
     Attributes:
         dataset: Dataset name in the store.

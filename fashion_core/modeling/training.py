@@ -261,7 +261,7 @@ class _Trainer:
             self._record_model(self.run_dir.model)
 
         self.save_best = save_best
-        fit_heads(heads, table.heads, self._losses(), {h.key: cfg.imbalance.head_weight(h.name) for h in table.heads},
+        fit_heads(heads, table.heads, self._losses(), modelling.head_loss_weights(table.heads, cfg.imbalance),
                   (features[train], table.targets(train)), (features[val], table.targets(val)),
                   epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                   callbacks=[progress, best, *self._plateau_callbacks()], seed=cfg.seed)
