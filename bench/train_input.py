@@ -1,21 +1,22 @@
 """Benchmark: does the input pipeline keep up with training? Images/s from JPEGs vs in-memory tensors.
 
 On the demo data, the default model (EfficientNet-Lite0, bundled weights, 128 px, every
-category's head) trains epochs fed two ways, one after the other in the same process:
+category's head) trains epochs fed two ways, in alternating rounds in the same process:
 
 - the real pipeline (``modeling.data.image_dataset``): JPEG files decoded and resized in
   parallel, cached as uint8, shuffled, augmented with the default augmentations, prefetched.
-  Its first epoch decodes the JPEGs; later epochs read the cache of resized images;
+  Each round builds it anew: its first epoch decodes the JPEGs, later ones read the cache;
 - the same model fed by in-memory float32 tensors (decoded beforehand, no augmentation).
 
-Each feed trains its epochs in one ``fit`` call, the pipeline repeated with a step count as
-the trainer runs it; the in-memory median epoch is the reference.
+Each feed trains its epochs of a round in one ``fit`` call, the pipeline repeated with a step
+count as the trainer runs it. The median in-memory epoch is the reference for the median
+JPEG epoch and the median cached epoch; rounds make the single JPEG epoch a median too.
 
 Target (issue 6): pipeline images/s at least 0.9 of the in-memory rate. Then a demo training
 run in a child process (``python -m fashion_core train`` with the defaults, shortened by
 ``--rss-epochs``) reports its peak RSS; target under 4 GB.
 
-    python bench/train_input.py [--phase heads|finetune] [--epochs 2] [--rss-epochs 1] [--keep DIR]
+    python bench/train_input.py [--phase heads|finetune] [--rounds 3] [--epochs 1] [--rss-epochs 1] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -99,47 +100,50 @@ def _epoch_times(fit) -> list[float]:
     return timer.seconds
 
 
-def compare(store: LabelStore, config: TrainConfig, phase: str, epochs: int) -> float:
-    """Interleave pipeline and in-memory epochs; print images/s of each; return the ratio."""
+def compare(store: LabelStore, config: TrainConfig, phase: str, rounds: int, epochs: int) -> float:
+    """Rounds of pipeline then in-memory epochs; print images/s of each; return the worse ratio."""
     from fashion_core.modeling.data import image_dataset, load_images
 
     model, paths, targets = build(store, config, phase)
-    n = len(paths)
+    n, bs = len(paths), config.batch_size
     t0 = time.perf_counter()
     pixels = load_images(paths, config.image_size)  # the in-memory copy, decoded beforehand
     print(
         f"{n} training images; in-memory tensors decoded in {time.perf_counter() - t0:.1f} s"
         f" ({pixels.nbytes / 2**20:.0f} MB float32)"
     )
-    pipeline = image_dataset(
-        paths,
-        targets,
-        image_size=config.image_size,
-        batch_size=config.batch_size,
-        training=True,
-        augmentation=config.augmentation,
-        cache="memory",
-        seed=config.seed,
-    )
-    bs = config.batch_size
+
+    def pipeline():  # a new one each round: its empty cache makes its first epoch decode every JPEG
+        return image_dataset(paths, targets, image_size=config.image_size, batch_size=bs, training=True,
+                             augmentation=config.augmentation, cache="memory", seed=config.seed)
+
     # Warm up both feeds outside the timings: graph tracing for a full and for the partial last
-    # batch (a retrace costs seconds, the same for either feed) and tf.data start-up. A partly
-    # read in-memory cache is discarded, so the first timed pipeline epoch still decodes every JPEG.
+    # batch (a retrace costs seconds, the same for either feed) and tf.data start-up.
     warm = 2 * bs + n % bs
     model.fit(pixels[:warm], {k: v[:warm] for k, v in targets.items()}, batch_size=bs, verbose=0)
-    model.fit(pipeline.take(2), epochs=1, verbose=0)
-    # Each feed trains its epochs in one fit call, as the trainer does: the pipeline repeated
-    # with a step count (one iterator for all epochs), the tensors as Keras slices them.
-    piped = _epoch_times(lambda cb: model.fit(pipeline.repeat(), steps_per_epoch=-(-n // bs), epochs=epochs + 1,
-                                              callbacks=[cb], verbose=0))
-    memory = _epoch_times(lambda cb: model.fit(pixels, targets, batch_size=bs, epochs=epochs + 1,
-                                               callbacks=[cb], verbose=0))
-    for epoch, (p, m) in enumerate(zip(piped, memory)):
-        what = "from JPEG files, filling the cache" if epoch == 0 else "cached resized images"
-        print(f"epoch {epoch + 1}: pipeline ({what}, augmented) {n / p:.1f} images/s; in-memory {n / m:.1f} images/s")
+    model.fit(pipeline().take(3), epochs=1, verbose=0)
+    jpeg, cached, memory = [], [], []
+    for r in range(rounds):
+        # Each feed trains its epochs in one fit call, as the trainer does: the pipeline repeated
+        # with a step count (one iterator for all epochs), the tensors as Keras slices them.
+        # Rounds interleave the feeds, so a slower spell of this shared machine hits both.
+        piped = _epoch_times(lambda cb: model.fit(pipeline().repeat(), steps_per_epoch=-(-n // bs),
+                                                  epochs=epochs + 1, callbacks=[cb], verbose=0))
+        mem = _epoch_times(lambda cb: model.fit(pixels, targets, batch_size=bs, epochs=epochs + 1,
+                                                callbacks=[cb], verbose=0))
+        print(f"round {r + 1}: pipeline from JPEG files (filling the cache, augmented) {n / piped[0]:.1f} images/s;"
+              f" cached {', '.join(f'{n / t:.1f}' for t in piped[1:])}; in-memory"
+              f" {', '.join(f'{n / t:.1f}' for t in mem)} images/s")
+        jpeg.append(piped[0])
+        cached.extend(piped[1:])
+        memory.extend(mem)
     reference = statistics.median(memory)  # seconds of an in-memory epoch
-    ratio_jpeg = reference / piped[0]
-    ratio_cached = reference / statistics.mean(piped[1:]) if epochs else ratio_jpeg
+    ratio_jpeg = reference / statistics.median(jpeg)
+    ratio_cached = reference / statistics.median(cached) if cached else ratio_jpeg
+    print(
+        f"medians: in-memory {n / reference:.1f} images/s; pipeline {n / statistics.median(jpeg):.1f} (from JPEG),"
+        + (f" {n / statistics.median(cached):.1f} (cached)" if cached else "")
+    )
     print(
         f"ratio pipeline/in-memory: {ratio_jpeg:.3f} (epoch from JPEG), {ratio_cached:.3f} (cached epochs);"
         " target >= 0.9"
@@ -188,7 +192,8 @@ def main() -> None:
         help="heads: frozen backbone (the fastest model, hardest on the input); finetune: the layers"
         " the default fine-tune phase trains",
     )
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per feeding (after the first)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each with a new pipeline (empty cache)")
+    parser.add_argument("--epochs", type=int, default=1, help="cached epochs per round after the JPEG one")
     parser.add_argument(
         "--rss-epochs", type=int, default=1, help="epochs per phase of the peak-RSS run (0: skip)"
     )
@@ -206,7 +211,7 @@ def main() -> None:
             f"config: {config.backbone} ({config.weights}) {config.image_size}px, batch {config.batch_size},"
             f" phase {args.phase}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
-        ratio = compare(store, config, args.phase, args.epochs)
+        ratio = compare(store, config, args.phase, args.rounds, args.epochs)
         peak = peak_rss_of_training(ws, args.rss_epochs) if args.rss_epochs else 0.0
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print("PASS" if ratio >= 0.9 and peak < 4096 else "MISS")

@@ -6,10 +6,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from fashion_core.modeling.augment import batch_augmenter
 from fashion_core.modeling.config import Augmentation
 from fashion_core.modeling.heads import Head
 
@@ -30,9 +30,20 @@ def decode_and_resize(data: tf.Tensor, image_size: int) -> tf.Tensor:
     """Decode encoded image bytes to RGB and resize to a square; uint8 (S, S, 3).
 
     uint8 is what gets cached: a quarter of float32's memory, and no precision is lost
-    that the 0..255 input had.
+    that the 0..255 input had. An image already S x S is not resampled (the antialiased
+    resize would return the same pixels at ten times the cost of the decode).
     """
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    size = tf.constant([image_size, image_size])
+    image = tf.cond(
+        tf.reduce_all(tf.shape(image)[:2] == size),
+        lambda: image,
+        lambda: _resize(image, image_size),
+    )
+    return tf.ensure_shape(image, (image_size, image_size, 3))
+
+
+def _resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
     image = tf.image.resize(image, (image_size, image_size), antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
@@ -50,23 +61,6 @@ def load_images(paths: Sequence[str], image_size: int, *, batch_size: int = 64) 
     if not batches:
         return np.zeros((0, image_size, image_size, 3), np.float32)
     return np.concatenate(batches).astype(np.float32)
-
-
-def build_augmenter(aug: Augmentation, seed: int) -> keras.Sequential | None:
-    """The switched-on augmentation layers (train only), or None if all are off."""
-    layers = []
-    if aug.flip:
-        layers.append(keras.layers.RandomFlip(aug.flip_mode, seed=seed))
-    if aug.rotation and aug.rotation_factor > 0:
-        layers.append(keras.layers.RandomRotation(aug.rotation_factor, fill_mode="reflect", seed=seed + 1))
-    if aug.translation and aug.translation_factor > 0:
-        f = aug.translation_factor
-        layers.append(keras.layers.RandomTranslation(f, f, fill_mode="reflect", seed=seed + 2))
-    if aug.brightness and aug.brightness_factor > 0:
-        layers.append(keras.layers.RandomBrightness(aug.brightness_factor, value_range=(0, 255), seed=seed + 3))
-    if aug.contrast and aug.contrast_factor > 0:
-        layers.append(keras.layers.RandomContrast(aug.contrast_factor, value_range=(0, 255), seed=seed + 4))
-    return keras.Sequential(layers, name="augmentation") if layers else None
 
 
 def image_dataset(
@@ -142,22 +136,20 @@ def finish_dataset(
     if training:
         ds = ds.shuffle(max(1, min(count, MAX_SHUFFLE_BUFFER)), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
-    augmenter = build_augmenter(augmentation, seed) if (training and augmentation) else None
-    ds = ds.map(_to_float(augmenter), num_parallel_calls=AUTOTUNE)
+    if training and augmentation is not None and augmentation.enabled:
+        augmenter = batch_augmenter(augmentation, batch_size)
+        # A seed pair per batch, new each epoch and the same for the same run seed.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda batch, pair: (augmenter(tf.cast(batch[0], tf.float32), pair), batch[1]),
+            num_parallel_calls=AUTOTUNE,
+        )
+    else:
+        ds = ds.map(lambda images, targets: (tf.cast(images, tf.float32), targets), num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()
     # Shard by element: file-based sharding cannot split a list of paths across workers.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(AUTOTUNE)
-
-
-def _to_float(augmenter: keras.Sequential | None) -> Callable[[tf.Tensor, Any], tuple[tf.Tensor, Any]]:
-    def convert(images: tf.Tensor, targets: Any) -> tuple[tf.Tensor, Any]:
-        images = tf.cast(images, tf.float32)
-        if augmenter is not None:
-            images = tf.clip_by_value(augmenter(images, training=True), 0.0, 255.0)
-        return images, targets
-
-    return convert
 
 
 def _tfrecord_parser(heads: Sequence[Head], image_size: int) -> Callable[[tf.Tensor], tuple[tf.Tensor, Any]]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from fashion_core.labels import label_view
 from fashion_core.modeling.config import Augmentation
@@ -69,6 +70,31 @@ def test_training_shuffles_and_augments_but_keeps_pairs(store: LabelStore, tmp_p
     assert sorted(y_aug["colour"].tolist()) == sorted(y_plain["colour"].tolist())
     assert not np.allclose(x_aug, x_plain[order], atol=1.0)  # pixels changed
     assert 0.0 <= x_aug.min() and x_aug.max() <= 255.0
+
+
+def test_augmentations_repeat_with_the_seed_and_change_every_epoch(store: LabelStore, tmp_path: Path) -> None:
+    table = _table(store, tmp_path / "data")
+
+    def epochs(seed: int) -> list[np.ndarray]:
+        ds = image_dataset(table.paths, table.targets(), image_size=SIZE, batch_size=16, training=True,
+                           augmentation=Augmentation(), seed=seed)
+        return [x.numpy() for x, _ in ds.repeat(2)]
+
+    first, again, other = epochs(3), epochs(3), epochs(4)
+    np.testing.assert_array_equal(first[0], again[0])  # a run repeats with its seed
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.allclose(first[0], other[0])
+    assert not np.allclose(np.sort(first[0].mean(axis=(1, 2, 3))), np.sort(first[1].mean(axis=(1, 2, 3))))
+
+
+def test_images_already_at_the_input_size_keep_their_decoded_pixels(store: LabelStore, tmp_path: Path) -> None:
+    table = _table(store, tmp_path / "data")
+    native = Image.open(table.paths[0]).size[0]  # the tiny files' side
+    ds = image_dataset(table.paths[:1], {k: v[:1] for k, v in table.targets().items()}, image_size=native,
+                       batch_size=1, training=False)
+    image = next(iter(ds))[0].numpy()[0]
+    decoded = tf.io.decode_image(tf.io.read_file(table.paths[0]), channels=3).numpy()
+    np.testing.assert_array_equal(image, decoded.astype(np.float32))
 
 
 def test_file_cache_holds_the_resized_images(store: LabelStore, tmp_path: Path) -> None:
