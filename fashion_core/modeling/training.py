@@ -210,10 +210,12 @@ class _Trainer:
             with strategy.scope():
                 modelling.set_backbone_trainable(model, trainable, share)
                 modelling.compile_model(model, table.heads, losses, cfg.imbalance, lr)
-            # Repeated data sets with a step count keep one tf.data iterator for the whole phase:
+            # The training set repeated with a step count keeps one tf.data iterator for the phase:
             # a fresh iterator per epoch stalled the first batch of many epochs for ~10 s here.
+            # Validation stays finite: Keras makes a new iterator for every evaluation anyway, and
+            # dropping a repeated one mid-read blocked for ~15 s in about half the epochs.
             model.fit(train_ds.repeat(), steps_per_epoch=-(-len(train) // cfg.batch_size),
-                      validation_data=val_ds.repeat(), validation_steps=-(-len(val) // cfg.batch_size),
+                      validation_data=val_ds,
                       epochs=done + epochs, initial_epoch=done, callbacks=callbacks, verbose=0)
             done = len(progress.rows)
 
