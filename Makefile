@@ -27,6 +27,7 @@ lint: install
 	$(PY) -m ruff check .
 
 bench: install
+	bash scripts/install-browser.sh  # bench/train_from_page.py drives the app in Chromium
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
