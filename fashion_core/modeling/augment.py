@@ -6,9 +6,10 @@ affine map per image, sampled bilinearly with reflected borders (the same pixels
 TensorFlow's ``ImageProjectiveTransformV3``, which the Keras layers use, within 0.002 grey
 levels); brightness and contrast are one elementwise pass; the whole is compiled with XLA.
 On a CPU the input pipeline shares its cores with training, so its time is training time:
-five Keras layers in a row cost ~4 CPU-seconds per epoch of the demo (1,205 images at
-128 px), the projective-transform op alone 1.7, this 0.6 (measured in tf.data on the 2-core
-development machine).
+one cached demo epoch (1,205 images at 128 px) through the pipeline cost 3.0-3.4 CPU-seconds
+with the five Keras layers, 1.8-2.4 with ``ImageProjectiveTransformV3`` for the warp, and
+0.75-0.8 with this (measured in tf.data on the 2-core development machine; XLA compiles once
+per process, ~2 s).
 
 Random draws are stateless, seeded per batch from a seed pair the pipeline supplies, so a
 run's augmentations repeat with its seed.
