@@ -8,7 +8,7 @@ accuracy first reached 0.90, the best checkpoint's accuracies, and the trainer's
 
 Target (issue 6): sleeve length at least 0.90 validation accuracy within 10 minutes.
 
-    python bench/train_from_page.py [--keep DIR] [--port 8599]
+    python bench/train_from_page.py [--keep DIR] [--port N]
 """
 
 from __future__ import annotations
@@ -34,13 +34,12 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from fashion_core.runs import list_runs  # noqa: E402
 from fashion_core.store import LabelStore  # noqa: E402
 from fashion_core.workspace import Workspace  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, START_TIMEOUT_S, _free_port, _stop, _wait_healthy  # noqa: E402
 from tests.e2e.streamlit_page import button, open_page  # noqa: E402
 
 DATASET = "demo"
 SLEEVE = "val_sleeve_length_labels_accuracy"
 TARGET = 0.90
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 RUN_TIMEOUT_MS = 1_200_000
 
 
@@ -103,19 +102,14 @@ def run(root: Path, port: int) -> None:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     rss = PeakRss(server.pid)
+    url = f"http://127.0.0.1:{port}"
     try:
+        start = time.time()
+        _wait_healthy(url, server, root / "server.log", START_TIMEOUT_S)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            start = time.time()
-            while True:
-                try:
-                    page.goto(f"http://127.0.0.1:{port}/", timeout=10_000)
-                    break
-                except Exception:  # the server is still starting
-                    if time.time() - start > 120 or server.poll() is not None:
-                        raise SystemExit(f"the app did not start; see {root / 'server.log'}") from None
-                    time.sleep(1.0)
+            page.goto(url)
             dataset_box = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Dataset")
             expect(dataset_box).to_have_value(DATASET, timeout=300_000)
             print(f"app up with the demo data after {time.time() - start:.0f} s")
@@ -131,8 +125,7 @@ def run(root: Path, port: int) -> None:
             browser.close()
     finally:
         peak = rss.stop()
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        _stop(server)  # the server and the trainer it started (its own session)
     store = LabelStore.open(ws)
     try:
         record = list_runs(store, DATASET)[0]
@@ -157,11 +150,11 @@ def run(root: Path, port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, default=None, help="workspace to use and keep (default: a temp one)")
-    parser.add_argument("--port", type=int, default=8599)
+    parser.add_argument("--port", type=int, default=None, help="default: a free port")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="fas_bench_page_"))
     try:
-        run(root, args.port)
+        run(root, args.port or _free_port())
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

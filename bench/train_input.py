@@ -77,27 +77,17 @@ def build(store: LabelStore, config: TrainConfig, phase: str):  # -> (model, pat
     return model, [table.paths[i] for i in train], table.targets(train)
 
 
-class _EpochTimer:
-    """Seconds of each epoch of one fit call."""
-
-    def __init__(self) -> None:
-        import keras
-
-        class Timer(keras.callbacks.Callback):
-            def on_epoch_begin(inner, epoch, logs=None) -> None:  # noqa: N805
-                inner.start = time.perf_counter()
-
-            def on_epoch_end(inner, epoch, logs=None) -> None:  # noqa: N805
-                self.seconds.append(time.perf_counter() - inner.start)
-
-        self.seconds: list[float] = []
-        self.callback = Timer()
-
-
 def _epoch_times(fit) -> list[float]:
-    timer = _EpochTimer()
-    fit(timer.callback)
-    return timer.seconds
+    """Seconds of each epoch of one ``fit`` call; ``fit`` gets the timing callback to pass on."""
+    import keras
+
+    starts: list[float] = []
+    seconds: list[float] = []
+    fit(keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: starts.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: seconds.append(time.perf_counter() - starts[-1]),
+    ))
+    return seconds
 
 
 def compare(store: LabelStore, config: TrainConfig, phase: str, rounds: int, epochs: int) -> float:

@@ -44,7 +44,6 @@ class BatchAugmenter:
     """
 
     def __init__(self, aug: Augmentation, batch_size: int | None = None) -> None:
-        self.aug = aug
         self.batch_size = batch_size
         # XLA fuses the coordinate arithmetic, gathers and blends into one pass; without it
         # the same ops cost twice the projective-transform op.
@@ -74,12 +73,11 @@ class BatchAugmenter:
         # one shape, not two.
         n = tf.shape(images)[0]
         short = self.batch_size - n
-        padded = tf.cond(short > 0, lambda: tf.pad(images, [[0, tf.maximum(short, 0)], [0, 0], [0, 0], [0, 0]]),
-                         lambda: images)
+        padded = tf.cond(short > 0, lambda: tf.pad(images, [[0, short], [0, 0], [0, 0], [0, 0]]), lambda: images)
         return self._compiled(padded, seed)[:n]
 
     def _augment(self, images: tf.Tensor, seed: SeedPair) -> tf.Tensor:
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
+        seeds = tf.random.experimental.stateless_split(seed, num=2)
         if self.warps:
             images = self._warp(images, seeds[0])
         if self.recolours:
