@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from fashion_core.runs import list_runs  # noqa: E402
+from fashion_core.runs.files import list_runs  # noqa: E402
 from fashion_core.store import LabelStore  # noqa: E402
 from fashion_core.workspace import Workspace  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, START_TIMEOUT_S, _free_port, _stop, _wait_healthy  # noqa: E402

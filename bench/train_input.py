@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from fashion_core.demo import generate_demo_data  # noqa: E402
 from fashion_core.ingest.importer import import_labels  # noqa: E402
-from fashion_core.labels import label_view  # noqa: E402
+from fashion_core.labels.view import label_view  # noqa: E402
 from fashion_core.modeling.config import TrainConfig  # noqa: E402
 from fashion_core.store import LabelStore  # noqa: E402
 from fashion_core.workspace import Workspace  # noqa: E402

@@ -8,11 +8,11 @@ from dataclasses import astuple
 import numpy as np
 import streamlit as st
 
-from fashion_core import gallery as gal
+from fashion_core.labels import gallery as gal
 from fashion_core.errors import FashionCoreError
 from fashion_core.schema import Kind
 from fashion_core.store import DatasetInfo
-from fashion_core.thumbnails import GALLERY_SIZE
+from fashion_core.imaging.thumbnails import GALLERY_SIZE
 from ui.image_detail import render_image_detail
 from ui.services import get_store
 from ui.widgets import annotator_name, flash, progress_callback, require_dataset, served_thumbnails

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fashion_core import charts
+from fashion_core.views import charts
 from fashion_core.errors import FashionCoreError
-from fashion_core.labels import label_view
+from fashion_core.labels.view import label_view
 from fashion_core.schema import Kind, Schema
 from ui.services import get_store
 from ui.widgets import require_dataset

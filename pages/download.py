@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from fashion_core.download import DownloadConfig
-from fashion_core.download_jobs import (
+from fashion_core.download.jobs import (
     DownloadJob,
     DownloadRegistry,
     default_out_dir,
@@ -20,7 +20,7 @@ from fashion_core.download_jobs import (
     save_list,
 )
 from fashion_core.errors import FashionCoreError
-from fashion_core.run_views import format_duration
+from fashion_core.views.runs import format_duration
 from ui import state
 from ui.services import get_store, get_workspace
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from fashion_core.errors import FashionCoreError
-from fashion_core.evaluation import (
+from fashion_core.analysis.evaluation import (
     EVALUATION_FILE,
     TUNING_METRICS,
     EvaluationReport,
@@ -16,9 +16,9 @@ from fashion_core.evaluation import (
     load_evaluation,
     tune_thresholds,
 )
-from fashion_core.runs import RunDir, RunRecord
+from fashion_core.runs.files import RunDir, RunRecord
 from fashion_core.store import DatasetInfo
-from fashion_core.suspicious import (
+from fashion_core.analysis.suspicious import (
     SUSPICIOUS_FILE,
     SuspiciousReport,
     can_relabel,
@@ -29,7 +29,7 @@ from fashion_core.suspicious import (
     review_label,
     wrong_label_hits,
 )
-from fashion_core.thumbnails import GALLERY_SIZE
+from fashion_core.imaging.thumbnails import GALLERY_SIZE
 from ui.image_detail import render_image_detail
 from ui.services import get_store, get_workspace
 from ui.widgets import annotator_name, flash, require_dataset, served_thumbnails, stage_progress

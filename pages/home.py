@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fashion_core.errors import FashionCoreError
-from fashion_core.stats import labelled_images
+from fashion_core.labels.stats import labelled_images
 from ui.services import active_dataset, get_store
 
 st.title("Fashion Attribute Studio")

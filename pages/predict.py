@@ -8,7 +8,7 @@ import streamlit as st
 from PIL import Image
 
 from fashion_core.errors import FashionCoreError
-from fashion_core.predict import (
+from fashion_core.serving.predictor import (
     IMAGE_SUFFIXES,
     LITE_CACHE_FILE,
     MAX_IMAGE_BYTES,
@@ -21,7 +21,7 @@ from fashion_core.predict import (
     probability_figure,
     validation_score,
 )
-from fashion_core.runs import RunRecord
+from fashion_core.runs.files import RunRecord
 from ui.services import active_dataset, get_store, get_workspace
 
 RUN = "predict_run"

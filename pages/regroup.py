@@ -8,11 +8,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from fashion_core import label_maps
+from fashion_core.labels import maps as label_maps
 from fashion_core.errors import FashionCoreError
-from fashion_core.evaluation import evaluable_runs, evaluate_run, load_evaluation
-from fashion_core.merge_suggestions import MergeSuggestion, suggest_merges
-from fashion_core.regroup import (
+from fashion_core.analysis.evaluation import evaluable_runs, evaluate_run, load_evaluation
+from fashion_core.analysis.merge_suggestions import MergeSuggestion, suggest_merges
+from fashion_core.labels.label_map import (
     LabelMap,
     MaybePolicy,
     Op,
@@ -23,7 +23,7 @@ from fashion_core.regroup import (
     sample_by_value,
 )
 from fashion_core.schema import Schema
-from fashion_core.thumbnails import ThumbnailCache, ensure_thumbnails
+from fashion_core.imaging.thumbnails import ThumbnailCache, ensure_thumbnails
 from ui.services import active_dataset, get_store, get_workspace
 from ui.widgets import served_thumbnails, stage_progress
 
@@ -409,7 +409,7 @@ def _export(store, info) -> None:
         default = get_workspace().exports_dir / f"{info.name}-{info.active_map or 'no-map'}"
         out = st.text_input("Output folder (new or empty)", str(default), key="regroup_export_dir")
         if st.button("Export", key="regroup_export"):
-            from fashion_core.export_folders import export_folders
+            from fashion_core.labels.export_folders import export_folders
 
             with st.spinner("Linking files..."):
                 report = export_folders(store, info.name, Path(out))

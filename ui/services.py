@@ -6,7 +6,7 @@ import threading
 
 import streamlit as st
 
-from fashion_core.bootstrap import ensure_demo_dataset
+from fashion_core.demo.bootstrap import ensure_demo_dataset
 from fashion_core.store import DatasetInfo, LabelStore
 from fashion_core.workspace import Workspace, resolve_home
 

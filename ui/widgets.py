@@ -7,7 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from fashion_core.store import DatasetInfo
-from fashion_core.thumbnails import ThumbnailCache, ThumbnailReport, ensure_thumbnails, served_file
+from fashion_core.imaging.thumbnails import ThumbnailCache, ThumbnailReport, ensure_thumbnails, served_file
 from ui import state
 from ui.services import active_dataset, get_workspace
 

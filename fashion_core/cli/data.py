@@ -111,8 +111,8 @@ def run_datasets(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from fashion_core.labels import label_view
-    from fashion_core.stats import label_counts
+    from fashion_core.labels.view import label_view
+    from fashion_core.labels.stats import label_counts
 
     # Without --map: the labels before any map (not the active one), as the interface says.
     view = label_view(open_store(args), args.dataset, args.map or None)

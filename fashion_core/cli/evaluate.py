@@ -56,7 +56,7 @@ def _stderr_progress(quiet: bool) -> Callable[[str, float], None]:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a run (or reuse its current evaluation) and print the figures."""
-    from fashion_core.evaluation import evaluate_run
+    from fashion_core.analysis.evaluation import evaluate_run
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     store = open_store(args)
@@ -89,7 +89,7 @@ def _print_evaluation(summary: dict[str, Any]) -> None:
 
 def run_suspicious(args: argparse.Namespace) -> int:
     """Rank the run's data set's labels and print the top of the queue (and planted-label hits on demo data)."""
-    from fashion_core.suspicious import find_suspicious_labels, planted_wrong_labels, wrong_label_hits
+    from fashion_core.analysis.suspicious import find_suspicious_labels, planted_wrong_labels, wrong_label_hits
 
     if args.top < 1:
         print(f"error: --top must be >= 1. Received: {args.top}", file=sys.stderr)
@@ -123,8 +123,8 @@ def run_suspicious(args: argparse.Namespace) -> int:
 
 def run_suggest_merges(args: argparse.Namespace) -> int:
     """Print the value pairs the run's model confuses both ways, with the label-map step for each."""
-    from fashion_core.evaluation import evaluate_run
-    from fashion_core.merge_suggestions import suggest_merges
+    from fashion_core.analysis.evaluation import evaluate_run
+    from fashion_core.analysis.merge_suggestions import suggest_merges
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     store = open_store(args)

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fashion_core.labels import ACTIVE
+    from fashion_core.labels.view import ACTIVE
     from fashion_core.modeling.tfrecord import export_tfrecords
 
     map_name = None if args.no_map else (args.map or ACTIVE)

@@ -97,7 +97,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _steps(args: argparse.Namespace) -> list[Any]:
     from fashion_core.errors import LabelMapError
-    from fashion_core.regroup import MaybePolicy, Op, Step, parse_merge, parse_rename
+    from fashion_core.labels.label_map import MaybePolicy, Op, Step, parse_merge, parse_rename
 
     steps = []
     for kind, text in args.step_args:
@@ -115,10 +115,10 @@ def _steps(args: argparse.Namespace) -> list[Any]:
 
 
 def run_regroup(args: argparse.Namespace) -> int:
-    from fashion_core import label_maps
+    from fashion_core.labels import maps as label_maps
     from fashion_core.errors import LabelMapError
-    from fashion_core.regroup import LabelMap, apply_label_map, before_after_counts
-    from fashion_core.stats import label_counts
+    from fashion_core.labels.label_map import LabelMap, apply_label_map, before_after_counts
+    from fashion_core.labels.stats import label_counts
 
     store = open_store(args)
     info = store.dataset(args.dataset)
@@ -169,7 +169,7 @@ def run_regroup(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from fashion_core.label_maps import list_maps
+    from fashion_core.labels.maps import list_maps
 
     maps = list_maps(open_store(args))
     if args.json:
@@ -186,7 +186,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from fashion_core.label_maps import list_maps, load_map
+    from fashion_core.labels.maps import list_maps, load_map
 
     store = open_store(args)
     label_map = load_map(store, args.name, args.version)
@@ -206,7 +206,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from fashion_core.label_maps import export_map, load_map
+    from fashion_core.labels.maps import export_map, load_map
 
     path = export_map(load_map(open_store(args), args.name, args.version), args.file)
     print(f"Wrote {path}")
@@ -214,7 +214,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from fashion_core.label_maps import import_map, save_map
+    from fashion_core.labels.maps import import_map, save_map
 
     saved = save_map(open_store(args), import_map(args.file, name=args.name), f"imported from {args.file}")
     if args.json:
@@ -227,7 +227,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_activate(args: argparse.Namespace) -> int:
-    from fashion_core.label_maps import activate_map
+    from fashion_core.labels.maps import activate_map
 
     label_map = activate_map(open_store(args), args.dataset, args.name)
     print(
@@ -237,7 +237,7 @@ def run_activate(args: argparse.Namespace) -> int:
 
 
 def run_deactivate(args: argparse.Namespace) -> int:
-    from fashion_core.label_maps import deactivate_map
+    from fashion_core.labels.maps import deactivate_map
 
     deactivate_map(open_store(args), args.dataset)
     print(f"Dataset {args.dataset!r} now reads its labels without a map.")
@@ -245,7 +245,7 @@ def run_deactivate(args: argparse.Namespace) -> int:
 
 
 def run_undo(args: argparse.Namespace) -> int:
-    from fashion_core.label_maps import undo_step
+    from fashion_core.labels.maps import undo_step
 
     saved = undo_step(open_store(args), args.name)
     if args.json:
@@ -258,7 +258,7 @@ def run_undo(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    from fashion_core.label_maps import delete_map
+    from fashion_core.labels.maps import delete_map
 
     n = delete_map(open_store(args), args.name)
     print(f"Deleted label map {args.name!r} ({n} versions).")
@@ -266,7 +266,7 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_install_examples(args: argparse.Namespace) -> int:
-    from fashion_core.label_maps import install_example_maps
+    from fashion_core.labels.maps import install_example_maps
 
     maps = install_example_maps(open_store(args))
     if args.json:
@@ -278,8 +278,8 @@ def run_install_examples(args: argparse.Namespace) -> int:
 
 
 def run_export_folders(args: argparse.Namespace) -> int:
-    from fashion_core.export_folders import export_folders
-    from fashion_core.labels import ACTIVE
+    from fashion_core.labels.export_folders import export_folders
+    from fashion_core.labels.view import ACTIVE
 
     map_name = None if args.no_map else (args.map or ACTIVE)
     report = export_folders(

@@ -52,8 +52,8 @@ def _positive(text: str) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from fashion_core.predict import collect_image_paths
-    from fashion_core.runs import get_run
+    from fashion_core.serving.predictor import collect_image_paths
+    from fashion_core.runs.files import get_run
 
     store = open_store(args)
     get_run(store, args.run)  # an unknown run fails before anything else (and before TensorFlow loads)
@@ -78,7 +78,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _load_predictor(store: Any, run_id: str) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from fashion_core.predict import Predictor
+    from fashion_core.serving.predictor import Predictor
 
     return Predictor.from_run(store, run_id)
 
@@ -113,7 +113,7 @@ def _print_text(predictions: dict[str, Any], top: int) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from fashion_core.runs import get_run
+    from fashion_core.runs.files import get_run
 
     store = open_store(args)
     get_run(store, args.run)

@@ -99,8 +99,8 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from fashion_core import jobs
-    from fashion_core.run_views import runs_table
+    from fashion_core.training import jobs
+    from fashion_core.views.runs import runs_table
 
     ws = workspace(args)
     jobs.reconcile(ws)
@@ -116,7 +116,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from fashion_core import jobs
+    from fashion_core.training import jobs
 
     ws = workspace(args)
     jobs.reconcile(ws)
@@ -125,7 +125,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from fashion_core import jobs
+    from fashion_core.training import jobs
 
     ws = workspace(args)
     run_id = jobs.submit(ws, config_from_args(args))
@@ -138,7 +138,7 @@ def run_submit(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    from fashion_core import jobs
+    from fashion_core.training import jobs
 
     grace = args.grace if args.grace is not None else jobs.CANCEL_GRACE_SECONDS
     current = jobs.cancel(workspace(args), args.run, grace_seconds=grace, wait=args.wait)
@@ -152,7 +152,7 @@ def run_cancel(args: argparse.Namespace) -> int:
 
 
 def run_wait(args: argparse.Namespace) -> int:
-    from fashion_core import jobs
+    from fashion_core.training import jobs
 
     current = jobs.wait(workspace(args), args.run, timeout=args.timeout)
     _print_status(args, current)
@@ -160,7 +160,7 @@ def run_wait(args: argparse.Namespace) -> int:
 
 
 def _print_status(args: argparse.Namespace, current: dict[str, Any]) -> None:
-    from fashion_core.run_views import run_progress, val_accuracy
+    from fashion_core.views.runs import run_progress, val_accuracy
 
     if args.json:
         print_json(current)

@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from fashion_core.modeling.config import TrainConfig
-    from fashion_core.runs import RunDir, new_run_id, register_run
+    from fashion_core.runs.files import RunDir, new_run_id, register_run
 
     config = TrainConfig.from_dict(config_from_args(args))
     ws = workspace(args)

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from fashion_core.modeling.heads import Head
-from fashion_core.runs import RunDir
+from fashion_core.runs.files import RunDir
 
 MONITOR = "val_mean_accuracy"  # the validation metric the best checkpoint is chosen by
 STATUS_INTERVAL_S = 1.0

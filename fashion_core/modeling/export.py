@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from fashion_core.errors import ModelError
 from fashion_core.modeling.heads import make_heads
-from fashion_core.predict import load_run_schema, load_thresholds
-from fashion_core.runs import RunDir, get_run
+from fashion_core.serving.predictor import load_run_schema, load_thresholds
+from fashion_core.runs.files import RunDir, get_run
 from fashion_core.store import LabelStore
 
 INPUT_NAME = "image"

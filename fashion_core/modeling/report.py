@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fashion_core.errors import FashionCoreError
-from fashion_core.runs import write_json_atomic
+from fashion_core.runs.files import write_json_atomic
 from fashion_core.store import LabelStore, utc_now
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def write_label_map(store: LabelStore, path: Path, name: str | None, version: in
     """Freeze the label map the run read its labels through (or that it used none)."""
     record: dict[str, Any] = {"name": name, "version": version, "map": None}
     if name:
-        from fashion_core.regroup import load_map
+        from fashion_core.labels.label_map import load_map
 
         with contextlib.suppress(FashionCoreError):
             record["map"] = load_map(store, name, version).to_dict()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fashion_core.errors import SchemaError
-from fashion_core.labels import LabelView
+from fashion_core.labels.view import LabelView
 from fashion_core.modeling.heads import Head, make_heads
 from fashion_core.schema import Category, Kind, split_value
 
@@ -82,7 +82,7 @@ def build_label_table(view: LabelView, images_root: Path, categories: Sequence[s
     """Turn a label view into the per-image table for the chosen categories.
 
     Args:
-        view: Labels through the label map (``fashion_core.labels.label_view``).
+        view: Labels through the label map (``fashion_core.labels.view.label_view``).
         images_root: The dataset's images root; label paths are relative to it.
         categories: Category names to train; None = every category that has labels.
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fashion_core.errors import FashionCoreError
-from fashion_core.labels import ACTIVE, label_view
+from fashion_core.labels.view import ACTIVE, label_view
 from fashion_core.schema import Kind, Schema, split_value
 from fashion_core.store import LabelStore
 

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from fashion_core.errors import ModelError, SchemaError
-from fashion_core.labels import ACTIVE, label_view
+from fashion_core.labels.view import ACTIVE, label_view
 from fashion_core.modeling import model as modelling
 from fashion_core.modeling.backbones import build_backbone, weights_fingerprint
 from fashion_core.modeling.callbacks import (
@@ -32,7 +32,7 @@ from fashion_core.modeling.embeddings import EmbeddingCache, compute_embeddings
 from fashion_core.modeling.head_fit import fit_heads
 from fashion_core.modeling.report import RunLog, build_metrics, write_label_map
 from fashion_core.modeling.table import LabelTable, build_label_table, stratified_split, write_split
-from fashion_core.runs import RunDir, get_run, sha256_file, update_run, verified_model_path, write_json_atomic
+from fashion_core.runs.files import RunDir, get_run, sha256_file, update_run, verified_model_path, write_json_atomic
 from fashion_core.store import LabelStore, utc_now
 from fashion_core.workspace import Workspace
 

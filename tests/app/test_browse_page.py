@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from fashion_core.gallery import NO_VALUE
+from fashion_core.labels.gallery import NO_VALUE
 from tests.app.conftest import ANNOTATOR, TINY_ROWS, Studio, add_multilabel_dataset, image_ids, make_studio
 from tests.conftest import write_image
 

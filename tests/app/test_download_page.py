@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from fashion_core.download import DownloadConfig, download_images
 from tests.app.conftest import Studio
-from tests.core.test_download_jobs import GOOD_IDS, flags, serve, write_good_list
+from tests.core.download.test_download_jobs import GOOD_IDS, flags, serve, write_good_list
 from ui import state
 
 PAGE = "pages/download.py"

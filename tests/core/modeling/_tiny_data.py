@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from fashion_core.runs import RunDir, get_run, register_run
+from fashion_core.runs.files import RunDir, get_run, register_run
 from fashion_core.schema import Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 from fashion_core.workspace import Workspace

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from fashion_core.labels import label_view
+from fashion_core.labels.view import label_view
 from fashion_core.modeling.config import Augmentation
 from fashion_core.modeling.data import (
     TFRECORD_IMAGE_KEY,

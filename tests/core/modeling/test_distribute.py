@@ -26,7 +26,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 from fashion_core.modeling.config import TrainConfig
 from fashion_core.modeling.training import default_run_dir, train_run
-from fashion_core.runs import new_run_id, register_run
+from fashion_core.runs.files import new_run_id, register_run
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
 from tests.core.modeling._tiny_data import make_dataset

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fashion_core.errors import SchemaError
-from fashion_core.labels import label_view
+from fashion_core.labels.view import label_view
 from fashion_core.modeling.table import MASKED, build_label_table, stratified_split, write_split
 from fashion_core.store import LabelStore
 from tests.core.modeling._tiny_data import make_dataset

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fashion_core.labels import label_view
+from fashion_core.labels.view import label_view
 from fashion_core.modeling import model as modelling
 from fashion_core.modeling.backbones import build_backbone
 from fashion_core.modeling.config import Imbalance

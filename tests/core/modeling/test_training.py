@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_core.label_maps import activate_map, add_steps
-from fashion_core.labels import label_view
+from fashion_core.labels.maps import activate_map, add_steps
+from fashion_core.labels.view import label_view
 from fashion_core.modeling.config import Imbalance, TrainConfig
 from fashion_core.modeling.table import build_label_table, stratified_split
 from fashion_core.modeling.training import default_run_dir, load_run_model, train_run
-from fashion_core.regroup import Op, Step
-from fashion_core.runs import RunDir, get_run, new_run_id, register_run, sha256_file
+from fashion_core.labels.label_map import Op, Step
+from fashion_core.runs.files import RunDir, get_run, new_run_id, register_run, sha256_file
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
 from tests.core.modeling._tiny_data import make_dataset

@@ -1,0 +1,465 @@
+"""Suspicious labels: out-of-sample probabilities by k-fold cross-validation on cached backbone features,
+ranked confident-learning style, as a review queue that relabels through the store's edit log."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fashion_core.errors import FashionCoreError
+from fashion_core.analysis.evaluation import RunLabels, map_run_labels, run_labels
+from fashion_core.runs.files import RunDir, get_run, read_json, write_json_atomic
+from fashion_core.schema import Category, Kind, normalize_value, split_value
+from fashion_core.store import EditRecord, LabelStore, utc_now
+from fashion_core.workspace import Workspace
+
+SUSPICIOUS_FILE = "suspicious.json"
+WRONG_LABELS_FILE = "wrong_labels.csv"  # written by the demo data generator beside its images
+FORMAT = 1
+RANK_BY = ("self_confidence", "normalized_margin")
+KEEP_REASON = "suspicious-label review: label kept"
+RELABEL_REASON = "suspicious-label review: relabelled to the suggested value"
+COLUMNS = ["rank", "image_id", "path", "category", "given", "suggested", "self_confidence", "suggested_prob",
+           "margin", "flagged"]
+
+ProgressFn = Callable[[str, float], None]  # (what is happening, fraction done 0..1)
+
+
+class SuspiciousError(FashionCoreError, ValueError):
+    """The suspicious-label analysis cannot run (bad option, too little data) or a review is refused."""
+
+
+# -- out-of-sample probabilities ----------------------------------------------------------------------
+
+
+def out_of_sample_probs(features: np.ndarray, labels: np.ndarray, n_classes: int, *, folds: int = 5,
+                        seed: int = 0, c: float = 0.1) -> np.ndarray:
+    """Probabilities of every row from a model that never saw that row (stratified k-fold).
+
+    In-sample probabilities would flatter every given label, wrong ones included, so each
+    fold's rows are scored by a logistic regression fitted on the other folds only.
+
+    Args:
+        features: (N, D) feature vectors.
+        labels: (N,) class indices in ``[0, n_classes)``.
+        n_classes: Number of classes; a class missing from a fold's training rows gets 0.
+        folds: Number of folds (at most N).
+        seed: Seed of the fold assignment.
+        c: Inverse regularisation strength of the logistic regression.
+
+    Returns:
+        (N, n_classes) probabilities, each row summing to 1.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+    from threadpoolctl import threadpool_limits
+
+    x, y = np.asarray(features, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    if len(x) != len(y) or len(x) < 2:
+        raise SuspiciousError(f"Need at least 2 rows with one label each; got {len(x)} features and {len(y)} labels")
+    k = min(int(folds), len(y))
+    # Stratify when some class can fill every fold (scikit-learn refuses otherwise).
+    stratify = np.bincount(y).max() >= k
+    splitter = (StratifiedKFold if stratify else KFold)(k, shuffle=True, random_state=seed)
+    out = np.zeros((len(y), n_classes), dtype=np.float64)
+    # One BLAS thread: on these small matrices extra threads only fight other processes for the
+    # cores (measured on the demo data, 2 busy cores: 24 s per fit with 2 threads, 0.5 s with 1).
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")  # too-small classes and slow convergence: expected on small data
+        for train, test in splitter.split(x, y):
+            out[test] = _fit_predict(x[train], y[train], x[test], n_classes, c)
+    return out
+
+
+def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int, c: float) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probs = np.zeros((len(x_test), n_classes))
+    classes = np.unique(y_train)
+    if len(classes) == 1:  # nothing to separate: the only class seen
+        probs[:, classes[0]] = 1.0
+        return probs
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+    model.fit(x_train, y_train)
+    probs[:, model.classes_] = model.predict_proba(x_test)
+    return probs
+
+
+# -- confident learning -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelIssues:
+    """Confident-learning verdicts of one category's rows (arrays aligned with the input rows)."""
+
+    flagged: np.ndarray  # bool: another value is confidently more likely than the given one
+    suggested: np.ndarray  # int: the confident value (flagged rows) or the likeliest other value
+    self_confidence: np.ndarray  # probability of the given value
+    suggested_prob: np.ndarray
+    margin: np.ndarray  # normalized margin: p(given) - max p(other)
+
+
+def confident_issues(probs: np.ndarray, given: np.ndarray) -> LabelIssues:
+    """Find label issues by confident learning (Northcutt, Jiang & Chuang, "Confident Learning:
+    Estimating Uncertainty in Dataset Labels", JAIR 2021; the idea behind cleanlab).
+
+    Per value j the threshold t_j is the mean probability of j over the rows labelled j
+    (its average self-confidence). A row's confident values are those whose probability
+    reaches their threshold; the likeliest of them is its confident label. A row is an issue
+    when that confident label is not its given one, i.e. the model backs another value more
+    than it usually backs that value's own images, and the given value less.
+
+    Args:
+        probs: (N, K) out-of-sample probabilities.
+        given: (N,) given value indices.
+    """
+    p, y = np.asarray(probs, dtype=np.float64), np.asarray(given, dtype=np.int64)
+    rows = np.arange(len(y))
+    thresholds = np.full(p.shape[1], np.inf)  # a value nobody has cannot be confidently suggested
+    for j in np.unique(y):
+        thresholds[j] = p[y == j, j].mean()
+    confident = np.where(p >= thresholds - 1e-12, p, -np.inf)
+    has_confident = np.isfinite(confident).any(axis=1)
+    confident_label = confident.argmax(axis=1)
+    others = p.copy()
+    others[rows, y] = -np.inf
+    best_other = others.argmax(axis=1)
+    flagged = has_confident & (confident_label != y)
+    suggested = np.where(flagged, confident_label, best_other)
+    self_conf = p[rows, y]
+    return LabelIssues(flagged, suggested, self_conf, p[rows, suggested], self_conf - others[rows, best_other])
+
+
+def rank_rows(issues: LabelIssues, rank_by: str = "self_confidence") -> np.ndarray:
+    """Row order of the review queue: flagged rows first, each group least likely given label first."""
+    _check_rank_by(rank_by)
+    score = issues.self_confidence if rank_by == "self_confidence" else issues.margin
+    return np.lexsort((score, ~issues.flagged))
+
+
+def _check_rank_by(rank_by: str) -> None:
+    if rank_by not in RANK_BY:
+        raise SuspiciousError(f"`rank_by` must be one of {list(RANK_BY)}. Received: rank_by={rank_by!r}")
+
+
+# -- the analysis over a run's data set ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuspiciousReport:
+    """The ranked review queue of one run's data set (saved as ``suspicious.json`` in the run folder).
+
+    Attributes:
+        run_id: The run whose backbone, label map and schema were used.
+        dataset: Its dataset.
+        table: ``COLUMNS``: one row per labelled (image, category) (per value for multi-label
+            categories), flagged rows first, ranked.
+        folds: Cross-validation folds.
+        labels_version: The store's labels version the analysis saw.
+        problems: Images or categories left out, with reasons.
+        facts: Timing, embedding cache hits, settings.
+        cached: Read from the saved file.
+    """
+
+    run_id: str
+    dataset: str
+    table: pd.DataFrame
+    folds: int
+    labels_version: list[Any]
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        """The rows confident learning flags, in queue order."""
+        return self.table[self.table["flagged"]].reset_index(drop=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form saved as ``suspicious.json``."""
+        return {"format": FORMAT, "run": self.run_id, "dataset": self.dataset, "folds": self.folds,
+                "labels_version": self.labels_version, "problems": self.problems, "facts": self.facts,
+                "table": self.table.to_dict(orient="records")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SuspiciousReport:
+        """Read back ``to_dict`` output (marked ``cached``)."""
+        table = pd.DataFrame(data["table"], columns=COLUMNS)
+        return cls(data["run"], data["dataset"], table.astype({"flagged": bool}), int(data["folds"]),
+                   list(data["labels_version"]), data.get("problems", []), data.get("facts", {}), cached=True)
+
+
+def load_suspicious(store: LabelStore, run_id: str) -> SuspiciousReport | None:
+    """The saved analysis of a run, whatever labels it saw (None if there is none)."""
+    data = read_json(RunDir(get_run(store, run_id).run_dir).path / SUSPICIOUS_FILE)
+    return SuspiciousReport.from_dict(data) if data and data.get("format") == FORMAT else None
+
+
+def find_suspicious_labels(store: LabelStore, workspace: Workspace, run_id: str, *, folds: int = 5, seed: int = 0,
+                           rank_by: str = "self_confidence", refresh: bool = False, batch_size: int = 32,
+                           on_progress: ProgressFn | None = None) -> SuspiciousReport:
+    """Rank the whole data set's labels by how unlikely an out-of-sample model finds them.
+
+    Features come from the run's backbone with its configured (pretrained, frozen) weights
+    and image size, through the workspace's embedding cache, so a quick-mode run's
+    features are reused; the fine-tuned backbone of a full run would have seen the labels.
+    Labels are the current ones through the run's label map, as in evaluation. Per category
+    a logistic regression is cross-validated (``folds``) and the rows are ranked by
+    ``confident_issues``. The result is saved and reused while labels and options are unchanged.
+
+    Raises:
+        SuspiciousError: Bad options or no category with two values to tell apart.
+    """
+    if not isinstance(folds, int) or isinstance(folds, bool) or not 2 <= folds <= 50:
+        raise SuspiciousError(f"`folds` must be an integer in [2, 50]. Received: folds={folds!r}")
+    _check_rank_by(rank_by)
+    progress = on_progress or (lambda stage, frac: None)
+    run = get_run(store, run_id)
+    version = list(store.labels_version(run.dataset)) if run.dataset else []
+    saved = load_suspicious(store, run_id)
+    same = saved is not None and (saved.folds, saved.facts.get("seed"), saved.facts.get("rank_by")) == (folds, seed, rank_by)
+    # Annotation count and last edit id: the run's label map is frozen, so nothing else matters.
+    if same and not refresh and list(saved.labels_version[:2]) == version[:2]:
+        return saved
+    progress("reading labels", 0.0)
+    rl = run_labels(store, run_id)
+    images, problems = _labelled_images(rl)
+    features, stats = _features(store, workspace, rl, images["file"].tolist(), batch_size, progress)
+    row_of = {int(i): r for r, i in enumerate(images["image_id"])}
+    parts = []
+    for n, cat in enumerate(rl.schema.categories):
+        progress(f"cross-validating {cat.name}", 0.7 + 0.3 * n / max(len(rl.schema.categories), 1))
+        part = _category_table(cat, rl.labels[rl.labels["image_id"].isin(row_of)], features, row_of,
+                               folds, seed, rank_by, problems)
+        if part is not None:
+            parts.append(part)
+    if not parts:
+        raise SuspiciousError(f"Run {run_id}: no category has labelled images of two values to tell apart.")
+    table = _ranked(pd.concat(parts, ignore_index=True), rank_by)
+    facts = {"seed": seed, "rank_by": rank_by, "created_at": utc_now(), "embeddings": stats,
+             "images": int(len(images)), "features": int(features.shape[1])}
+    report = SuspiciousReport(run_id, rl.dataset, table, folds, version, problems + rl.problems, facts)
+    write_json_atomic(rl.run_dir.path / SUSPICIOUS_FILE, report.to_dict())
+    progress("done", 1.0)
+    return report
+
+
+def _labelled_images(rl: RunLabels) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    images = rl.labels.drop_duplicates("image_id")[["image_id", "path"]].reset_index(drop=True)
+    images["file"] = [str(rl.images_root / p) for p in images["path"]]
+    exists = np.array([Path(f).is_file() for f in images["file"]], dtype=bool)
+    problems = [{"image_id": int(i), "path": p, "category": None, "reason": "image file is missing"}
+                for i, p in zip(images.loc[~exists, "image_id"], images.loc[~exists, "path"])]
+    return images[exists].reset_index(drop=True), problems
+
+
+def _features(store: LabelStore, workspace: Workspace, rl: RunLabels, files: list[str], batch_size: int,
+              progress: ProgressFn) -> tuple[np.ndarray, dict[str, Any]]:
+    """Backbone features of ``files`` (cached per image content, backbone, weights and size)."""
+    from fashion_core.modeling.backbones import BACKBONE_LAYER, build_backbone, weights_fingerprint
+    from fashion_core.modeling.embeddings import EmbeddingCache, compute_embeddings
+
+    config = rl.run.config
+    name, weights, size = config["backbone"], config.get("weights") or "bundled", int(config["image_size"])
+    progress(f"building {name} ({weights})", 0.02)
+    if weights == "none":
+        from fashion_core.modeling.training import load_run_model
+
+        # A fresh random backbone gives no useful features; the run's own is the only trained one
+        # (for a fine-tuned run it has seen the training labels: its ranking is then optimistic).
+        backbone = load_run_model(store, rl.run.id).get_layer(BACKBONE_LAYER)
+    else:
+        backbone = build_backbone(name, weights=weights, image_size=size)
+    cache = EmbeddingCache(workspace.embeddings_dir)
+    try:
+        features, stats = compute_embeddings(
+            backbone, files, cache, backbone_name=name, weights_id=weights_fingerprint(backbone),
+            image_size=size, batch_size=batch_size,
+            on_batch=lambda done, total: progress(f"backbone features: batch {done}/{total}", 0.05 + 0.65 * done / total))
+    finally:
+        cache.close()
+    return features, {**stats.to_dict(), "backbone": name, "weights": weights,
+                      "source": "the run's model" if weights == "none" else "pretrained, frozen"}
+
+
+def _category_table(cat: Category, labels: pd.DataFrame, features: np.ndarray, row_of: dict[int, int],
+                    folds: int, seed: int, rank_by: str, problems: list[dict[str, Any]]) -> pd.DataFrame | None:
+    rows = labels[labels["category"] == cat.name].reset_index(drop=True)
+    x = features[[row_of[int(i)] for i in rows["image_id"]]] if len(rows) else features[:0]
+    if cat.kind is Kind.SINGLE:
+        y = np.array([cat.values.index(v) for v in rows["value"]], dtype=np.int64)
+        if len(np.unique(y)) < 2:
+            problems.append({"image_id": None, "path": None, "category": cat.name,
+                             "reason": f"{len(rows)} labelled images with fewer than two distinct values: nothing to compare"})
+            return None
+        issues = confident_issues(out_of_sample_probs(x, y, len(cat.values), folds=folds, seed=seed), y)
+        return _frame(rows, cat.name, rows["value"].tolist(), [cat.values[k] for k in issues.suggested], issues)
+    return _multi_table(cat, rows, x, folds, seed, problems)
+
+
+def _multi_table(cat: Category, rows: pd.DataFrame, x: np.ndarray, folds: int, seed: int,
+                 problems: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """Multi-label: each value is its own present/absent task; a flagged row suggests toggling it."""
+    parts = []
+    for value in cat.values:
+        y = np.array([int(value in split_value(v)) for v in rows["value"]], dtype=np.int64)
+        if len(np.unique(y)) < 2:
+            problems.append({"image_id": None, "path": None, "category": cat.name,
+                             "reason": f"value {value!r} is present on all or none of the images: not analysed"})
+            continue
+        issues = confident_issues(out_of_sample_probs(x, y, 2, folds=folds, seed=seed), y)
+        toggled = [normalize_value(cat, sorted(set(split_value(v)) ^ {value})) for v in rows["value"]]
+        parts.append(_frame(rows, cat.name, rows["value"].tolist(), toggled, issues))
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _frame(rows: pd.DataFrame, category: str, given: list[str], suggested: list[str], issues: LabelIssues) -> pd.DataFrame:
+    return pd.DataFrame({
+        "image_id": rows["image_id"].astype("int64"), "path": rows["path"], "category": category, "given": given,
+        "suggested": suggested, "self_confidence": issues.self_confidence.round(6),
+        "suggested_prob": issues.suggested_prob.round(6), "margin": issues.margin.round(6),
+        "flagged": issues.flagged.astype(bool),
+    })
+
+
+def _ranked(table: pd.DataFrame, rank_by: str) -> pd.DataFrame:
+    score = table["self_confidence"] if rank_by == "self_confidence" else table["margin"]
+    order = np.lexsort((table["image_id"].to_numpy(), score.to_numpy(), ~table["flagged"].to_numpy()))
+    out = table.iloc[order].reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out[COLUMNS]
+
+
+# -- the review queue ---------------------------------------------------------------------------------
+
+
+def pending_review(store: LabelStore, report: SuspiciousReport) -> pd.DataFrame:
+    """Flagged rows nobody has touched since the analysis (no edit of that image and category after it)."""
+    last_edit = int(report.labels_version[1]) if len(report.labels_version) > 1 else 0
+    history = store.edit_history(report.dataset)
+    touched = set(zip(history.loc[history["id"] > last_edit, "image_id"].astype(int),
+                      history.loc[history["id"] > last_edit, "category"]))
+    flagged = report.flagged
+    keep = [(int(i), c) not in touched for i, c in zip(flagged["image_id"], flagged["category"])]
+    return flagged[np.array(keep, dtype=bool)].reset_index(drop=True)
+
+
+def can_relabel(store: LabelStore, dataset: str, category: str, value: str) -> bool:
+    """Whether ``value`` can be written to the store (a label map may have invented it)."""
+    cat = store.dataset(dataset).schema.category(category)
+    return all(n in cat.values for n in split_value(value))
+
+
+def review_label(store: LabelStore, dataset: str, image_id: int, category: str, *, action: str,
+                 annotator: str, value: str | None = None) -> EditRecord:
+    """Record a review of a queued label through the edit log.
+
+    ``relabel`` sets ``value`` (the suggestion); ``keep`` logs the label in force again,
+    so the log says who checked it and the queue drops it.
+
+    Raises:
+        SuspiciousError: Unknown action, or a value that exists only through a label map.
+    """
+    if action == "keep":
+        current = store.current_value(dataset, image_id, category)
+        if current is None:
+            raise SuspiciousError(f"Image {image_id} has no label in {category!r} any more; nothing to keep.")
+        return store.edit_label(dataset, image_id, category, current, annotator=annotator, reason=KEEP_REASON)
+    if action != "relabel" or value is None:
+        raise SuspiciousError(f"`action` must be 'relabel' (with a value) or 'keep'. Received: action={action!r}")
+    if not can_relabel(store, dataset, category, value):
+        raise SuspiciousError(f"{value!r} is a value only through the run's label map; relabel image {image_id}"
+                              " to one of the stored values on the Browse page.")
+    return store.edit_label(dataset, image_id, category, value, annotator=annotator, reason=RELABEL_REASON)
+
+
+# -- counting the demo data's planted wrong labels ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrongLabelHits:
+    """How many known wrong labels are in the top ``k`` of the queue."""
+
+    k: int
+    planted: int  # known wrong labels among the analysed rows (still wrong now)
+    found: int
+
+    @property
+    def precision(self) -> float:
+        return self.found / self.k if self.k else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.planted if self.planted else 0.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"k": self.k, "planted": self.planted, "found": self.found,
+                "precision": round(self.precision, 4), "recall": round(self.recall, 4)}
+
+
+def wrong_labels_file(store: LabelStore, dataset: str) -> Path | None:
+    """The demo generator's ``wrong_labels.csv`` beside a dataset's images, if there is one."""
+    path = store.dataset(dataset).images_root / WRONG_LABELS_FILE
+    return path if path.is_file() else None
+
+
+def read_wrong_labels(path: Path) -> pd.DataFrame:
+    """Rows ``image_path, category, drawn_value, labelled_value``; a malformed file names its line."""
+    from fashion_core.errors import LabelFileError
+
+    need = ["image_path", "category", "drawn_value", "labelled_value"]
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not set(need) <= set(reader.fieldnames):
+            raise LabelFileError(str(path), f"expected columns {need}; got {reader.fieldnames}", line=1)
+        rows = list(reader)
+    for line, row in enumerate(rows, start=2):
+        if any(not row.get(k) for k in need):
+            raise LabelFileError(str(path), f"empty field in {row}", line=line)
+    return pd.DataFrame(rows, columns=need)
+
+
+def planted_wrong_labels(store: LabelStore, run_id: str) -> pd.DataFrame | None:
+    """The demo's planted wrong labels of a run's dataset, the drawn value seen through the run's map.
+
+    Returns:
+        Columns ``path``, ``category``, ``drawn`` (None where the map dropped the drawn
+        value), or None when the dataset has no ``wrong_labels.csv``.
+    """
+    run = get_run(store, run_id)
+    path = wrong_labels_file(store, run.dataset) if run.dataset else None
+    if path is None:
+        return None
+    wrong = read_wrong_labels(path)
+    base = store.dataset(run.dataset).schema
+    frame = pd.DataFrame({"path": wrong["image_path"], "category": wrong["category"], "value": wrong["drawn_value"],
+                          "row": np.arange(len(wrong))})
+    frame = frame[frame["category"].isin(base.category_names)]
+    mapped = map_run_labels(store, RunDir(run.run_dir), base, frame)
+    drawn = dict(zip(mapped["row"], mapped["value"]))
+    return pd.DataFrame({"path": frame["path"].tolist(), "category": frame["category"].tolist(),
+                         "drawn": [drawn.get(r) for r in frame["row"]]})
+
+
+def wrong_label_hits(report: SuspiciousReport, planted: pd.DataFrame, k: int) -> WrongLabelHits:
+    """Planted wrong labels (still wrong: the given value is not the drawn one) in the top ``k`` rows.
+
+    Args:
+        report: The ranked queue.
+        planted: ``planted_wrong_labels`` output (columns path, category, drawn).
+        k: How many top rows to look at.
+    """
+    drawn = {(p, c): d for p, c, d in zip(planted["path"], planted["category"], planted["drawn"])}
+    table = report.table
+    is_wrong = np.array([(p, c) in drawn and g != drawn[(p, c)]
+                         for p, c, g in zip(table["path"], table["category"], table["given"])], dtype=bool)
+    k = max(0, min(int(k), len(table)))
+    return WrongLabelHits(k, int(is_wrong.sum()), int(is_wrong[:k].sum()))
