@@ -26,8 +26,9 @@ from fashion_core.download.report import (
     Status,
     reason_kind,
 )
-from fashion_core.download.safety import check_url, image_id_problem
+from fashion_core.download.safety import check_url
 from fashion_core.errors import DownloadError, UnsafeURLError
+from fashion_core.paths import image_id_problem
 
 ProgressCallback = Callable[[ProgressInfo], None]
 PROGRESS_INTERVAL = 0.1  # seconds between on_progress calls (the last one always comes)

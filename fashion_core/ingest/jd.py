@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fashion_core.download.safety import image_id_problem
 from fashion_core.errors import LabelFileError
 from fashion_core.ingest.table import (
     LabelRow,
@@ -15,6 +14,7 @@ from fashion_core.ingest.table import (
     read_label_text,
     whole_file_error,
 )
+from fashion_core.paths import image_id_problem
 from fashion_core.schema import JD, JD_CATEGORY, Schema
 
 EXPECTED = "a JD style list (rows 'id,url,l1,...,l13' with 0/1 labels)"

@@ -12,10 +12,10 @@ from fashion_core.download.safety import (
     address_kind,
     check_address,
     check_url,
-    image_id_problem,
     resolve_checked,
 )
 from fashion_core.errors import UnsafeURLError
+from fashion_core.paths import image_id_problem
 
 
 @pytest.mark.parametrize(
