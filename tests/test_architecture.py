@@ -1,0 +1,87 @@
+"""The import rules of `.importlinter` hold, and they do fail when a rule is broken."""
+
+from __future__ import annotations
+
+import pkgutil
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+HEAVY = ("tensorflow", "keras", "streamlit")
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(LINT), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300)
+
+
+def test_the_import_contracts_hold() -> None:
+    out = _lint(REPO)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "BROKEN" not in out.stdout
+
+
+@pytest.fixture(scope="module")
+def tree_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the packages and the contracts, to break on purpose."""
+    root = tmp_path_factory.mktemp("tree")
+    for name in ("fashion_core", "pages", "ui"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / ".importlinter", root / ".importlinter")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "contract"),
+    [
+        ("fashion_core/store/_bad.py", "from fashion_core.labels import view\n", "The store imports nothing above it"),
+        ("fashion_core/labels/_bad.py", "import streamlit\n", "fashion_core never imports streamlit"),
+        ("fashion_core/analysis/_bad.py", "import tensorflow\n", "TensorFlow and Keras are imported only"),
+        ("fashion_core/schema_bad.py", "from fashion_core import cli\n", "layered along the data's journey"),
+        ("fashion_core/labels/_bad.py", "from fashion_core.labels import gallery\n", "No import cycles"),
+    ],
+)
+def test_a_broken_rule_fails_the_check(tree_copy: Path, module: str, source: str, contract: str) -> None:
+    bad = tree_copy / module
+    text = source
+    if contract == "No import cycles":  # gallery imports _bad, _bad imports gallery: a cycle
+        gallery = tree_copy / "fashion_core/labels/gallery.py"
+        original = gallery.read_text()
+        gallery.write_text(original + "\nfrom fashion_core.labels import _bad  # noqa\n")
+    bad.write_text(text)
+    try:
+        out = _lint(tree_copy)
+    finally:
+        bad.unlink()
+        if contract == "No import cycles":
+            gallery.write_text(original)
+    assert out.returncode != 0
+    broken = out.stdout.split("Broken contracts")[-1]
+    assert contract in broken, out.stdout[-3000:]
+
+
+def _modules_outside_modeling() -> list[str]:
+    import fashion_core
+
+    names = [m.name for m in pkgutil.walk_packages(fashion_core.__path__, "fashion_core.")]
+    return [n for n in names if not n.startswith("fashion_core.modeling") and not n.endswith("__main__")]
+
+
+def test_importing_any_module_outside_modeling_loads_no_tensorflow_keras_or_streamlit() -> None:
+    modules = _modules_outside_modeling()
+    assert len(modules) > 40  # the walk found the whole package, not a few modules
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"    heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "    if heavy:\n"
+        "        print(name, heavy); break\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "", f"importing this module loaded: {out.stdout.strip()}"
