@@ -10,11 +10,11 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from fashion_core.labels import gallery as gal
 from fashion_core.errors import FashionCoreError
+from fashion_core.imaging.thumbnails import PREVIEW_SIZE
+from fashion_core.labels import gallery as gal
 from fashion_core.schema import Kind, split_value
 from fashion_core.store import DatasetInfo
-from fashion_core.imaging.thumbnails import PREVIEW_SIZE
 from ui.services import get_store
 from ui.widgets import annotator_name, flash, served_thumbnails
 
