@@ -8,14 +8,14 @@ from dataclasses import astuple
 import numpy as np
 import streamlit as st
 
-from fashion_core.labels import gallery as gal
-from fashion_core.errors import FashionCoreError
-from fashion_core.schema import Kind
-from fashion_core.store import DatasetInfo
 from fashion_core.imaging.thumbnails import GALLERY_SIZE
+from fashion_core.labels import gallery as gal
+from fashion_core.store import DatasetInfo
+from ui.browse_bulk import K_FLASH, PICK, bulk_relabel, clear_selection, select, selected, toggle
 from ui.image_detail import render_image_detail
+from ui.page import PageContext, run_page
 from ui.services import get_store
-from ui.widgets import annotator_name, flash, progress_callback, require_dataset, served_thumbnails
+from ui.widgets import flash, served_thumbnails
 
 ALL = "All categories"
 PAGE_SIZES = [24, 60, 120]
@@ -29,13 +29,7 @@ K_MAYBE, K_EDITED, K_SEARCH, K_PAGE_SIZE = (
     "browse_search",
     "browse_page_size",
 )
-K_SELECTED, K_OPEN, K_LAST_BULK, K_FLASH = (
-    "browse_selected",
-    "browse_open",
-    "browse_last_bulk",
-    "browse_flash",
-)
-PICK = "browse_pick_"  # + image id: the checkbox of a tile
+K_OPEN = "browse_open"
 
 
 # -- state -----------------------------------------------------------------------------------
@@ -48,28 +42,6 @@ def _reset_for(dataset: str) -> None:
     for key in [k for k in st.session_state if str(k).startswith("browse_")]:
         del st.session_state[key]
     st.session_state[K_DATASET] = dataset
-
-
-def _selected() -> list[int]:
-    return list(st.session_state.get(K_SELECTED, []))
-
-
-def _toggle(image_id: int) -> None:
-    chosen = set(_selected())
-    chosen.symmetric_difference_update({image_id})
-    st.session_state[K_SELECTED] = sorted(chosen)
-
-
-def _select(ids: list[int]) -> None:
-    st.session_state[K_SELECTED] = sorted(set(_selected()) | set(ids))
-    for i in ids:
-        st.session_state[f"{PICK}{i}"] = True
-
-
-def _clear_selection() -> None:
-    for i in _selected():
-        st.session_state.pop(f"{PICK}{i}", None)
-    st.session_state[K_SELECTED] = []
 
 
 def _open(image_id: int) -> None:
@@ -161,10 +133,10 @@ def _tile(row, report) -> None:
         st.warning(f"#{image_id}: no preview", icon=":material/broken_image:")
     key = f"{PICK}{image_id}"
     if key not in st.session_state:
-        st.session_state[key] = image_id in set(_selected())
+        st.session_state[key] = image_id in set(selected())
     # Controls straight under the image, caption last: rows line up whatever the caption's length.
     with st.container(horizontal=True, vertical_alignment="center"):
-        st.checkbox("Select", key=key, on_change=_toggle, args=(image_id,))
+        st.checkbox("Select", key=key, on_change=toggle, args=(image_id,))
         st.button(
             "Open",
             key=f"browse_open_{image_id}",
@@ -174,96 +146,6 @@ def _tile(row, report) -> None:
             args=(image_id,),
         )
     st.caption(row.caption)
-
-
-# -- bulk relabel ----------------------------------------------------------------------------
-
-
-def _bulk(info: DatasetInfo, filters: gal.GalleryFilters) -> None:
-    chosen = _selected()
-    with st.expander(f"Bulk relabel ({len(chosen):,} selected)", icon=":material/edit_note:"):
-        if not chosen:
-            st.caption("Tick **Select** under images (or use **Select page**) to relabel many at once.")
-        else:
-            _bulk_form(info, filters, chosen)
-        last = st.session_state.get(K_LAST_BULK) or []
-        if last and st.button(f"Undo the last bulk relabel ({len(last):,} edits)", key="browse_bulk_undo"):
-            _run_undo(last)
-
-
-def _bulk_form(info: DatasetInfo, filters: gal.GalleryFilters, chosen: list[int]) -> None:
-    names = info.schema.category_names
-    default = names.index(filters.category) if filters.category else 0
-    category = st.selectbox("Category", names, index=default, key="browse_bulk_category")
-    cat = info.schema.category(category)
-    if cat.kind is Kind.MULTI:
-        mode = (
-            st.segmented_control(
-                "Change", ["set", "add", "remove", "exclude"], default="set", key="browse_bulk_mode"
-            )
-            or "set"
-        )
-        value = (
-            None
-            if mode == "exclude"
-            else st.multiselect("Classes", list(cat.values), key="browse_bulk_multi")
-        )
-        mode = "set" if mode == "exclude" else mode
-    else:
-        mode = "set"
-        options = list(cat.values) + ["(exclude from category)"]
-        picked = st.selectbox("New value", options, key="browse_bulk_value")
-        value = None if picked == options[-1] else picked
-    reason = st.text_input("Reason (optional)", key="browse_bulk_reason")
-    if st.button(f"Apply to {len(chosen):,} images", key="browse_bulk_apply", type="primary"):
-        _run_bulk(info, chosen, category, value, mode, reason)
-
-
-def _run_bulk(info: DatasetInfo, chosen: list[int], category: str, value, mode: str, reason: str) -> None:
-    if not annotator_name():
-        st.error("Enter your name in the sidebar first: it is recorded with every edit.")
-        return
-    try:
-        report = gal.relabel_images(
-            get_store(),
-            info.name,
-            chosen,
-            category,
-            value,
-            mode=mode,
-            annotator=annotator_name(),
-            reason=reason or None,
-            on_progress=progress_callback("Relabelling"),
-        )
-    except FashionCoreError as exc:
-        st.error(str(exc))
-        return
-    st.session_state[K_LAST_BULK] = report.edit_ids
-    msg = f"Relabelled {len(report.edits):,} images; {len(report.unchanged):,} already had that label."
-    if report.failed:
-        msg += f" {len(report.failed):,} failed: " + "; ".join(
-            f"#{i}: {r}" for i, r in list(report.failed.items())[:5]
-        )
-    flash(K_FLASH, msg)
-    _clear_selection()
-    st.rerun()
-
-
-def _run_undo(edit_ids: list[int]) -> None:
-    report = gal.undo_edits(
-        get_store(),
-        edit_ids,
-        annotator=annotator_name() or "unknown",
-        on_progress=progress_callback("Undoing"),
-    )
-    st.session_state[K_LAST_BULK] = []
-    msg = f"Undid {len(report.edits):,} edits."
-    if report.failed:
-        msg += f" {len(report.failed):,} could not be undone (changed again since): " + "; ".join(
-            list(report.failed.values())[:3]
-        )
-    flash(K_FLASH, msg)
-    st.rerun()
 
 
 # -- detail view -----------------------------------------------------------------------------
@@ -286,31 +168,23 @@ def _detail(info: DatasetInfo, image_id: int, page_ids: list[int]) -> None:
 # -- page ------------------------------------------------------------------------------------
 
 
-def main() -> None:
-    st.title("Browse")
-    info = require_dataset()
+def main(ctx: PageContext) -> None:
+    store, info = ctx.store, ctx.require_dataset()
     _reset_for(info.name)
     flash(K_FLASH)
-    store = get_store()
-    try:
-        version = tuple(store.labels_version(info.name))
-        filters, page_size = _filters(info)
-        page_key = _page_key(filters, page_size)
-        page = int(st.session_state.get(page_key, 1))
-        with st.spinner("Finding images..."):
-            result = _page(
-                str(store.db_path), info.name, (info.id, *version), astuple(filters), page, page_size
-            )
-    except FashionCoreError as exc:
-        st.error(str(exc))
-        st.stop()
+    version = tuple(store.labels_version(info.name))
+    filters, page_size = _filters(info)
+    page_key = _page_key(filters, page_size)
+    page = int(st.session_state.get(page_key, 1))
+    with st.spinner("Finding images..."):
+        result = _page(str(store.db_path), info.name, (info.id, *version), astuple(filters), page, page_size)
     if info.active_map:
         st.caption(
             f"Labels as stored (label map **{info.active_map}** is not applied here: "
             "these are the labels you edit)."
         )
     _toolbar(result)
-    _bulk(info, filters)
+    bulk_relabel(info, filters)
     if result.total == 0:
         st.info("No image matches these filters.", icon=":material/filter_alt_off:")
         st.button("Clear filters", icon=":material/filter_alt_off:", on_click=_clear_filters)
@@ -327,13 +201,13 @@ def _toolbar(result: gal.GalleryPage) -> None:
     last = min(result.page * result.page_size, result.total)
     with st.container(horizontal=True, vertical_alignment="center"):
         shown = f"Images {first:,}–{last:,} of {result.total:,}" if result.total else "0 images"
-        st.markdown(f"{shown} · page {result.page:,} of {result.pages:,} · **{len(_selected()):,} selected**")
+        st.markdown(f"{shown} · page {result.page:,} of {result.pages:,} · **{len(selected()):,} selected**")
         st.space("stretch")
         st.button(
             "Select page",
             key="browse_select_page",
             icon=":material/select_all:",
-            on_click=_select,
+            on_click=select,
             args=(result.rows["image_id"].astype(int).tolist(),),
             disabled=result.total == 0,
         )
@@ -341,9 +215,9 @@ def _toolbar(result: gal.GalleryPage) -> None:
             "Clear selection",
             key="browse_clear_selection",
             icon=":material/deselect:",
-            on_click=_clear_selection,
-            disabled=not _selected(),
+            on_click=clear_selection,
+            disabled=not selected(),
         )
 
 
-main()
+run_page(main, title="Browse")

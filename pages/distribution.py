@@ -5,12 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fashion_core.views import charts
-from fashion_core.errors import FashionCoreError
 from fashion_core.labels.view import label_view
 from fashion_core.schema import Kind, Schema
+from fashion_core.views import charts
+from ui.page import PageContext, run_page
 from ui.services import get_store
-from ui.widgets import require_dataset
 
 ORDER_LABELS = {"schema": "Schema order", "count": "Largest first"}
 METRIC_LABELS = {"count": "Counts", "share": "Shares"}
@@ -155,16 +154,10 @@ def _cooccurrence(name: str, matrix: pd.DataFrame) -> None:
     )
 
 
-def main() -> None:
-    st.title("Distribution")
-    info = require_dataset()
-    store = get_store()
-    try:
-        version = tuple(store.labels_version(info.name))
-        schema, table, co, map_name, map_version = _distribution(str(store.db_path), info.name, version)
-    except FashionCoreError as exc:
-        st.error(str(exc))
-        st.stop()
+def main(ctx: PageContext) -> None:
+    store, info = ctx.store, ctx.require_dataset()
+    version = tuple(store.labels_version(info.name))
+    schema, table, co, map_name, map_version = _distribution(str(store.db_path), info.name, version)
     through = f"through label map **{map_name}** (version {map_version})" if map_name else "no label map"
     st.caption(f"Current labels of **{info.name}** (originals plus edits), {through}.")
     if int(table.groupby("category")["images"].first().sum()) == 0:
@@ -183,4 +176,4 @@ def main() -> None:
     )
 
 
-main()
+run_page(main, title="Distribution")

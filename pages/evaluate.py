@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fashion_core.errors import FashionCoreError
 from fashion_core.analysis.evaluation import (
     EVALUATION_FILE,
     TUNING_METRICS,
@@ -16,38 +15,21 @@ from fashion_core.analysis.evaluation import (
     load_evaluation,
     tune_thresholds,
 )
-from fashion_core.runs.files import RunDir, RunRecord
-from fashion_core.store import DatasetInfo
-from fashion_core.analysis.suspicious import (
-    SUSPICIOUS_FILE,
-    SuspiciousReport,
-    can_relabel,
-    find_suspicious_labels,
-    load_suspicious,
-    pending_review,
-    planted_wrong_labels,
-    review_label,
-    wrong_label_hits,
-)
 from fashion_core.imaging.thumbnails import GALLERY_SIZE
+from fashion_core.runs.files import RunRecord
+from fashion_core.store import DatasetInfo
+from ui.evaluate_review import FLASH, OPEN, close, file_stamp, open_image, suspicious
 from ui.image_detail import render_image_detail
-from ui.services import get_store, get_workspace
-from ui.widgets import annotator_name, flash, require_dataset, served_thumbnails, stage_progress
+from ui.page import PageContext, run_page
+from ui.services import get_store
+from ui.widgets import flash, served_thumbnails, stage_progress
 
 RUN, CATEGORY, NORMALIZE = "evaluate_run", "evaluate_category", "evaluate_normalize"
 THRESHOLD, METRIC = "evaluate_threshold", "evaluate_tuning_metric"
 MIS_CATEGORY, MIS_PAGE = "evaluate_mis_category", "evaluate_mis_page"
-QUEUE_SIZE = "evaluate_queue_size"
-OPEN, FLASH = "evaluate_open", "evaluate_flash"  # (image id, category) of the detail view; message
 ALL = "All categories"
 TILES = 18  # misclassified images per page
 COLUMNS = 6
-
-
-def _stamp(run: RunRecord, name: str) -> int:
-    """The file's modification time: part of the cache keys below (0 when it does not exist)."""
-    path = RunDir(run.run_dir).path / name
-    return path.stat().st_mtime_ns if path.exists() else 0
 
 
 @st.cache_data(max_entries=2, show_spinner="Reading the evaluation...")
@@ -56,23 +38,10 @@ def _saved_evaluation(db_path: str, run_id: str, stamp: int, labels_version: tup
     return load_evaluation(get_store(), run_id)
 
 
-@st.cache_data(max_entries=2, show_spinner="Reading the review queue...")
-def _saved_suspicious(db_path: str, run_id: str, stamp: int) -> SuspiciousReport | None:
-    return load_suspicious(get_store(), run_id)
-
-
-def _open(image_id: int, category: str | None = None) -> None:
-    st.session_state[OPEN] = (int(image_id), category)
-
-
-def _close() -> None:
-    st.session_state.pop(OPEN, None)
-
-
-@st.dialog("Image details", width="large", on_dismiss=_close)
+@st.dialog("Image details", width="large", on_dismiss=close)
 def _detail(info: DatasetInfo, image_id: int, category: str | None, neighbours: list[int]) -> None:
     render_image_detail(info, image_id, prefix="evaluate", neighbours=neighbours,
-                        open_image=lambda i: _open(i, category), close=_close, flash_key=FLASH, category=category)
+                        open_image=lambda i: open_image(i, category), close=close, flash_key=FLASH, category=category)
 
 
 # -- run and report ---------------------------------------------------------------------------------
@@ -102,7 +71,7 @@ def _report(run: RunRecord) -> EvaluationReport | None:
     """The saved evaluation, or a button to compute it; a stale one can be refreshed."""
     store = get_store()
     version = tuple(store.labels_version(run.dataset)) if run.dataset else ()
-    report = _saved_evaluation(str(store.db_path), run.id, _stamp(run, EVALUATION_FILE), version)
+    report = _saved_evaluation(str(store.db_path), run.id, file_stamp(run, EVALUATION_FILE), version)
     if report is None:
         st.info("This run has not been evaluated yet. Evaluation runs the model over the run's validation "
                 "images (a minute or two for a few thousand on this machine).", icon=":material/fact_check:")
@@ -206,93 +175,14 @@ def _tile(row, thumbs, prefix: str) -> None:
         st.warning(f"#{row.image_id}: {thumbs.problems.get(row.path, 'no preview')}", icon=":material/broken_image:")
     st.caption(f"{row.category}: **{row.given}** ({row.given_prob:.0%}) → {row.predicted} ({row.predicted_prob:.0%})")
     st.button("Open", key=f"{prefix}_open_{row.image_id}_{row.category}", icon=":material/zoom_in:",
-              type="tertiary", on_click=_open, args=(row.image_id, row.category))
-
-
-# -- suspicious labels ----------------------------------------------------------------------------------
-
-
-def _suspicious(info: DatasetInfo, run: RunRecord) -> None:
-    store = get_store()
-    st.caption("Each image is scored by a model that never saw it (k-fold cross-validation on the backbone's "
-               "cached features); images whose label that model finds least likely come first.")
-    report = _saved_suspicious(str(store.db_path), run.id, _stamp(run, SUSPICIOUS_FILE))
-    label = "Find suspicious labels" if report is None else "Analyse again with the current labels"
-    if st.button(label, key="evaluate_suspicious_start", type="primary" if report is None else "secondary",
-                 icon=":material/search:"):
-        report = find_suspicious_labels(store, get_workspace(), run.id, refresh=True,
-                                        on_progress=stage_progress("Finding suspicious labels"))
-    if report is None:
-        return
-    _wrong_label_hits(store, report, run.id)
-    queue = pending_review(store, report)
-    st.markdown(f"**{len(queue):,} labels to review** ({int(report.table['flagged'].sum()):,} flagged of "
-                f"{len(report.table):,}; reviewed ones leave the queue).")
-    if queue.empty:
-        return
-    n = st.slider("Shown", 5, 60, 12, 1, key=QUEUE_SIZE)
-    rows = queue.head(n)
-    thumbs = served_thumbnails(info, rows["path"].tolist(), GALLERY_SIZE)
-    for row in rows.itertuples(index=False):
-        _queue_row(info, row, thumbs)
-
-
-def _wrong_label_hits(store, report: SuspiciousReport, run_id: str) -> None:
-    planted = planted_wrong_labels(store, run_id)
-    if planted is None:
-        return
-    total = wrong_label_hits(report, planted, len(report.table)).planted
-    if not total:
-        return
-    cols = st.columns(2)
-    for col, k in zip(cols, (total, 2 * total)):
-        hit = wrong_label_hits(report, planted, k)
-        col.metric(f"Demo's planted wrong labels in the top {k}", f"{hit.found} of {hit.planted}")
-
-
-def _queue_row(info: DatasetInfo, row, thumbs) -> None:
-    key = f"{row.image_id}_{row.category}_{row.rank}"
-    with st.container(border=True, horizontal=True, vertical_alignment="center"):
-        thumb = thumbs.thumbnails.get(row.path)
-        if thumb is not None:
-            st.image(str(thumb), width=96, output_format="JPEG")
-        st.markdown(f"**#{row.rank}** · image #{row.image_id} · {row.category}  \n"
-                    f"label **{row.given}** ({row.self_confidence:.0%}) · model suggests **{row.suggested}** "
-                    f"({row.suggested_prob:.0%})")
-        st.space("stretch")
-        st.button(f"Relabel to {row.suggested}", key=f"evaluate_relabel_{key}", type="primary",
-                  disabled=not can_relabel(get_store(), info.name, row.category, row.suggested),
-                  on_click=_review, args=(info.name, row.image_id, row.category, "relabel", row.suggested))
-        st.button("Keep label", key=f"evaluate_keep_{key}", on_click=_review,
-                  args=(info.name, row.image_id, row.category, "keep", None))
-        st.button("Open", key=f"evaluate_sus_open_{key}", type="tertiary", icon=":material/zoom_in:",
-                  on_click=_open, args=(row.image_id, row.category))
-
-
-def _review(dataset: str, image_id: int, category: str, action: str, value: str | None) -> None:
-    if not annotator_name():
-        st.toast("Enter your name in the sidebar first: it is recorded with every edit.")
-        return
-    try:
-        edit = review_label(get_store(), dataset, int(image_id), category, action=action,
-                            annotator=annotator_name(), value=value)
-    except FashionCoreError as exc:
-        st.toast(str(exc))
-        return
-    done = f"relabelled to {edit.new_value}" if action == "relabel" else "kept"
-    st.session_state[FLASH] = f"Image #{image_id}, {category}: {done} (edit #{edit.id})."
+              type="tertiary", on_click=open_image, args=(row.image_id, row.category))
 
 
 # -- page -----------------------------------------------------------------------------------------------
 
 
-def main() -> None:
-    st.title("Evaluate")
-    st.caption(
-        "Judge a finished run on its validation images: confusion matrices and per-value scores, the "
-        "images it gets wrong, and the labels it finds suspicious."
-    )
-    info = require_dataset()
+def main(ctx: PageContext) -> None:
+    info = ctx.require_dataset()
     flash(FLASH)
     run = _pick_run(info)
     report = _report(run)
@@ -306,14 +196,19 @@ def main() -> None:
         else:
             st.caption("Evaluate the run first.")
     with sus_tab:
-        _suspicious(info, run)
+        suspicious(info, run)
     opened = st.session_state.get(OPEN)
     if opened is not None:
         neighbours = report.misclassified_frame()["image_id"].drop_duplicates().tolist() if report else []
         _detail(info, int(opened[0]), opened[1], [int(i) for i in neighbours])
 
 
-try:
-    main()
-except FashionCoreError as exc:
-    st.error(str(exc))
+
+run_page(
+    main,
+    title="Evaluate",
+    caption=(
+        "Judge a finished run on its validation images: confusion matrices and per-value scores, the "
+        "images it gets wrong, and the labels it finds suspicious."
+    ),
+)

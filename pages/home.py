@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fashion_core.errors import FashionCoreError
 from fashion_core.labels.stats import labelled_images
-from ui.services import active_dataset, get_store
-
-st.title("Fashion Attribute Studio")
-st.markdown(
-    "Train clothing-attribute classifiers from your labels, and fix the labels on the way. "
-    "Every step is also a library function and a `python -m fashion_core` command."
-)
+from ui.page import PageContext, run_page
+from ui.services import get_store
 
 # The workflow, in the order a new user walks it; each step links to its page.
 WORKFLOW = [
@@ -32,21 +26,6 @@ WORKFLOW = [
      "Build a data set from a list of image URLs (such as the JD style list)."),
 ]
 
-with st.container(border=True):
-    for script, label, icon, help_text in WORKFLOW:
-        link, text = st.columns([1, 4], vertical_alignment="center")
-        try:
-            link.page_link(script, label=label, icon=icon)
-        except (KeyError, st.errors.StreamlitAPIException):
-            link.markdown(f"**{label}**")  # the page runs alone (tests), without app.py's navigation
-        text.caption(help_text)
-
-info = active_dataset()
-if info is None:
-    st.info("No dataset yet. Import one with `python -m fashion_core ingest ...` or restart the app "
-            "on an empty workspace to get the demo data.")
-    st.stop()
-
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _labelled_per_category(dataset: str, version: tuple) -> dict[str, int]:
@@ -54,26 +33,41 @@ def _labelled_per_category(dataset: str, version: tuple) -> dict[str, int]:
     return labelled_images(get_store().current_labels(dataset))
 
 
-try:
-    store = get_store()
+def _workflow() -> None:
+    with st.container(border=True):
+        for script, label, icon, help_text in WORKFLOW:
+            link, text = st.columns([1, 4], vertical_alignment="center")
+            try:
+                link.page_link(script, label=label, icon=icon)
+            except (KeyError, st.errors.StreamlitAPIException):
+                link.markdown(f"**{label}**")  # the page runs alone (tests), without app.py's navigation
+            text.caption(help_text)
+
+
+def main(ctx: PageContext) -> None:
+    st.markdown(
+        "Train clothing-attribute classifiers from your labels, and fix the labels on the way. "
+        "Every step is also a library function and a `python -m fashion_core` command."
+    )
+    _workflow()
+    info, store = ctx.require_dataset(), ctx.store
     counts = store.counts(info.name)
     per_cat = _labelled_per_category(info.name, store.labels_version(info.name))
-except FashionCoreError as exc:
-    st.error(str(exc))
-    st.stop()
+    st.subheader(f"Dataset: {info.name}")
+    m = st.columns(4)
+    m[0].metric("Images", f"{counts['images']:,}")
+    m[1].metric("Labels", f"{counts['annotations']:,}")
+    m[2].metric("Label edits", f"{counts['label_edits']:,}")
+    m[3].metric("Active label map", info.active_map or "none")
+    st.dataframe(
+        [
+            {"category": c.name, "kind": c.kind.value, "values": len(c.values), "labelled images": per_cat.get(c.name, 0)}
+            for c in info.schema.categories
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(f"Format: {info.source_format} · images root: `{info.images_root}` · imported {info.created_at}")
 
-st.subheader(f"Dataset: {info.name}")
-m = st.columns(4)
-m[0].metric("Images", f"{counts['images']:,}")
-m[1].metric("Labels", f"{counts['annotations']:,}")
-m[2].metric("Label edits", f"{counts['label_edits']:,}")
-m[3].metric("Active label map", info.active_map or "none")
-st.dataframe(
-    [
-        {"category": c.name, "kind": c.kind.value, "values": len(c.values), "labelled images": per_cat.get(c.name, 0)}
-        for c in info.schema.categories
-    ],
-    hide_index=True,
-    width="stretch",
-)
-st.caption(f"Format: {info.source_format} · images root: `{info.images_root}` · imported {info.created_at}")
+
+run_page(main, title="Fashion Attribute Studio", needs_dataset=False)

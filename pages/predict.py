@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from fashion_core.errors import FashionCoreError
+from fashion_core.runs.files import RunRecord
 from fashion_core.serving.predictor import (
     IMAGE_SUFFIXES,
     LITE_CACHE_FILE,
@@ -21,8 +21,8 @@ from fashion_core.serving.predictor import (
     probability_figure,
     validation_score,
 )
-from fashion_core.runs.files import RunRecord
-from ui.services import active_dataset, get_store, get_workspace
+from ui.page import PageContext, run_page
+from ui.services import get_store
 
 RUN = "predict_run"
 SOURCE = "predict_source"
@@ -66,8 +66,8 @@ def _run_label(run: RunRecord) -> str:
     return f"{run.id} · {run.dataset} · {config.get('backbone', '?')} {config.get('image_size', '?')} px · {accuracy}"
 
 
-def _pick_run() -> RunRecord:
-    store = get_store()
+def _pick_run(ctx: PageContext) -> RunRecord:
+    store = ctx.store
     runs = finished_runs(store)
     if not runs:
         st.info(
@@ -76,7 +76,7 @@ def _pick_run() -> RunRecord:
         )
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         st.stop()
-    dataset = active_dataset()
+    dataset = ctx.dataset
     best = default_run(store, dataset.name if dataset else None) or default_run(store)
     ids = [r.id for r in runs]
     chosen = st.selectbox(
@@ -148,10 +148,8 @@ def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown
             cols[i % 4].image(overlay, caption=f"{category}: {value} ({prob:.0%})")
 
 
-st.title("Predict")
-st.caption("Try a trained model on a photo: every category's most likely values, and where the model looked.")
-try:
-    run = _pick_run()
+def main(ctx: PageContext) -> None:
+    run = _pick_run(ctx)
     photo = _photo_bytes()
     if photo is None:
         st.info(
@@ -170,8 +168,14 @@ try:
         if converted
         else "First use of this model: converting it for fast prediction (once; up to a minute on a busy CPU)..."
     ):
-        predictor = _predictor(str(get_workspace().db_path), run.id, run.model_sha256)
+        predictor = _predictor(str(ctx.workspace.db_path), run.id, run.model_sha256)
     predictor = predictor.with_saved_thresholds()
     _answers(predictor, run, data, name, shown)
-except FashionCoreError as exc:
-    st.error(str(exc))
+
+
+run_page(
+    main,
+    title="Predict",
+    caption="Try a trained model on a photo: every category's most likely values, and where the model looked.",
+    needs_dataset=False,
+)

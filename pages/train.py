@@ -22,7 +22,8 @@ from fashion_core.views.runs import (
     trainable_categories,
     val_accuracy,
 )
-from ui.services import active_dataset, get_store, get_workspace
+from ui.page import start_page
+from ui.services import get_store, get_workspace
 
 SELECTED = "train_selected_run"  # the run shown in the live panel
 SEEN_STATES = "train_seen_states"  # (run, state) pairs at the last poll: a change reruns the page
@@ -263,11 +264,7 @@ def _signature(listed: list[dict[str, Any]]) -> tuple[tuple[str, str, Any], ...]
     return tuple((j["run"], j["state"], j.get("epoch")) for j in listed)
 
 
-info = active_dataset()
-st.title("Train")
-if info is None:
-    st.info("No dataset yet. Import one first (see Home).")
-    st.stop()
+info = start_page("Train").require_dataset()  # the shared skeleton (ui/page.py)
 st.caption(f"Dataset **{info.name}** · one model with a head per category, trained in the background; "
            "you can leave this page or reload it, the run goes on.")
 

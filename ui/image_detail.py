@@ -10,11 +10,12 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from fashion_core.labels import gallery as gal
 from fashion_core.errors import FashionCoreError
+from fashion_core.imaging.thumbnails import PREVIEW_SIZE
+from fashion_core.labels import gallery as gal
+from fashion_core.labels.image_detail import history_table, relabel_category, shown_labels, undo_choices
 from fashion_core.schema import Kind, split_value
 from fashion_core.store import DatasetInfo
-from fashion_core.imaging.thumbnails import PREVIEW_SIZE
 from ui.services import get_store
 from ui.widgets import annotator_name, flash, served_thumbnails
 
@@ -112,29 +113,12 @@ def _preview(info: DatasetInfo, record) -> None:
 def _labels_table(
     info: DatasetInfo, table: pd.DataFrame, history: pd.DataFrame, prefix: str, flash_key: str
 ) -> None:
-    shown = table[table["original"].notna() | table["current"].notna() | table["edited"]].copy()
-    cats = [info.schema.category(c) for c in shown["category"]]
-    shown["original"] = [gal.display_value(c, v) for c, v in zip(cats, shown["original"])]
-    shown["current"] = [
-        gal.display_value(c, v, "(excluded)" if e else "(no label)")
-        for c, v, e in zip(cats, shown["current"], shown["edited"])
-    ]
     st.dataframe(
-        shown[["category", "original", "current", "maybe", "edited"]],
-        hide_index=True,
-        width="stretch",
-        key=f"{prefix}_detail_labels",
+        shown_labels(info.schema, table), hide_index=True, width="stretch", key=f"{prefix}_detail_labels"
     )
-    for row in table[table["latest_edit_id"].notna()].itertuples(index=False):
-        edit_id = int(row.latest_edit_id)
-        cat = info.schema.category(row.category)
-        old = history.loc[history["id"] == edit_id, "old_value"].iloc[0]
-        back_to = gal.display_value(cat, None if pd.isna(old) else old)
-        if st.button(
-            f"Undo edit #{edit_id} of {gal.short_category(row.category)} (back to {back_to})",
-            key=f"{prefix}_undo_{edit_id}",
-            icon=":material/undo:",
-        ):
+    for choice in undo_choices(info.schema, table, history):
+        edit_id = choice.edit_id
+        if st.button(choice.label, key=f"{prefix}_undo_{edit_id}", icon=":material/undo:"):
             try:
                 get_store().undo_edit(edit_id, annotator=annotator_name() or "unknown")
             except FashionCoreError as exc:
@@ -148,9 +132,8 @@ def _relabel(
     info: DatasetInfo, image_id: int, table: pd.DataFrame, prefix: str, flash_key: str, wanted: str | None
 ) -> None:
     st.markdown("**Relabel**")
-    labelled = table.loc[table["current"].notna(), "category"].tolist()
     names = info.schema.category_names
-    default = names.index(wanted) if wanted in names else (names.index(labelled[0]) if labelled else 0)
+    default = relabel_category(names, table, wanted)
     category = st.selectbox("Category", names, index=default, key=f"{prefix}_edit_cat_{image_id}")
     cat = info.schema.category(category)
     current = table.loc[table["category"] == category, "current"].iloc[0]
@@ -225,12 +208,4 @@ def _history(history: pd.DataFrame, prefix: str) -> None:
     if history.empty:
         st.caption("No edits yet: the labels are as imported.")
         return
-    cols = ["id", "created_at", "annotator", "category", "old_value", "new_value", "reason", "undoes"]
-    shown = history[cols].astype({"old_value": object, "new_value": object})
-    # No old value: the image had no label there; no new value: the edit excluded it.
-    shown["old_value"] = shown["old_value"].where(shown["old_value"].notna(), "(no label)")
-    shown["new_value"] = shown["new_value"].where(shown["new_value"].notna(), "(excluded)")
-    # Only undo rows point at the edit they undo; the others show an empty cell, not "None".
-    shown["undoes"] = shown["undoes"].map(lambda v: "" if pd.isna(v) else f"#{int(v)}")
-    shown["reason"] = shown["reason"].fillna("")
-    st.dataframe(shown, hide_index=True, width="stretch", key=f"{prefix}_detail_history")
+    st.dataframe(history_table(history), hide_index=True, width="stretch", key=f"{prefix}_detail_history")

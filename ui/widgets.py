@@ -1,4 +1,4 @@
-"""Small Streamlit helpers the data pages share: the active dataset, thumbnails, progress, messages."""
+"""Small Streamlit helpers the data pages share: annotator name, thumbnails, progress, messages."""
 
 from __future__ import annotations
 
@@ -6,23 +6,10 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from fashion_core.store import DatasetInfo
 from fashion_core.imaging.thumbnails import ThumbnailCache, ThumbnailReport, ensure_thumbnails, served_file
+from fashion_core.store import DatasetInfo
 from ui import state
-from ui.services import active_dataset, get_workspace
-
-
-def require_dataset() -> DatasetInfo:
-    """The dataset chosen in the sidebar; with none, a friendly note and the page stops."""
-    info = active_dataset()
-    if info is None:
-        st.info(
-            "No dataset yet. Import one with `python -m fashion_core ingest ...`, or start the app "
-            "on an empty workspace to get the demo data.",
-            icon=":material/info:",
-        )
-        st.stop()
-    return info
+from ui.services import get_workspace
 
 
 def annotator_name() -> str:

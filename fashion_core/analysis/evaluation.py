@@ -95,7 +95,8 @@ def map_run_labels(store: LabelStore, run_dir: RunDir, base: Schema, labels: pd.
     Raises:
         EvaluationError: The run's map cannot be read.
     """
-    from fashion_core.labels.label_map import LabelMap, apply_label_map, load_map
+    from fashion_core.labels.apply_map import apply_label_map
+    from fashion_core.labels.label_map import LabelMap, load_map
 
     record = read_json(run_dir.label_map, default={}) or {}
     if not record.get("name"):

@@ -13,6 +13,7 @@ from typing import Any
 
 from fashion_core.cli._common import print_json
 from fashion_core.download import DownloadConfig, DownloadSummary, ProgressInfo, download_images
+from fashion_core.download.summary import summarize_download
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -70,13 +71,14 @@ def _config(args: argparse.Namespace) -> DownloadConfig:
 
 
 def _human(summary: DownloadSummary) -> str:
+    figures = summarize_download(summary)
     lines = [
-        f"{summary.ok} downloaded, {summary.skipped} already there, {summary.failed} failed "
-        f"of {summary.total} rows in {summary.elapsed:.1f} s"
-        + (f"; {summary.duplicates} duplicate images" if summary.duplicates else "")
-        + (" (cancelled)" if summary.cancelled else ""),
+        f"{figures.ok} downloaded, {figures.skipped} already there, {figures.failed} failed "
+        f"of {figures.total} rows in {summary.elapsed:.1f} s"
+        + (f"; {figures.duplicates} duplicate images" if figures.duplicates else "")
+        + (" (cancelled)" if figures.cancelled else ""),
     ]
-    lines += [f"  {count:>8}  {reason}" for reason, count in list(summary.reasons.items())[:8]]
+    lines += [f"  {count:>8}  {reason}" for reason, count in figures.top_reasons(8)]
     lines.append(f"images:   {summary.out_dir}")
     lines.append(f"manifest: {summary.manifest}")
     return "\n".join(lines)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from fashion_core.cli._common import open_store, print_json
 
@@ -95,50 +94,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_export_folders)
 
 
-def _steps(args: argparse.Namespace) -> list[Any]:
-    from fashion_core.errors import LabelMapError
-    from fashion_core.labels.label_map import MaybePolicy, Op, Step, parse_merge, parse_rename
-
-    steps = []
-    for kind, text in args.step_args:
-        if kind == "merge":
-            steps.append(parse_merge(text, args.category))
-        elif kind == "rename":
-            steps.append(parse_rename(text, args.category))
-        else:
-            steps.append(Step(Op.DROP, args.category, (text.strip(),)))
-    if args.maybe:
-        steps.append(Step(Op.MAYBE, args.category, policy=MaybePolicy(args.maybe)))
-    if not steps:
-        raise LabelMapError("Nothing to do: give at least one --merge, --rename, --drop or --maybe.")
-    return steps
-
-
 def run_regroup(args: argparse.Namespace) -> int:
-    from fashion_core.labels import maps as label_maps
     from fashion_core.errors import LabelMapError
-    from fashion_core.labels.label_map import LabelMap, apply_label_map, before_after_counts
+    from fashion_core.labels import regroup
     from fashion_core.labels.stats import label_counts
 
     store = open_store(args)
     info = store.dataset(args.dataset)
     info.schema.category(args.category)  # unknown category: SchemaError naming the known ones
-    steps = _steps(args)
+    steps = regroup.steps_from_flags(args.category, args.step_args, args.maybe)
     if args.activate and not args.save:
         raise LabelMapError("--activate needs --save MAPNAME (only a saved map can be active).")
-    exists = bool(args.save) and args.save in label_maps.map_names(store)
-    base = label_maps.load_map(store, args.save) if exists else LabelMap(args.save or "preview")
-    draft = base.with_steps(*steps)
+    draft = regroup.start_draft(store, args.save, default="preview").with_steps(*steps)
     labels = store.current_labels(args.dataset)
-    after = apply_label_map(draft, info.schema, labels)  # validates every step before any save
-    table = before_after_counts((info.schema, labels), after, args.category)
+    preview = regroup.preview_map(draft, info.schema, labels)  # validates every step before any save
+    table = preview.counts(args.category)
     saved = (
-        label_maps.add_steps(store, args.save, steps, schema=info.schema, note=args.note)
+        regroup.save_draft(
+            store, args.dataset, draft, note=args.note or regroup.steps_note(steps), activate=args.activate
+        )
         if args.save
         else None
     )
-    if saved is not None and args.activate:
-        label_maps.activate_map(store, args.dataset, saved.name)
     result = {
         "dataset": args.dataset,
         "category": args.category,
@@ -148,7 +125,7 @@ def run_regroup(args: argparse.Namespace) -> int:
         "added": [s.to_dict() for s in steps],
         "steps": [s.to_dict() for s in (saved or draft).steps],
         "before": label_counts(info.schema, labels)[args.category],
-        "after": label_counts(*after)[args.category],
+        "after": label_counts(*preview.after)[args.category],
     }
     if args.json:
         print_json(result)

@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from fashion_core.errors import LabelMapError
-from fashion_core.labels.label_map import LabelMap, Step, mapped_schema
+from fashion_core.labels.apply_map import mapped_schema
+from fashion_core.labels.label_map import LabelMap, Step
 from fashion_core.schema import Schema
 from fashion_core.store import LabelStore, utc_now
 

@@ -50,7 +50,8 @@ def label_view(store: LabelStore, dataset: str, map_name: str | None | _Active =
     name = info.active_map if map_name is ACTIVE else map_name
     if not name:
         return LabelView(info.schema, labels, None, None)
-    from fashion_core.labels.label_map import apply_label_map, load_map
+    from fashion_core.labels.apply_map import apply_label_map
+    from fashion_core.labels.label_map import load_map
 
     label_map = load_map(store, name)
     schema, mapped = apply_label_map(label_map, info.schema, labels)

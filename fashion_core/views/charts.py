@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from fashion_core.schema import Category, Kind, Schema
 from fashion_core.labels.stats import label_counts, labelled_images
+from fashion_core.schema import Category, Kind, Schema
 
 ORDERS = ("schema", "count")
 METRICS = ("count", "share")
@@ -249,4 +249,30 @@ def cooccurrence_figure(matrix: pd.DataFrame, *, normalize: str = "count", title
         )
     )
     fig.update_layout(title=title, yaxis_autorange="reversed", margin={"t": 60})
+    return fig
+
+
+def before_after_figure(table: pd.DataFrame, category: str) -> go.Figure:
+    """Grouped bars of one category's counts before and after a label map (``before_after_counts``)."""
+    values = table["value"].tolist()
+    fig = go.Figure(
+        [
+            go.Bar(name="before", x=values, y=table["before"].tolist(), marker_color="#9ecae9"),
+            go.Bar(
+                name="after",
+                x=values,
+                y=table["after"].tolist(),
+                marker_color=BAR_COLOR,
+                text=table["after"].tolist(),
+                textposition="outside",
+            ),
+        ]
+    )
+    fig.update_layout(
+        barmode="group",
+        title=f"{category}: before and after the draft map",
+        yaxis_title="images",
+        margin={"t": 90, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
+    )
     return fig

@@ -10,25 +10,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_core.labels import maps as label_maps
 from fashion_core.errors import LabelMapError
 from fashion_core.ingest.fashionai import encode_code
 from fashion_core.ingest.importer import import_labels
-from fashion_core.labels.view import label_view
+from fashion_core.labels import maps as label_maps
+from fashion_core.labels.apply_map import apply_label_map, mapped_schema
 from fashion_core.labels.label_map import (
     LabelMap,
     MaybePolicy,
     Op,
     Step,
-    apply_label_map,
-    before_after_counts,
-    mapped_schema,
     parse_merge,
     parse_rename,
-    sample_by_value,
 )
-from fashion_core.schema import FASHIONAI, FASHIONAI_VALUES, Category, Kind, Schema
+from fashion_core.labels.regroup import before_after_counts, sample_by_value
 from fashion_core.labels.stats import label_counts
+from fashion_core.labels.view import label_view
+from fashion_core.schema import FASHIONAI, FASHIONAI_VALUES, Category, Kind, Schema
 from fashion_core.store import LabelStore
 from tests.conftest import write_image
 

@@ -143,3 +143,12 @@ def test_counts_follow_edits_through_the_label_view(store):
 def test_default_minimum_follows_the_data(counts: list[int], expected: int) -> None:
     table = pd.DataFrame({"category": "c", "value": [f"v{i}" for i in range(len(counts))], "count": counts})
     assert charts.default_min_count(table) == expected
+
+
+def test_before_after_figure_groups_the_two_counts() -> None:
+    table = pd.DataFrame({"value": ["a", "b", "ab"], "before": [3, 2, 0], "after": [0, 0, 5]})
+    fig = charts.before_after_figure(table, "sleeve")
+    assert [t.name for t in fig.data] == ["before", "after"]
+    assert list(fig.data[0].y) == [3, 2, 0] and list(fig.data[1].y) == [0, 0, 5]
+    assert list(fig.data[1].x) == ["a", "b", "ab"] and fig.layout.barmode == "group"
+    assert fig.layout.title.text == "sleeve: before and after the draft map"

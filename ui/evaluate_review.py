@@ -1,0 +1,156 @@
+"""Evaluate's review of suspicious labels (a queue to relabel or keep), and its image detail keys."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fashion_core.analysis.suspicious import (
+    SUSPICIOUS_FILE,
+    SuspiciousReport,
+    can_relabel,
+    find_suspicious_labels,
+    load_suspicious,
+    pending_review,
+    planted_wrong_labels,
+    review_label,
+    wrong_label_hits,
+)
+from fashion_core.errors import FashionCoreError
+from fashion_core.imaging.thumbnails import GALLERY_SIZE
+from fashion_core.runs.files import RunDir, RunRecord
+from fashion_core.store import DatasetInfo
+from ui.services import get_store, get_workspace
+from ui.widgets import annotator_name, served_thumbnails, stage_progress
+
+QUEUE_SIZE = "evaluate_queue_size"
+OPEN, FLASH = "evaluate_open", "evaluate_flash"  # (image id, category) of the detail view; message
+
+
+def file_stamp(run: RunRecord, name: str) -> int:
+    """The file's modification time: part of the pages' cache keys (0 when it does not exist)."""
+    path = RunDir(run.run_dir).path / name
+    return path.stat().st_mtime_ns if path.exists() else 0
+
+
+@st.cache_data(max_entries=2, show_spinner="Reading the review queue...")
+def _saved_suspicious(db_path: str, run_id: str, stamp: int) -> SuspiciousReport | None:
+    return load_suspicious(get_store(), run_id)
+
+
+def open_image(image_id: int, category: str | None = None) -> None:
+    st.session_state[OPEN] = (int(image_id), category)
+
+
+def close() -> None:
+    st.session_state.pop(OPEN, None)
+
+
+# -- suspicious labels ----------------------------------------------------------------------------------
+
+
+def suspicious(info: DatasetInfo, run: RunRecord) -> None:
+    store = get_store()
+    st.caption(
+        "Each image is scored by a model that never saw it (k-fold cross-validation on the backbone's "
+        "cached features); images whose label that model finds least likely come first."
+    )
+    report = _saved_suspicious(str(store.db_path), run.id, file_stamp(run, SUSPICIOUS_FILE))
+    label = "Find suspicious labels" if report is None else "Analyse again with the current labels"
+    if st.button(
+        label,
+        key="evaluate_suspicious_start",
+        type="primary" if report is None else "secondary",
+        icon=":material/search:",
+    ):
+        report = find_suspicious_labels(
+            store,
+            get_workspace(),
+            run.id,
+            refresh=True,
+            on_progress=stage_progress("Finding suspicious labels"),
+        )
+    if report is None:
+        return
+    _wrong_label_hits(store, report, run.id)
+    queue = pending_review(store, report)
+    st.markdown(
+        f"**{len(queue):,} labels to review** ({int(report.table['flagged'].sum()):,} flagged of "
+        f"{len(report.table):,}; reviewed ones leave the queue)."
+    )
+    if queue.empty:
+        return
+    n = st.slider("Shown", 5, 60, 12, 1, key=QUEUE_SIZE)
+    rows = queue.head(n)
+    thumbs = served_thumbnails(info, rows["path"].tolist(), GALLERY_SIZE)
+    for row in rows.itertuples(index=False):
+        _queue_row(info, row, thumbs)
+
+
+def _wrong_label_hits(store, report: SuspiciousReport, run_id: str) -> None:
+    planted = planted_wrong_labels(store, run_id)
+    if planted is None:
+        return
+    total = wrong_label_hits(report, planted, len(report.table)).planted
+    if not total:
+        return
+    cols = st.columns(2)
+    for col, k in zip(cols, (total, 2 * total)):
+        hit = wrong_label_hits(report, planted, k)
+        col.metric(f"Demo's planted wrong labels in the top {k}", f"{hit.found} of {hit.planted}")
+
+
+def _queue_row(info: DatasetInfo, row, thumbs) -> None:
+    key = f"{row.image_id}_{row.category}_{row.rank}"
+    with st.container(border=True, horizontal=True, vertical_alignment="center"):
+        thumb = thumbs.thumbnails.get(row.path)
+        if thumb is not None:
+            st.image(str(thumb), width=96, output_format="JPEG")
+        st.markdown(
+            f"**#{row.rank}** · image #{row.image_id} · {row.category}  \n"
+            f"label **{row.given}** ({row.self_confidence:.0%}) · model suggests **{row.suggested}** "
+            f"({row.suggested_prob:.0%})"
+        )
+        st.space("stretch")
+        st.button(
+            f"Relabel to {row.suggested}",
+            key=f"evaluate_relabel_{key}",
+            type="primary",
+            disabled=not can_relabel(get_store(), info.name, row.category, row.suggested),
+            on_click=_review,
+            args=(info.name, row.image_id, row.category, "relabel", row.suggested),
+        )
+        st.button(
+            "Keep label",
+            key=f"evaluate_keep_{key}",
+            on_click=_review,
+            args=(info.name, row.image_id, row.category, "keep", None),
+        )
+        st.button(
+            "Open",
+            key=f"evaluate_sus_open_{key}",
+            type="tertiary",
+            icon=":material/zoom_in:",
+            on_click=open_image,
+            args=(row.image_id, row.category),
+        )
+
+
+def _review(dataset: str, image_id: int, category: str, action: str, value: str | None) -> None:
+    if not annotator_name():
+        st.toast("Enter your name in the sidebar first: it is recorded with every edit.")
+        return
+    try:
+        edit = review_label(
+            get_store(),
+            dataset,
+            int(image_id),
+            category,
+            action=action,
+            annotator=annotator_name(),
+            value=value,
+        )
+    except FashionCoreError as exc:
+        st.toast(str(exc))
+        return
+    done = f"relabelled to {edit.new_value}" if action == "relabel" else "kept"
+    st.session_state[FLASH] = f"Image #{image_id}, {category}: {done} (edit #{edit.id})."
