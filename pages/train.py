@@ -7,11 +7,12 @@ from typing import Any
 
 import streamlit as st
 
-from fashion_core.training import jobs
 from fashion_core.errors import FashionCoreError
 from fashion_core.labels.maps import map_names
 from fashion_core.modeling.backbones import BACKBONES
 from fashion_core.modeling.config import FLIP_MODES, IMBALANCE_SCHEMES, NO_MAP, SCHEDULES, TrainConfig
+from fashion_core.training import jobs
+from fashion_core.training.status import JobStatus
 from fashion_core.views.runs import (
     comparison_figure,
     comparison_frame,
@@ -149,17 +150,17 @@ def _start(config: dict[str, Any]) -> None:
         st.error(str(exc))
         return
     st.session_state[SELECTED] = run_id
-    state = jobs.status(get_workspace(), run_id)["state"]
+    state = jobs.status(get_workspace(), run_id).state
     st.toast(f"Run {run_id}: {state}." + (" It starts when the current run ends." if state == "queued" else ""))
 
 
-def _pick_run(listed: list[dict[str, Any]]) -> dict[str, Any]:
-    ids = [j["run"] for j in listed]
+def _pick_run(listed: list[JobStatus]) -> JobStatus:
+    ids = [j.run for j in listed]
     chosen = st.session_state.get(SELECTED)
     if chosen not in ids:
-        active = [j["run"] for j in listed if j["state"] == "running"]
+        active = [j.run for j in listed if j.state == "running"]
         chosen = active[0] if active else ids[0]
-    by_id = {j["run"]: j for j in listed}
+    by_id = {j.run: j for j in listed}
     # No state in the option text: a selectbox keeps showing the text it was drawn with, so
     # "running" would stay after the run ended. The table and the panel below show the state.
     picked = st.selectbox("Run", ids, index=ids.index(chosen), key="train_run_pick")
@@ -167,31 +168,31 @@ def _pick_run(listed: list[dict[str, Any]]) -> dict[str, Any]:
     return by_id[picked]
 
 
-def _live_panel(job: dict[str, Any]) -> None:
-    run_id, state = job["run"], job["state"]
+def _live_panel(job: JobStatus) -> None:
+    run_id, state = job.run, job.state
     if state in ACTIVE_STATES and st.button("Cancel run", key=f"train_cancel_{run_id}", icon=":material/stop:"):
         try:
             job = jobs.cancel(get_workspace(), run_id)
         except FashionCoreError as exc:
             st.error(str(exc))
-        state = job["state"]
+        state = job.state
     if state in ACTIVE_STATES:
-        st.fragment(run_every=POLL_SECONDS)(_live_progress)(job["dataset"], run_id)
+        st.fragment(run_every=POLL_SECONDS)(_live_progress)(job.dataset, run_id)
     elif state == "failed":
-        st.error(f"The run failed: {job.get('error') or 'no reason recorded'}")
-        if job.get("log_tail"):
+        st.error(f"The run failed: {job.error or 'no reason recorded'}")
+        if job.log_tail:
             with st.expander("Last lines of log.txt", expanded=True):
-                st.code(job["log_tail"], language=None)
+                st.code(job.log_tail, language=None)
     else:
-        acc = val_accuracy(job.get("metrics"))
-        st.success(f"Run {state}." + (" Best checkpoint kept." if job.get("model_sha256") else ""))
+        acc = val_accuracy(job.metrics)
+        st.success(f"Run {state}." + (" Best checkpoint kept." if job.model_sha256 else ""))
         if acc:
             st.dataframe([{"category": c, "val accuracy": round(a, 4)} for c, a in acc.items()], hide_index=True)
-    history = history_frame(job["run_dir"])
+    history = history_frame(job.run_dir)
     if not history.empty:
         st.plotly_chart(curves_figure(history), key=f"train_curves_{run_id}")
     with st.expander("Configuration"):
-        st.json(job.get("config") or {})
+        st.json(dict(job.config))
 
 
 PHASE_TEXT = {
@@ -204,9 +205,9 @@ PHASE_TEXT = {
 }
 
 
-def _running(job: dict[str, Any]) -> None:
+def _running(job: JobStatus) -> None:
     progress = run_progress(job)
-    phase = job.get("phase") or "starting"
+    phase = job.phase or "starting"
     doing = PHASE_TEXT.get(phase, phase)
     if not progress.epoch_text:
         # Before the first epoch there is no time per epoch to show: say what is happening instead.
@@ -220,13 +221,13 @@ def _running(job: dict[str, Any]) -> None:
         m = st.columns(2)
         m[0].metric("Time per epoch", progress.per_epoch_text or "-")
         m[1].metric("Time left", progress.eta_text or "-")
-    if job.get("cancel_requested"):
+    if job.cancel_requested:
         st.warning("Cancel requested: the run stops at its next step and keeps its best checkpoint.")
-    if job.get("message"):
-        st.caption(job["message"])
+    if job.message:
+        st.caption(job.message)
 
 
-def _runs_section(listed: list[dict[str, Any]]) -> None:
+def _runs_section(listed: list[JobStatus]) -> None:
     """Run list, the picked run's panel and curves (drawn with the page; its progress polls)."""
     if not listed:
         st.info("No runs of this dataset yet. Choose the options above and press Start training.")
@@ -250,17 +251,17 @@ def _live_progress(dataset: str, run_id: str) -> None:
         return
     if _signature(listed) != st.session_state.get(SEEN_STATES):
         st.rerun()  # table, curves, comparison and polling follow the change
-    job = next((j for j in listed if j["run"] == run_id), None)
+    job = next((j for j in listed if j.run == run_id), None)
     if job is None:
         st.rerun()
-    elif job["state"] == "queued":
-        st.info(f"Waiting in the queue (position {job.get('queue_position', '?')}); one run trains at a time.")
+    elif job.state == "queued":
+        st.info(f"Waiting in the queue (position {job.queue_position or '?'}); one run trains at a time.")
     else:
         _running(job)
 
 
-def _signature(listed: list[dict[str, Any]]) -> tuple[tuple[str, str, Any], ...]:
-    return tuple((j["run"], j["state"], j.get("epoch")) for j in listed)
+def _signature(listed: list[JobStatus]) -> tuple[tuple[str, str, Any], ...]:
+    return tuple((j.run, j.state, j.epoch) for j in listed)
 
 
 info = active_dataset()
