@@ -1,5 +1,5 @@
-"""Where a background run executes: runners (a spawned process, or this thread), the run's own
-thread of control to its end, the cancel watchdog, and checks that a run's process is alive."""
+"""Where a background run lives: runners (a spawned process, or this thread), carrying a run to its
+end, the cancel watchdog, and checks that a run's process is still alive."""
 
 from __future__ import annotations
 
