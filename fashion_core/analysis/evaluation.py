@@ -14,14 +14,23 @@ import pandas as pd
 from fashion_core.analysis import metrics
 from fashion_core.errors import FashionCoreError
 from fashion_core.modeling.heads import make_heads
-from fashion_core.runs.files import RunDir, RunRecord, get_run, list_runs, read_json, write_json_atomic
+from fashion_core.runs.files import (
+    RunDir,
+    RunRecord,
+    get_run,
+    has_model,
+    read_json,
+    runs_with_model,
+    write_json_atomic,
+)
+from fashion_core.runs.readers import read_schema, write_thresholds
 from fashion_core.schema import Category, Kind, Schema, split_value
 from fashion_core.store import LabelStore, utc_now
 
-EVALUATION_FILE = "evaluation.json"
+EVALUATION_FILE = RunDir.EVALUATION
 # Tuned multi-label thresholds, read by prediction (``predict.load_thresholds``): a JSON object
 # ``{category: {value: threshold}}`` in the run folder; ``p >= threshold`` makes a value positive.
-THRESHOLDS_FILE = "thresholds.json"
+THRESHOLDS_FILE = RunDir.THRESHOLDS
 FORMAT = 1
 TUNING_METRICS = {"f1": 1.0, "f2": 2.0}
 DEFAULT_TUNING_METRIC = "f2"  # the JD competition's metric
@@ -79,10 +88,9 @@ def run_labels(store: LabelStore, run_id: str) -> RunLabels:
     """
     run = get_run(store, run_id)
     run_dir = RunDir(run.run_dir)
-    schema_data = read_json(run_dir.schema)
-    if not schema_data or run.dataset is None:
-        raise EvaluationError(f"Run {run_id} has no schema.json in {run_dir.path}; it did not get far enough.")
-    schema = Schema.from_dict(schema_data)
+    if run.dataset is None:
+        raise EvaluationError(f"Run {run_id} has no dataset any more (it was deleted); it cannot be evaluated.")
+    schema = read_schema(run_dir)  # ModelError naming schema.json if it is missing or malformed
     info = store.dataset(run.dataset)
     labels = map_run_labels(store, run_dir, info.schema, store.current_labels(run.dataset))
     labels, problems = _known_labels(schema, labels)
@@ -98,7 +106,7 @@ def map_run_labels(store: LabelStore, run_dir: RunDir, base: Schema, labels: pd.
     from fashion_core.labels.apply_map import apply_label_map
     from fashion_core.labels.label_map import LabelMap, load_map
 
-    record = read_json(run_dir.label_map, default={}) or {}
+    record = run_dir.read_label_map()
     if not record.get("name"):
         return labels
     try:
@@ -218,7 +226,7 @@ def _label_state(store: LabelStore, dataset: str) -> list[int]:
 
 def evaluable_runs(store: LabelStore, dataset: str | None = None) -> list[RunRecord]:
     """Runs that ended with a model (done, or cancelled after a checkpoint), newest first."""
-    return [r for r in list_runs(store, dataset) if r.model_sha256 and r.status in ("done", "cancelled")]
+    return runs_with_model(store, dataset)
 
 
 # -- evaluating -------------------------------------------------------------------------------------
@@ -259,7 +267,7 @@ def evaluate_run(store: LabelStore, run_id: str, *, batch_size: int = 64, refres
         raise EvaluationError(f"`batch_size` must be an integer >= 1. Received: batch_size={batch_size!r}")
     _check_metric(tuning_metric)
     run = get_run(store, run_id)
-    if not run.model_sha256 or run.status not in ("done", "cancelled"):
+    if not has_model(run):
         raise EvaluationError(f"Run {run_id} has no finished model to evaluate (state: {run.status}).")
     saved = load_evaluation(store, run_id)
     if saved is not None and not refresh and (not saved.stale or reuse_stale):
@@ -275,7 +283,7 @@ def evaluate_run(store: LabelStore, run_id: str, *, batch_size: int = 64, refres
     data = _report(rl, frame, probs, metric, version, problems)
     path = rl.run_dir.path / EVALUATION_FILE
     write_json_atomic(path, data)
-    _write_thresholds(rl.run_dir, data)
+    _write_thresholds(store, run_id, data)
     progress("done", 1.0)
     return EvaluationReport(data, path)
 
@@ -297,7 +305,7 @@ def tune_thresholds(store: LabelStore, run_id: str, metric: str = DEFAULT_TUNING
     data["tuning_metric"] = metric
     data["misclassified"] = _misclassified(data)
     write_json_atomic(report.path, data)
-    return _write_thresholds(RunDir(report.path.parent), data)
+    return _write_thresholds(store, run_id, data)
 
 
 def _check_metric(metric: str | None) -> None:
@@ -500,12 +508,12 @@ def _misclassified(data: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (r["given_prob"], r["category"], r["image_id"]))
 
 
-def _write_thresholds(run_dir: RunDir, data: dict[str, Any]) -> dict[str, dict[str, float]]:
+def _write_thresholds(store: LabelStore, run_id: str, data: dict[str, Any]) -> dict[str, dict[str, float]]:
     """thresholds.json for the prediction side: {category: {value: threshold}} of multi-label heads."""
     thresholds = {name: {v["value"]: v["threshold"] for v in cat["per_value"]}
                   for name, cat in data["categories"].items() if cat["kind"] == Kind.MULTI.value}
     if thresholds:
-        write_json_atomic(run_dir.path / THRESHOLDS_FILE, thresholds)
+        write_thresholds(store, run_id, thresholds)  # records its SHA-256: prediction checks it
     return thresholds
 
 

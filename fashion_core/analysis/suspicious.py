@@ -20,7 +20,7 @@ from fashion_core.schema import Category, Kind, normalize_value, split_value
 from fashion_core.store import EditRecord, LabelStore, utc_now
 from fashion_core.workspace import Workspace
 
-SUSPICIOUS_FILE = "suspicious.json"
+SUSPICIOUS_FILE = RunDir.SUSPICIOUS
 WRONG_LABELS_FILE = "wrong_labels.csv"  # written by the demo data generator beside its images
 FORMAT = 1
 RANK_BY = ("self_confidence", "normalized_margin")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fashion_core.cli._common import print_json, workspace
+
+if TYPE_CHECKING:
+    from fashion_core.training.status import JobStatus
 
 FINISHED_OK = 0
 FINISHED_NOT_DONE = 1  # exit code of ``runs wait`` for a failed or cancelled run
@@ -106,7 +109,7 @@ def run_list(args: argparse.Namespace) -> int:
     jobs.reconcile(ws)
     listed = jobs.list_jobs(ws, args.dataset)
     if args.json:
-        print_json({"runs": listed})
+        print_json({"runs": [j.to_dict() for j in listed]})
         return 0
     if not listed:
         print("No runs yet. Start one with: python -m fashion_core runs submit --dataset NAME")
@@ -131,9 +134,9 @@ def run_submit(args: argparse.Namespace) -> int:
     run_id = jobs.submit(ws, config_from_args(args))
     current = jobs.status(ws, run_id)
     if args.json:
-        print_json({"run": run_id, "state": current["state"], "run_dir": current["run_dir"]})
+        print_json({"run": run_id, "state": current.state, "run_dir": current.run_dir})
     else:
-        print(f"Run {run_id}: {current['state']}. Follow it with: python -m fashion_core runs wait {run_id}")
+        print(f"Run {run_id}: {current.state}. Follow it with: python -m fashion_core runs wait {run_id}")
     return 0
 
 
@@ -143,11 +146,11 @@ def run_cancel(args: argparse.Namespace) -> int:
     grace = args.grace if args.grace is not None else jobs.CANCEL_GRACE_SECONDS
     current = jobs.cancel(workspace(args), args.run, grace_seconds=grace, wait=args.wait)
     if args.json:
-        print_json(current)
-    elif current["state"] == "running":
+        print_json(current.to_dict())
+    elif current.state == "running":
         print(f"Run {args.run}: asked to stop; it will keep its best checkpoint.")
     else:
-        print(f"Run {args.run}: {current['state']}.")
+        print(f"Run {args.run}: {current.state}.")
     return 0
 
 
@@ -156,25 +159,25 @@ def run_wait(args: argparse.Namespace) -> int:
 
     current = jobs.wait(workspace(args), args.run, timeout=args.timeout)
     _print_status(args, current)
-    return FINISHED_OK if current["state"] == "done" else FINISHED_NOT_DONE
+    return FINISHED_OK if current.state == "done" else FINISHED_NOT_DONE
 
 
-def _print_status(args: argparse.Namespace, current: dict[str, Any]) -> None:
+def _print_status(args: argparse.Namespace, current: JobStatus) -> None:
     from fashion_core.views.runs import run_progress, val_accuracy
 
     if args.json:
-        print_json(current)
+        print_json(current.to_dict())
         return
     progress = run_progress(current)
-    print(f"Run {current['run']} ({current['dataset']}): {current['state']}")
-    details = [progress.epoch_text, progress.batch_text, current.get("phase") or "",
+    print(f"Run {current.run} ({current.dataset}): {current.state}")
+    details = [progress.epoch_text, progress.batch_text, current.phase or "",
                progress.per_epoch_text and f"{progress.per_epoch_text} per epoch",
                progress.eta_text and f"{progress.eta_text} left"]
-    if current["state"] == "running" and any(details):
+    if current.state == "running" and any(details):
         print("  " + ", ".join(d for d in details if d))
-    for cat, acc in val_accuracy(current.get("metrics")).items():
+    for cat, acc in val_accuracy(current.metrics).items():
         print(f"  val accuracy {cat}: {acc:.3f}")
-    if current.get("error"):
-        print(f"  error: {current['error']}", file=sys.stderr)
-    if current.get("log_tail"):
-        print("  last lines of log.txt:\n" + current["log_tail"], file=sys.stderr)
+    if current.error:
+        print(f"  error: {current.error}", file=sys.stderr)
+    if current.log_tail:
+        print("  last lines of log.txt:\n" + current.log_tail, file=sys.stderr)

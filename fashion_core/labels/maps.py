@@ -13,8 +13,9 @@ import yaml
 from fashion_core.errors import LabelMapError
 from fashion_core.labels.apply_map import mapped_schema
 from fashion_core.labels.label_map import LabelMap, Step
+from fashion_core.runs.files import runs_using_map
 from fashion_core.schema import Schema
-from fashion_core.store import LabelStore, utc_now
+from fashion_core.store import LabelStore
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "label_maps"
 FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -58,15 +59,7 @@ def save_map(store: LabelStore, label_map: LabelMap, note: str | None = None) ->
         The map with its new version number.
     """
     spec = json.dumps(replace(label_map, version=0).to_dict(), ensure_ascii=False)
-    with store.transaction() as conn:  # the write lock makes "max + 1" safe with two savers
-        version = conn.execute(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM label_maps WHERE name = ?", (label_map.name,)
-        ).fetchone()[0]
-        conn.execute(
-            "INSERT INTO label_maps(name, version, spec_json, note, created_at) VALUES (?, ?, ?, ?, ?)",
-            (label_map.name, version, spec, note, utc_now()),
-        )
-    return replace(label_map, version=int(version))
+    return replace(label_map, version=store.insert_map_version(label_map.name, spec, note))
 
 
 def load_map(store: LabelStore, name: str, version: int | None = None) -> LabelMap:
@@ -75,29 +68,24 @@ def load_map(store: LabelStore, name: str, version: int | None = None) -> LabelM
     Raises:
         LabelMapError: for an unknown name or version (naming the known ones).
     """
-    sql = "SELECT version, spec_json FROM label_maps WHERE name = ?"
-    params: tuple[Any, ...] = (name,)
-    if version is not None:
-        sql, params = sql + " AND version = ?", (name, int(version))
-    row = store.conn.execute(sql + " ORDER BY version DESC LIMIT 1", params).fetchone()
+    row = store.map_row(name, version)
     if row is None:
         versions = map_versions(store, name)
         if versions:
             raise LabelMapError(f"Label map {name!r} has no version {version}; versions: {versions}")
         raise LabelMapError(f"No label map named {name!r}; known maps: {map_names(store)}")
-    where = f"label map {name!r} version {row['version']} in the store"
-    return replace(LabelMap.from_dict(json.loads(row["spec_json"]), where), version=int(row["version"]))
+    where = f"label map {name!r} version {row.version} in the store"
+    return replace(LabelMap.from_dict(json.loads(row.spec_json), where), version=row.version)
 
 
 def map_names(store: LabelStore) -> list[str]:
     """The names of all saved maps, sorted."""
-    return [r[0] for r in store.conn.execute("SELECT DISTINCT name FROM label_maps ORDER BY name")]
+    return store.map_names()
 
 
 def map_versions(store: LabelStore, name: str) -> list[int]:
     """The saved version numbers of one map, oldest first."""
-    cur = store.conn.execute("SELECT version FROM label_maps WHERE name = ? ORDER BY version", (name,))
-    return [r[0] for r in cur]
+    return store.map_versions(name)
 
 
 def list_maps(store: LabelStore, name: str | None = None) -> list[MapSummary]:
@@ -106,26 +94,16 @@ def list_maps(store: LabelStore, name: str | None = None) -> list[MapSummary]:
     for d in store.datasets():
         if d.active_map:
             active.setdefault(d.active_map, []).append(d.name)
-    if name is None:
-        sql = (
-            "SELECT m.* FROM label_maps m JOIN (SELECT name, MAX(version) AS v FROM label_maps"
-            " GROUP BY name) last ON last.name = m.name AND last.v = m.version ORDER BY m.name"
-        )
-        rows = store.conn.execute(sql).fetchall()
-    else:
-        rows = store.conn.execute(
-            "SELECT * FROM label_maps WHERE name = ? ORDER BY version", (name,)
-        ).fetchall()
     return [
         MapSummary(
-            r["name"],
-            r["version"],
-            len(json.loads(r["spec_json"]).get("steps") or []),
-            r["note"],
-            r["created_at"],
-            tuple(active.get(r["name"], ())),
+            r.name,
+            r.version,
+            len(json.loads(r.spec_json).get("steps") or []),
+            r.note,
+            r.created_at,
+            tuple(active.get(r.name, ())),
         )
-        for r in rows
+        for r in store.map_rows(name)
     ]
 
 
@@ -176,30 +154,28 @@ def deactivate_map(store: LabelStore, dataset: str) -> None:
 def delete_map(store: LabelStore, name: str) -> int:
     """Delete every version of a map that no dataset has active and no run used.
 
+    A run used a map if its config named it or it trained through the map while it was
+    active (the map it resolved is recorded with the run): evaluation and the suspicious
+    queue read that run's labels through the map again, so it is kept for them.
+
     Returns:
         The number of versions deleted.
+
+    Raises:
+        LabelMapError: for an unknown map, or one in use (naming the datasets or runs).
     """
     load_map(store, name)  # raises for an unknown name
     users = [d.name for d in store.datasets() if d.active_map == name]
     if users:
         raise LabelMapError(f"Label map {name!r} is active in dataset(s) {users}; deactivate it first.")
-    runs = [r[0] for r in store.conn.execute("SELECT id, config_json FROM runs") if _run_uses(r[1], name)]
+    runs = runs_using_map(store, name)
     if runs:
-        raise LabelMapError(f"Label map {name!r} was used by run(s) {runs[:5]}; it is kept for them.")
-    with store.transaction() as conn:
-        return conn.execute("DELETE FROM label_maps WHERE name = ?", (name,)).rowcount
-
-
-def _run_uses(config_json: str, name: str) -> bool:
-    try:
-        config = json.loads(config_json)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(config, dict) and name in (
-        config.get("map_name"),
-        config.get("label_map"),
-        config.get("map"),
-    )
+        listed = ", ".join(runs[:5]) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
+        raise LabelMapError(
+            f"Label map {name!r} was used by run(s) {listed}; it is kept so they can be evaluated."
+            " Save a changed copy under another name instead."
+        )
+    return store.delete_map_rows(name)
 
 
 # -- files ----------------------------------------------------------------------------------------

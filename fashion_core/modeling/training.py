@@ -32,7 +32,15 @@ from fashion_core.modeling.embeddings import EmbeddingCache, compute_embeddings
 from fashion_core.modeling.head_fit import fit_heads
 from fashion_core.modeling.report import RunLog, build_metrics, write_label_map
 from fashion_core.modeling.table import LabelTable, build_label_table, stratified_split, write_split
-from fashion_core.runs.files import RunDir, get_run, sha256_file, update_run, verified_model_path, write_json_atomic
+from fashion_core.runs.files import (
+    RunDir,
+    get_run,
+    record_run_files,
+    sha256_file,
+    update_run,
+    verified_model_path,
+    write_json_atomic,
+)
 from fashion_core.store import LabelStore, utc_now
 from fashion_core.workspace import Workspace
 
@@ -46,7 +54,8 @@ def train_run(store: LabelStore, workspace: Workspace, config: TrainConfig, run_
 
     Writes ``schema.json``, ``label_map.json``, ``split.csv``, live ``status.json``,
     ``history.csv``, ``metrics.json``, ``log.txt`` and the best checkpoint ``model.keras``,
-    whose SHA-256 goes to the run's row. The run ends ``done``, ``cancelled`` (cancel flag
+    whose SHA-256 goes to the run's row (with those of schema.json and label_map.json when it
+    ends), as does the label map it resolved. The run ends ``done``, ``cancelled`` (cancel flag
     or Ctrl-C: the best checkpoint so far is kept) or ``failed`` (the error is recorded
     and re-raised).
 
@@ -141,6 +150,8 @@ class _Trainer:
         view = label_view(self.store, cfg.dataset, map_arg)
         self.table = build_label_table(view, info.images_root, cfg.categories)
         self.facts["map"] = {"name": view.map_name, "version": view.map_version}
+        if view.map_name:  # the map this run resolved (its config may say "the active map"): kept while runs use it
+            update_run(self.store, self.run_dir.run_id, map_name=view.map_name)
         write_json_atomic(self.run_dir.schema, view.schema.with_categories([h.category for h in self.table.heads]).to_dict())
         write_label_map(self.store, self.run_dir.label_map, view.map_name, view.map_version)
         self.is_val = stratified_split(self.table.frame["stratum"].tolist(), cfg.val_fraction, cfg.seed)
@@ -317,6 +328,7 @@ class _Trainer:
         write_json_atomic(self.run_dir.metrics, metrics)
         update_run(self.store, self.run_dir.run_id, status=state, metrics=metrics,
                    model_sha256=self.facts.get("model_sha256"))
+        record_run_files(self.store, self.run_dir.run_id)  # model, schema, label map: what its answers depend on
         message = f"{state}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.get("val_accuracy", {}).items())
         self.run_dir.write_status(state=state, phase=state, message=message, eta_seconds=0, finished_at=utc_now())
         self.log.write(message)

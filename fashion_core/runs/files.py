@@ -1,9 +1,11 @@
-"""Training runs on disk and in the store: run folders, status files, history, model hashes.
+"""A run's folder: its file names, atomic status/history files, and the hashes that guard its model.
 
 A run folder (``<workspace>/runs/<run_id>/``) holds: ``config.json``, ``schema.json``,
 ``label_map.json``, ``split.csv``, ``status.json`` (live state, rewritten atomically),
 ``history.csv`` (one row per epoch), ``metrics.json``, ``model.keras`` (best checkpoint),
-``log.txt`` and, to ask a running job to stop, a ``cancel`` flag file.
+``log.txt``, to ask a running job to stop a ``cancel`` flag file, and later
+``thresholds.json`` and ``evaluation.json`` (evaluation), ``serving.tflite`` (prediction),
+``suspicious.json`` (the suspicious-label queue). Every name is defined on ``RunDir`` only.
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from fashion_core.errors import JobError, ModelError
 from fashion_core.store import LabelStore, utc_now
+from fashion_core.store.runs import FINISHED as FINISHED  # re-exported: callers know runs, not rows
+from fashion_core.store.runs import STATES as STATES
+from fashion_core.store.runs import RunRecord
 
 _STATUS_LOCK = threading.Lock()
-
-STATES = ("queued", "running", "done", "failed", "cancelled")
-FINISHED = ("done", "failed", "cancelled")
 
 
 def new_run_id() -> str:
@@ -48,6 +50,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path, default: Any = None) -> Any:
+    """A JSON file's content, ``default`` if it does not exist.
+
+    Raises:
+        JobError: naming the file, if it is not valid JSON.
+    """
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -70,20 +77,41 @@ class RunDir:
 
     path: Path
 
+    CONFIG: ClassVar[str] = "config.json"
+    SCHEMA: ClassVar[str] = "schema.json"
+    LABEL_MAP: ClassVar[str] = "label_map.json"
+    SPLIT: ClassVar[str] = "split.csv"
+    STATUS: ClassVar[str] = "status.json"
+    HISTORY: ClassVar[str] = "history.csv"
+    METRICS: ClassVar[str] = "metrics.json"
+    MODEL: ClassVar[str] = "model.keras"
+    LOG: ClassVar[str] = "log.txt"
+    CANCEL: ClassVar[str] = "cancel"
+    THRESHOLDS: ClassVar[str] = "thresholds.json"  # tuned multi-label thresholds {category: {value: t}}
+    EVALUATION: ClassVar[str] = "evaluation.json"
+    LITE_CACHE: ClassVar[str] = "serving.tflite"  # the converted model prediction runs
+    SUSPICIOUS: ClassVar[str] = "suspicious.json"
+    # The files that change what the model answers: their SHA-256 are recorded and checked.
+    ANSWER_FILES: ClassVar[tuple[str, ...]] = (MODEL, SCHEMA, LABEL_MAP, THRESHOLDS)
+
     @property
     def run_id(self) -> str:
         return self.path.name
 
-    config = property(lambda self: self.path / "config.json")
-    schema = property(lambda self: self.path / "schema.json")
-    label_map = property(lambda self: self.path / "label_map.json")
-    split = property(lambda self: self.path / "split.csv")
-    status_file = property(lambda self: self.path / "status.json")
-    history = property(lambda self: self.path / "history.csv")
-    metrics = property(lambda self: self.path / "metrics.json")
-    model = property(lambda self: self.path / "model.keras")
-    log = property(lambda self: self.path / "log.txt")
-    cancel_flag = property(lambda self: self.path / "cancel")
+    config = property(lambda self: self.path / RunDir.CONFIG)
+    schema = property(lambda self: self.path / RunDir.SCHEMA)
+    label_map = property(lambda self: self.path / RunDir.LABEL_MAP)
+    split = property(lambda self: self.path / RunDir.SPLIT)
+    status_file = property(lambda self: self.path / RunDir.STATUS)
+    history = property(lambda self: self.path / RunDir.HISTORY)
+    metrics = property(lambda self: self.path / RunDir.METRICS)
+    model = property(lambda self: self.path / RunDir.MODEL)
+    log = property(lambda self: self.path / RunDir.LOG)
+    cancel_flag = property(lambda self: self.path / RunDir.CANCEL)
+    thresholds = property(lambda self: self.path / RunDir.THRESHOLDS)
+    evaluation = property(lambda self: self.path / RunDir.EVALUATION)
+    lite_cache = property(lambda self: self.path / RunDir.LITE_CACHE)
+    suspicious = property(lambda self: self.path / RunDir.SUSPICIOUS)
 
     def write_status(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into status.json (atomically) and return the new status.
@@ -129,6 +157,31 @@ class RunDir:
     def cancel_requested(self) -> bool:
         return self.cancel_flag.exists()
 
+    def answer_file_hashes(self) -> dict[str, str]:
+        """SHA-256 of each of ``ANSWER_FILES`` present now, by file name."""
+        return {name: sha256_file(self.path / name) for name in self.ANSWER_FILES if (self.path / name).exists()}
+
+    def read_label_map(self) -> dict[str, Any]:
+        """``label_map.json``: ``{"name", "version", "map"}`` (name None: no map); {} if absent.
+
+        Raises:
+            ModelError: The file is not valid JSON or not an object.
+        """
+        try:
+            record = read_json(self.label_map, default={}) or {}
+        except JobError as exc:
+            raise ModelError(str(exc)) from exc
+        if not isinstance(record, dict):
+            raise ModelError(f"{self.label_map}: expected an object with name, version and map")
+        return record
+
+    def label_map_name(self) -> str | None:
+        """The name of the label map the run read its labels through, or None (none, or unreadable)."""
+        try:
+            name = self.read_label_map().get("name")
+        except ModelError:
+            return None
+        return name if isinstance(name, str) and name else None
 
 def _number(text: str | None) -> Any:
     if text is None or text == "":
@@ -142,100 +195,113 @@ def _number(text: str | None) -> Any:
             return text
 
 
-# -- the runs table ------------------------------------------------------------------------
+# -- the run's row in the store ------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A run's row in the store."""
-
-    id: str
-    dataset: str | None
-    status: str
-    run_dir: Path
-    config: dict[str, Any]
-    metrics: dict[str, Any] | None
-    model_sha256: str | None
-    error: str | None
-    created_at: str
-    updated_at: str
+MODEL_STATES = ("done", "cancelled")  # a cancelled run keeps its best checkpoint so far
 
 
 def register_run(store: LabelStore, run_dir: RunDir, dataset: str, config: dict[str, Any]) -> RunRecord:
     """Record a new run (state ``queued``) in the store and write its config and status."""
-    info = store.dataset(dataset)
+    store.dataset(dataset)  # an unknown dataset fails before anything is written
     run_dir.path.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir.config, config)
     run_dir.write_status(state="queued")
-    now = utc_now()
-    with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO runs(id, dataset_id, status, run_dir, config_json, created_at, updated_at)"
-            " VALUES (?, ?, 'queued', ?, ?, ?, ?)",
-            (run_dir.run_id, info.id, str(run_dir.path), json.dumps(config, default=str), now, now),
-        )
-    return get_run(store, run_dir.run_id)
+    return store.insert_run(run_dir.run_id, dataset, run_dir.path, config)
 
 
 def update_run(store: LabelStore, run_id: str, **fields: Any) -> None:
-    """Update status, metrics (dict), model_sha256 or error of a run."""
-    allowed = {"status", "metrics", "model_sha256", "error"}
-    if set(fields) - allowed:
-        raise JobError(f"Cannot update run fields {sorted(set(fields) - allowed)}")
-    if "status" in fields and fields["status"] not in STATES:
-        raise JobError(f"Unknown run state {fields['status']!r}; expected one of {STATES}")
-    cols = {("metrics_json" if k == "metrics" else k): (json.dumps(v) if k == "metrics" else v) for k, v in fields.items()}
-    sets = ", ".join(f"{k} = ?" for k in cols)
-    with store.transaction() as conn:
-        conn.execute(f"UPDATE runs SET {sets}, updated_at = ? WHERE id = ?", (*cols.values(), utc_now(), run_id))
+    """Update status, metrics (dict), model_sha256, error, map_name or files_sha256 of a run."""
+    store.update_run_row(run_id, **fields)
 
 
 def get_run(store: LabelStore, run_id: str) -> RunRecord:
-    row = store.conn.execute(
-        "SELECT r.*, d.name AS dataset FROM runs r LEFT JOIN datasets d ON d.id = r.dataset_id WHERE r.id = ?",
-        (run_id,),
-    ).fetchone()
-    if row is None:
-        raise JobError(f"No run with id {run_id!r}")
-    return _record(row)
+    """A run's record. Raises JobError for an unknown id."""
+    return store.run_row(run_id)
 
 
 def list_runs(store: LabelStore, dataset: str | None = None) -> list[RunRecord]:
-    """Runs, newest first; optionally only those of one dataset."""
-    sql = "SELECT r.*, d.name AS dataset FROM runs r LEFT JOIN datasets d ON d.id = r.dataset_id"
-    params: tuple = ()
-    if dataset is not None:
-        sql += " WHERE d.name = ?"
-        params = (dataset,)
-    return [_record(r) for r in store.conn.execute(sql + " ORDER BY r.rowid DESC", params)]
+    """Runs, newest first (in the order they were registered); optionally only those of one dataset."""
+    return store.run_rows(dataset)
+
+
+def has_model(run: RunRecord) -> bool:
+    """Whether a run has a model to predict with or evaluate: it ended ``done`` or ``cancelled``
+    (a cancelled run keeps its best checkpoint) with a model hash recorded.
+
+    The one definition of "a run with a model": prediction's run choice and evaluation use it.
+    Whether the file is still there and unchanged is ``verified_model_path``'s check.
+    """
+    return run.status in MODEL_STATES and bool(run.model_sha256)
+
+
+def runs_with_model(store: LabelStore, dataset: str | None = None) -> list[RunRecord]:
+    """Runs with a model (see ``has_model``), newest first; optionally only one dataset's."""
+    return [r for r in list_runs(store, dataset) if has_model(r)]
+
+
+def runs_using_map(store: LabelStore, name: str) -> list[str]:
+    """Ids of runs that trained (or will train) through label map ``name``, oldest first.
+
+    Named in the run's config, or resolved from the active map when the run read its labels
+    (the run row's ``map_name``; for runs recorded before that column, ``label_map.json``).
+    """
+    used = store.runs_naming_map(name)
+    for run in reversed(list_runs(store)):
+        if run.id not in used and run.map_name is None and RunDir(run.run_dir).label_map_name() == name:
+            used.append(run.id)
+    return used
+
+
+# -- the hashes that guard a run's answers -------------------------------------------------------
+
+
+def record_run_files(store: LabelStore, run_id: str) -> dict[str, str] | None:
+    """Record the SHA-256 of the run's ``ANSWER_FILES`` as they are now; None if it has no model.
+
+    The model's entry is the hash recorded when the model was saved (not re-read), so a model
+    file swapped before this call is still refused.
+    """
+    run = get_run(store, run_id)
+    if not run.model_sha256:
+        return None
+    hashes = RunDir(run.run_dir).answer_file_hashes()
+    hashes[RunDir.MODEL] = run.model_sha256
+    update_run(store, run_id, files_sha256=hashes)
+    return hashes
 
 
 def verified_model_path(store: LabelStore, run_id: str) -> Path:
-    """The run's model file, only if the studio produced it and its SHA-256 still matches.
+    """The run's model file, only if the studio produced it and no file it answers with changed.
 
-    Keras model files are programs; loading only files whose hash we recorded at save time
-    keeps a swapped-in file from running.
+    Keras model files are programs, and the schema, label map and thresholds decide what its
+    outputs mean: loading only files whose hashes we recorded keeps a swapped-in file from
+    running or from silently changing answers. Runs recorded before the other files were
+    hashed have only the model checked.
+
+    Raises:
+        ModelError: No recorded model, or a file missing, added or changed since it was recorded.
     """
     run = get_run(store, run_id)
-    path = RunDir(run.run_dir).model
+    run_dir = RunDir(run.run_dir)
     if not run.model_sha256:
         raise ModelError(f"Run {run_id} has no recorded model (state: {run.status}).")
-    if not path.exists():
-        raise ModelError(f"Model file of run {run_id} is missing: {path}")
-    actual = sha256_file(path)
-    if actual != run.model_sha256:
-        raise ModelError(
-            f"Model file {path} does not match the SHA-256 recorded when run {run_id} saved it;"
-            " refusing to load it."
-        )
-    return path
+    if not run_dir.model.exists():
+        raise ModelError(f"Model file of run {run_id} is missing: {run_dir.model}")
+    recorded = run.files_sha256 or {RunDir.MODEL: run.model_sha256}
+    names = RunDir.ANSWER_FILES if run.files_sha256 else (RunDir.MODEL,)
+    for name in names:
+        path = run_dir.path / name
+        actual = sha256_file(path) if path.exists() else None
+        if actual != recorded.get(name) or (name == RunDir.MODEL and actual != run.model_sha256):
+            raise ModelError(_changed_message(path, run_id, recorded.get(name), actual))
+    return run_dir.model
 
 
-def _record(row) -> RunRecord:
-    return RunRecord(
-        id=row["id"], dataset=row["dataset"], status=row["status"], run_dir=Path(row["run_dir"]),
-        config=json.loads(row["config_json"]),
-        metrics=json.loads(row["metrics_json"]) if row["metrics_json"] else None,
-        model_sha256=row["model_sha256"], error=row["error"],
-        created_at=row["created_at"], updated_at=row["updated_at"],
-    )
+_FILE_TITLES = {RunDir.MODEL: "Model file", RunDir.SCHEMA: "Schema file", RunDir.LABEL_MAP: "Label map file",
+                RunDir.THRESHOLDS: "Thresholds file"}
+
+
+def _changed_message(path: Path, run_id: str, recorded: str | None, actual: str | None) -> str:
+    how = " (it is missing)" if actual is None else " (it was added since)" if recorded is None else ""
+    return (f"{_FILE_TITLES.get(path.name, 'File')} {path} does not match the SHA-256 recorded when run"
+            f" {run_id} saved it{how}; refusing to load it.")

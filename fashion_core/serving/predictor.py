@@ -22,9 +22,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fashion_core.download.images import to_rgb
-from fashion_core.errors import DownloadError, ImageError, JobError, ModelError, UnsafeURLError
+from fashion_core.errors import DownloadError, ImageError, ModelError, UnsafeURLError
 from fashion_core.modeling.heads import Head, make_heads
-from fashion_core.runs.files import RunDir, RunRecord, get_run, list_runs, read_json
+from fashion_core.runs.files import RunDir, RunRecord, get_run, read_json, runs_with_model
+from fashion_core.runs.readers import check_thresholds
+from fashion_core.runs.readers import read_schema as load_run_schema
+from fashion_core.runs.readers import read_thresholds as load_thresholds
 from fashion_core.schema import Kind, Schema
 
 ForwardFn = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -41,13 +44,13 @@ MAX_IMAGE_BYTES = 10 * MB
 MAX_IMAGE_PIXELS = 40_000_000  # header-checked before decoding (decompression bombs)
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")  # PIL names; nothing else reaches a decoder
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-THRESHOLDS_FILE = "thresholds.json"  # the evaluation's tuned thresholds: {category: {value: t}}
+THRESHOLDS_FILE = RunDir.THRESHOLDS  # the evaluation's tuned thresholds: {category: {value: t}}
 DEFAULT_THRESHOLD = 0.5
 TIE_MARGIN = 0.005  # validation accuracies this close count as equal when picking the default run
 DECODE_WORKERS = 2  # PIL decodes outside the GIL; the machine this targets has 2 cores
 URL_TIMEOUT_S = 10.0
 ENGINES = ("auto", "tflite", "tf")
-LITE_CACHE_FILE = "serving.tflite"  # in the run folder: the converted model prediction runs
+LITE_CACHE_FILE = RunDir.LITE_CACHE  # in the run folder: the converted model prediction runs
 
 
 # -- photos ------------------------------------------------------------------------------------
@@ -515,62 +518,9 @@ class Predictor:
 # -- runs, thresholds, inputs ------------------------------------------------------------------
 
 
-def load_run_schema(run_dir: RunDir) -> Schema:
-    """The schema a run was trained on (categories and values after its label map).
-
-    Raises:
-        ModelError: schema.json is missing or malformed.
-    """
-    try:
-        data = read_json(run_dir.schema)
-        if data is None:
-            raise ModelError(f"Run {run_dir.run_id} has no schema.json at {run_dir.schema}")
-        return Schema.from_dict(data)
-    except (JobError, ValueError, TypeError) as exc:
-        if isinstance(exc, ModelError):
-            raise
-        raise ModelError(f"{run_dir.schema}: not a valid schema ({exc})") from exc
-
-
-def load_thresholds(run_dir: RunDir, schema: Schema) -> dict[str, dict[str, float]]:
-    """The run's tuned multi-label thresholds (``thresholds.json``), or {} if it has none.
-
-    Raises:
-        ModelError: The file is malformed or names an unknown category or value.
-    """
-    path = run_dir.path / THRESHOLDS_FILE
-    try:
-        data = read_json(path)
-    except JobError as exc:
-        raise ModelError(str(exc)) from exc
-    return check_thresholds(data or {}, schema, source=str(path))
-
-
-def check_thresholds(data: Any, schema: Schema, *, source: str) -> dict[str, dict[str, float]]:
-    """Validate ``{category: {value: threshold in [0, 1]}}`` against a schema."""
-    if not isinstance(data, Mapping):
-        raise ModelError(f"{source}: expected {{category: {{value: threshold}}}}, got {type(data).__name__}")
-    checked: dict[str, dict[str, float]] = {}
-    for category, per_value in data.items():
-        if not schema.has(category):
-            raise ModelError(f"{source}: unknown category {category!r}; known: {schema.category_names}")
-        values = schema.category(category).values
-        if not isinstance(per_value, Mapping):
-            raise ModelError(f"{source}: thresholds of {category!r} must map values to numbers")
-        for value, t in per_value.items():
-            if value not in values:
-                raise ModelError(f"{source}: {value!r} is not a value of {category!r}")
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
-                raise ModelError(
-                    f"{source}: threshold of {category!r}/{value!r} must be in [0, 1]; got {t!r}"
-                )
-        checked[category] = {v: float(t) for v, t in per_value.items()}
-    return checked
-
-
 def finished_runs(store: LabelStore, dataset: str | None = None) -> list[RunRecord]:
-    """Runs that ended ``done`` with a recorded model, newest first (optionally of one dataset)."""
-    return [r for r in list_runs(store, dataset) if r.status == "done" and r.model_sha256]
+    """Runs with a model (``runs.files.has_model``: done or cancelled), newest first (optionally of one dataset)."""
+    return runs_with_model(store, dataset)
 
 
 def validation_score(run: RunRecord) -> float | None:

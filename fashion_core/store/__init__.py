@@ -5,9 +5,10 @@ from fashion_core.store.core import (
     DatasetInfo,
     ImageRecord,
     LabelStore,
-    utc_now,
 )
+from fashion_core.store.db import utc_now
 from fashion_core.store.edits import EditRecord
+from fashion_core.store.runs import RunRecord
 
 __all__ = [
     "AnnotationRecord",
@@ -15,5 +16,6 @@ __all__ = [
     "EditRecord",
     "ImageRecord",
     "LabelStore",
+    "RunRecord",
     "utc_now",
 ]

@@ -1,4 +1,7 @@
-"""The label store: datasets, images and their original labels in one SQLite file."""
+"""The label store: datasets, images and their original labels in one SQLite file.
+
+The other tables' queries are mixed in from one module each: edits.py, runs.py, maps.py, gallery.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -15,14 +17,14 @@ import pandas as pd
 from fashion_core.errors import StoreError, UnknownDatasetError
 from fashion_core.schema import Schema
 from fashion_core.store import db
+from fashion_core.store.db import utc_now
 from fashion_core.store.edits import EditLogMixin
+from fashion_core.store.gallery import GalleryQueryMixin
+from fashion_core.store.maps import MapRowsMixin
+from fashion_core.store.runs import RunRowsMixin
 from fashion_core.workspace import Workspace
 
 LABEL_COLUMNS = ["image_id", "path", "category", "value", "maybe"]
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class AnnotationRecord:
     source_line: int | None = None
 
 
-class LabelStore(EditLogMixin):
+class LabelStore(EditLogMixin, RunRowsMixin, MapRowsMixin, GalleryQueryMixin):
     """Access to the workspace's SQLite label store; safe to share between threads.
 
     Each thread gets its own connection (sqlite3 connections must not be used from two

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 SCHEMA_VERSION = 1
@@ -80,9 +81,20 @@ CREATE TABLE IF NOT EXISTS runs (
     model_sha256 TEXT,
     error TEXT,
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    map_name TEXT,
+    files_json TEXT
 );
 """
+# Columns added to existing tables after their first release: (table, column, type). A store
+# made before gets them on open; ``map_name`` is the label map a run resolved (its config may
+# say "the active map"), ``files_json`` the SHA-256 of each run file that changes its answers.
+ADDED_COLUMNS = (("runs", "map_name", "TEXT"), ("runs", "files_json", "TEXT"))
+
+
+def utc_now() -> str:
+    """Now in UTC as ISO 8601 to the second: the store's timestamps."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -104,6 +116,15 @@ def connect(path: Path) -> sqlite3.Connection:
 def migrate(conn: sqlite3.Connection) -> None:
     """Create the tables if they are missing and record the schema version."""
     conn.executescript(DDL)
+    _add_missing_columns(conn)
     conn.execute(
         "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
     )
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Add ``ADDED_COLUMNS`` a store made by an older version lacks (reads only when none is missing)."""
+    for table, column, kind in ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")

@@ -8,6 +8,7 @@ import pandas as pd
 
 from fashion_core.errors import StoreError
 from fashion_core.schema import normalize_value
+from fashion_core.store.db import utc_now
 
 EXCLUDED = None  # new_value of an edit that takes the image out of a category
 
@@ -50,8 +51,6 @@ class EditLogMixin:
         The old value is read inside the same write transaction, so two people editing at
         once each get a log row that says truthfully what they replaced.
         """
-        from fashion_core.store.core import utc_now
-
         info = self.dataset(dataset)
         cat = info.schema.category(category)
         value = None if new_value is None else normalize_value(cat, new_value)
@@ -75,8 +74,6 @@ class EditLogMixin:
         Only the latest edit of an (image, category) can be undone, so an undo never
         silently throws away somebody else's later change.
         """
-        from fashion_core.store.core import utc_now
-
         target = self.edit(edit_id)
         with self.transaction() as conn:
             row = conn.execute(

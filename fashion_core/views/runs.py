@@ -13,8 +13,9 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from fashion_core.runs.files import FINISHED, RunDir
+from fashion_core.runs.files import RunDir
 from fashion_core.store import LabelStore
+from fashion_core.training.status import JobStatus
 
 # Config fields shown side by side when comparing runs (dotted: nested field).
 COMPARE_FIELDS: tuple[str, ...] = (
@@ -141,12 +142,12 @@ def finetune_start(history: pd.DataFrame) -> int | None:
 # -- progress ----------------------------------------------------------------------------------
 
 
-def run_progress(status: Mapping[str, Any]) -> RunProgress:
+def run_progress(status: JobStatus) -> RunProgress:
     """Progress of a run from its status (``epoch`` is the epoch in progress, 1-based)."""
-    epochs, epoch = _int(status.get("epochs")), _int(status.get("epoch"))
-    batches, batch = _int(status.get("batches")), _int(status.get("batch"))
+    epochs, epoch = status.epochs, status.epoch
+    batches, batch = status.batches, status.batch
     batch_fraction = min(1.0, batch / batches) if batches and batch is not None else 0.0
-    if status.get("state") == "done":
+    if status.state == "done":
         fraction = 1.0
     elif epochs and epoch:
         fraction = min(1.0, max(0.0, (epoch - 1 + batch_fraction) / epochs))
@@ -157,8 +158,8 @@ def run_progress(status: Mapping[str, Any]) -> RunProgress:
         epoch_text=f"Epoch {epoch} of {epochs}" if epoch and epochs else "",
         batch_fraction=batch_fraction,
         batch_text=f"batch {batch} of {batches}" if batch is not None and batches else "",
-        per_epoch_text=format_duration(status.get("seconds_per_epoch")),
-        eta_text=format_duration(status.get("eta_seconds")),
+        per_epoch_text=format_duration(status.seconds_per_epoch),
+        eta_text=format_duration(status.eta_seconds),
     )
 
 
@@ -203,38 +204,38 @@ def val_accuracy(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     }
 
 
-def runs_table(jobs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def runs_table(jobs: Sequence[JobStatus]) -> pd.DataFrame:
     """One row per run for the run list: id, dataset, state, progress, model, accuracy, error."""
     rows = []
     for job in jobs:
-        config = job.get("config") or {}
-        acc = val_accuracy(job.get("metrics"))
+        config = job.config or {}
+        acc = val_accuracy(job.metrics)
         rows.append({
-            "run": job.get("run"),
-            "dataset": job.get("dataset"),
+            "run": job.run,
+            "dataset": job.dataset,
             "state": _state_text(job),
-            "progress": run_progress(job).epoch_text if job.get("state") == "running" else "",
+            "progress": run_progress(job).epoch_text if job.state == "running" else "",
             "backbone": config.get("backbone"),
             "image size": config.get("image_size"),
             "quick": config.get("quick"),
             "mean val accuracy": round(sum(acc.values()) / len(acc), 4) if acc else None,
-            "created": job.get("created_at"),
-            "error": _first_line(job.get("error")),
+            "created": job.created_at,
+            "error": _first_line(job.error),
         })
     return pd.DataFrame(rows, columns=["run", "dataset", "state", "progress", "backbone", "image size", "quick",
                                        "mean val accuracy", "created", "error"])
 
 
-def comparison_frame(jobs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def comparison_frame(jobs: Sequence[JobStatus]) -> pd.DataFrame:
     """Finished runs with metrics side by side: run, state, the ``COMPARE_FIELDS``, then
     ``val acc: <category>`` per category (empty where a run did not train that category)."""
     rows = []
     for job in jobs:
-        acc = val_accuracy(job.get("metrics"))
-        if job.get("state") not in FINISHED or not acc:
+        acc = val_accuracy(job.metrics)
+        if not job.finished or not acc:
             continue
-        config = job.get("config") or {}
-        row: dict[str, Any] = {"run": job.get("run"), "state": job.get("state")}
+        config = job.config or {}
+        row: dict[str, Any] = {"run": job.run, "state": job.state}
         row.update({name: _dotted(config, name) for name in COMPARE_FIELDS})
         row.update({f"val acc: {cat}": value for cat, value in acc.items()})
         rows.append(row)
@@ -257,8 +258,8 @@ def comparison_figure(frame: pd.DataFrame) -> go.Figure:
 
 def trainable_categories(store: LabelStore, dataset: str, map_name: str | None) -> list[str]:
     """Categories with at least one label, through a map (None: the active map, '': no map)."""
-    from fashion_core.labels.view import ACTIVE, label_view
     from fashion_core.labels.stats import labelled_images
+    from fashion_core.labels.view import ACTIVE, label_view
 
     view = label_view(store, dataset, ACTIVE if map_name is None else (map_name or None))
     counts = labelled_images(view.labels)
@@ -268,11 +269,11 @@ def trainable_categories(store: LabelStore, dataset: str, map_name: str | None) 
 # -- helpers ------------------------------------------------------------------------------------------
 
 
-def _state_text(job: Mapping[str, Any]) -> str:
-    state = str(job.get("state"))
-    if state == "queued" and job.get("queue_position"):
-        return f"queued (#{job['queue_position']})"
-    if state == "running" and job.get("cancel_requested"):
+def _state_text(job: JobStatus) -> str:
+    state = str(job.state)
+    if state == "queued" and job.queue_position:
+        return f"queued (#{job.queue_position})"
+    if state == "running" and job.cancel_requested:
         return "running (cancelling)"
     return state
 
@@ -286,10 +287,6 @@ def _dotted(config: Mapping[str, Any], name: str) -> Any:
 
 def _first_line(text: Any) -> str:
     return str(text).splitlines()[0] if text else ""
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if _is_number(value) else None
 
 
 def _is_number(value: Any) -> bool:

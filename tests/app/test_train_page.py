@@ -132,7 +132,7 @@ def test_running_run_shows_progress_queue_and_cancel(studio: Studio, open_page,
     at.button(key="train_start").click().run()
     at.button(key="train_start").click().run()
     assert not at.exception
-    second, first = [j["run"] for j in jobs.list_jobs(studio.workspace)]  # newest first
+    second, first = [j.run for j in jobs.list_jobs(studio.workspace)]  # newest first
     assert _frame(at, "run", "dataset")["state"].tolist() == ["queued (#1)", "running"]
 
     at.selectbox(key="train_run_pick").set_value(first).run()
@@ -158,7 +158,7 @@ def test_before_the_first_epoch_the_panel_says_what_it_is_doing(studio: Studio, 
     monkeypatch.setattr(jobs, "DEFAULT_TRAINER", page_trainer)
     at = open_page(PAGE)
     at.button(key="train_start").click().run()
-    (run,) = [j["run"] for j in jobs.list_jobs(studio.workspace)]
+    (run,) = [j.run for j in jobs.list_jobs(studio.workspace)]
     RunDir(studio.workspace.runs_dir / run).write_status(
         state="running", phase="embeddings", epoch=None, epochs=None, batch=3, batches=8
     )

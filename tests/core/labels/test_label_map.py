@@ -468,3 +468,25 @@ def test_an_edited_label_has_no_marks(store: LabelStore, dataset: str) -> None:
     # The edit settles the doubt in the current labels; the imported original keeps its mark.
     assert store.current_labels(dataset).set_index("image_id").loc[image_id, "maybe"] == ""
     assert store.original_labels(dataset).set_index("image_id").loc[image_id, "maybe"] != ""
+
+
+def test_delete_refuses_a_map_a_run_used_through_the_active_map(
+    store: LabelStore, dataset: str, tmp_path: Path
+) -> None:
+    from fashion_core.runs.files import RunDir, register_run, update_run, write_json_atomic
+
+    for name in ("via-active", "legacy", "named", "unused"):
+        label_maps.save_map(store, LabelMap(name, (Step(Op.DROP, SLEEVE, ("Invisible",)),)))
+    # A run whose config said "the active map" records the map it resolved when it read its labels.
+    register_run(store, RunDir(tmp_path / "runs" / "r1"), dataset, {"map_name": None})
+    update_run(store, "r1", map_name="via-active", status="done")
+    # A run from before that record: its folder's label_map.json says which map it froze.
+    legacy = RunDir(tmp_path / "runs" / "r2")
+    register_run(store, legacy, dataset, {"map_name": None})
+    write_json_atomic(legacy.label_map, {"name": "legacy", "version": 1, "map": None})
+    register_run(store, RunDir(tmp_path / "runs" / "r3"), dataset, {"map_name": "named"})  # queued, named
+    for name, run in (("via-active", "r1"), ("legacy", "r2"), ("named", "r3")):
+        with pytest.raises(LabelMapError, match=f"{name!r} was used by run\\(s\\) {run}; it is kept"):
+            label_maps.delete_map(store, name)
+    assert label_maps.delete_map(store, "unused") == 1
+    assert label_maps.map_names(store) == ["legacy", "named", "via-active"]

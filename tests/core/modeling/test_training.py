@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_core.labels.maps import activate_map, add_steps
+from fashion_core.errors import LabelMapError
+from fashion_core.labels.maps import activate_map, add_steps, deactivate_map, delete_map
 from fashion_core.labels.view import label_view
 from fashion_core.modeling.config import Imbalance, TrainConfig
 from fashion_core.modeling.table import build_label_table, stratified_split
@@ -156,3 +157,10 @@ def test_the_active_label_map_is_frozen_into_the_run(
     model = load_run_model(store, run_dir.run_id)
     out = model.predict_on_batch(np.zeros((1, 32, 32, 3), np.float32))
     assert out["colour"].shape == (1, 2)  # red and cool
+    # The run resolved "the active map" to this one and recorded it: the map outlives deactivation.
+    run = get_run(store, run_dir.run_id)
+    assert run.config["map_name"] is None and run.map_name == "cool_colours"
+    assert set(run.files_sha256) == {"model.keras", "schema.json", "label_map.json"}
+    deactivate_map(store, "tiny")
+    with pytest.raises(LabelMapError, match=f"used by run\\(s\\) {run_dir.run_id}"):
+        delete_map(store, "cool_colours")

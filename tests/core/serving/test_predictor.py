@@ -27,6 +27,7 @@ from fashion_core.serving.predictor import (
     probability_figure,
 )
 from fashion_core.runs.files import RunDir, register_run, update_run, write_json_atomic
+from fashion_core.runs.readers import write_thresholds
 from fashion_core.schema import Kind
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
@@ -158,7 +159,7 @@ def test_a_runs_tuned_thresholds_are_read_and_mark_the_positives(
     assert plain.thresholds == (0.5, 0.5) and not plain.tuned_thresholds
     low, high = plain.values[1].value, plain.values[0].value  # tuned so that only the less probable passes
     thresholds = RunDir(trained.workspace.runs_dir / trained.run_id).path / THRESHOLDS_FILE
-    write_json_atomic(thresholds, {"tags": {low: 0.0, high: 1.0}})
+    write_thresholds(trained.store, trained.run_id, {"tags": {low: 0.0, high: 1.0}})  # as the evaluation saves them
     try:
         answer = Predictor.from_run(trained.store, trained.run_id).predict_bytes(photo.read_bytes())["tags"]
         assert answer.positives == (low,) and answer.tuned_thresholds
@@ -189,7 +190,7 @@ def test_a_runs_tuned_thresholds_are_read_and_mark_the_positives(
             f"  -> {low}"
         )  # ranked, then the marked set
     finally:
-        thresholds.unlink()
+        write_thresholds(trained.store, trained.run_id, {})  # removes the file and its recorded hash
 
 
 def test_thresholds_file_is_read_and_checked(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ class StepRunner:
 
     def step(self) -> str:
         workspace, run_id, trainer = self.pending.pop(0)
-        jobs.execute_run(workspace, run_id, trainer, runner=self)
+        jobs.run_to_end(workspace, run_id, trainer, runner=self)
         return run_id
 
 
@@ -146,37 +146,37 @@ def _poll(predicate, timeout: float = 60.0) -> None:
 def test_submit_runs_and_status_merges_run_folder_and_store(ws: Workspace) -> None:
     run_id = jobs.submit(ws, config(epochs=3), runner=jobs.InlineRunner(), trainer=fast_trainer)
     st = jobs.status(ws, run_id)
-    assert st["run"] == run_id and st["dataset"] == DATASET
-    assert st["state"] == "done"
-    assert (st["epoch"], st["epochs"], st["batch"], st["batches"]) == (3, 3, 3, 3)
-    assert st["pid"] == os.getpid() and st["started_at"] and st["finished_at"]
-    assert st["metrics"][SLEEVE]["val_accuracy"] == pytest.approx(0.7)
-    run_dir = RunDir(Path(st["run_dir"]))
-    assert st["model_sha256"] == sha256_file(run_dir.model)
+    assert st.run == run_id and st.dataset == DATASET
+    assert st.state == "done"
+    assert (st.epoch, st.epochs, st.batch, st.batches) == (3, 3, 3, 3)
+    assert st.pid == os.getpid() and st.started_at and st.finished_at
+    assert st.metrics[SLEEVE]["val_accuracy"] == pytest.approx(0.7)
+    run_dir = RunDir(Path(st.run_dir))
+    assert st.model_sha256 == sha256_file(run_dir.model)
     assert [r["epoch"] for r in run_dir.read_history()] == [1, 2, 3]
-    assert st["config"]["epochs"] == 3
+    assert st.config["epochs"] == 3
 
 
 def test_trainer_that_records_nothing_gets_its_end_recorded(ws: Workspace) -> None:
     run_id = jobs.submit(ws, config(), runner=jobs.InlineRunner(), trainer=bare_trainer)
     st = jobs.status(ws, run_id)
-    assert st["state"] == "done"
-    assert st["metrics"][COLLAR]["val_accuracy"] == pytest.approx(0.6)
-    assert st["model_sha256"] == sha256_file(RunDir(Path(st["run_dir"])).model)
+    assert st.state == "done"
+    assert st.metrics[COLLAR]["val_accuracy"] == pytest.approx(0.6)
+    assert st.model_sha256 == sha256_file(RunDir(Path(st.run_dir)).model)
 
 
 def test_queue_runs_one_at_a_time_in_submission_order(ws: Workspace) -> None:
     runner = StepRunner()
     ids = [jobs.submit(ws, config(epochs=1), runner=runner, trainer=fast_trainer) for _ in range(3)]
-    states = lambda: [jobs.status(ws, i)["state"] for i in ids]  # noqa: E731
+    states = lambda: [jobs.status(ws, i).state for i in ids]  # noqa: E731
     assert states() == ["running", "queued", "queued"]
-    assert [jobs.status(ws, i).get("queue_position") for i in ids] == [None, 1, 2]
+    assert [jobs.status(ws, i).queue_position for i in ids] == [None, 1, 2]
     assert [p[1] for p in runner.pending] == [ids[0]]  # only the first was started
-    assert [j["run"] for j in jobs.list_jobs(ws)] == ids[::-1]  # newest first, even within one second
+    assert [j.run for j in jobs.list_jobs(ws)] == ids[::-1]  # newest first, even within one second
 
     assert runner.step() == ids[0]
     assert states() == ["done", "running", "queued"]
-    assert jobs.status(ws, ids[2])["queue_position"] == 1
+    assert jobs.status(ws, ids[2]).queue_position == 1
     assert runner.step() == ids[1]
     assert states() == ["done", "done", "running"]
     assert runner.step() == ids[2]
@@ -188,11 +188,11 @@ def test_cancel_queued_run_is_cancelled_at_once_and_never_starts(ws: Workspace) 
     first = jobs.submit(ws, config(), runner=runner, trainer=fast_trainer)
     second = jobs.submit(ws, config(), runner=runner, trainer=fast_trainer)
     st = jobs.cancel(ws, second)
-    assert st["state"] == "cancelled" and st["message"] == "cancelled before it started"
+    assert st.state == "cancelled" and st.message == "cancelled before it started"
     runner.step()
-    assert jobs.status(ws, first)["state"] == "done"
-    assert jobs.status(ws, second)["state"] == "cancelled"
-    assert not runner.pending and not RunDir(Path(st["run_dir"])).history.exists()
+    assert jobs.status(ws, first).state == "done"
+    assert jobs.status(ws, second).state == "cancelled"
+    assert not runner.pending and not RunDir(Path(st.run_dir)).history.exists()
 
 
 def test_cancel_running_run_stops_it_gracefully_and_keeps_the_checkpoint(ws: Workspace) -> None:
@@ -201,26 +201,26 @@ def test_cancel_running_run_stops_it_gracefully_and_keeps_the_checkpoint(ws: Wor
         target=lambda: ids.append(jobs.submit(ws, config(epochs=100), runner=jobs.InlineRunner(), trainer=slow_trainer))
     )
     worker.start()
-    _poll(lambda: any(r.get("epoch", 0) >= 2 for r in jobs.list_jobs(ws)))
-    run_id = jobs.list_jobs(ws)[0]["run"]
+    _poll(lambda: any((r.epoch or 0) >= 2 for r in jobs.list_jobs(ws)))
+    run_id = jobs.list_jobs(ws)[0].run
     st = jobs.cancel(ws, run_id)
-    assert st["cancel_requested"] and st["state"] in ("running", "cancelled")
+    assert st.cancel_requested and st.state in ("running", "cancelled")
     worker.join(30)
     assert not worker.is_alive() and ids == [run_id]
     st = jobs.status(ws, run_id)
-    assert st["state"] == "cancelled"
-    run_dir = RunDir(Path(st["run_dir"]))
+    assert st.state == "cancelled"
+    run_dir = RunDir(Path(st.run_dir))
     assert 1 <= len(run_dir.read_history()) < 100
-    assert st["model_sha256"] == sha256_file(run_dir.model)
+    assert st.model_sha256 == sha256_file(run_dir.model)
 
 
 def test_failed_run_shows_the_error_and_the_log_tail(ws: Workspace) -> None:
     run_id = jobs.submit(ws, config(), runner=jobs.InlineRunner(), trainer=failing_trainer)
     st = jobs.status(ws, run_id)
-    assert st["state"] == "failed"
-    assert st["error"] == "ValueError: no image of category 'hat' could be read"
-    assert "Traceback" in st["log_tail"] and "failing_trainer" in st["log_tail"]
-    assert st["phase"] == "loading data"  # the last live status stays visible
+    assert st.state == "failed"
+    assert st.error == "ValueError: no image of category 'hat' could be read"
+    assert "Traceback" in st.log_tail and "failing_trainer" in st.log_tail
+    assert st.phase == "loading data"  # the last live status stays visible
 
 
 def test_failed_run_lets_the_queue_advance(ws: Workspace) -> None:
@@ -229,8 +229,8 @@ def test_failed_run_lets_the_queue_advance(ws: Workspace) -> None:
     good = jobs.submit(ws, config(), runner=runner, trainer=fast_trainer)
     runner.step()
     # The queue continues with the trainer of whoever advances it (here: the failing one's).
-    assert jobs.status(ws, bad)["state"] == "failed"
-    assert jobs.status(ws, good)["state"] == "running"
+    assert jobs.status(ws, bad).state == "failed"
+    assert jobs.status(ws, good).state == "running"
 
 
 def test_runs_are_found_again_by_a_fresh_store_and_fresh_calls(ws: Workspace) -> None:
@@ -240,7 +240,7 @@ def test_runs_are_found_again_by_a_fresh_store_and_fresh_calls(ws: Workspace) ->
     assert get_run(fresh, run_id).status == "done"
     fresh.close()
     listed = jobs.list_jobs(str(ws.root), dataset=DATASET)
-    assert [j["run"] for j in listed] == [run_id] and listed[0]["epoch"] == 2
+    assert [j.run for j in listed] == [run_id] and listed[0].epoch == 2
     assert jobs.list_jobs(ws, dataset="other") == []
 
 
@@ -256,16 +256,16 @@ def test_reconcile_fails_a_run_whose_process_died_and_starts_the_next(ws: Worksp
     orphan.log.write_text("epoch 1\nKilled by the OOM killer\n")
     store.close()
     waiting = jobs.submit(ws, config(epochs=1), runner=StepRunner(), trainer=fast_trainer)
-    assert jobs.status(ws, waiting)["state"] == "queued"
+    assert jobs.status(ws, waiting).state == "queued"
 
     runner = StepRunner()
     changes = jobs.reconcile(ws, runner=runner, trainer=fast_trainer)
     assert changes == {"failed": ["orphan"], "cancelled": [], "started": waiting}
     st = jobs.status(ws, "orphan")
-    assert st["state"] == "failed"
-    assert st["error"].startswith("process exited unexpectedly") and "OOM killer" in st["error"]
+    assert st.state == "failed"
+    assert st.error.startswith("process exited unexpectedly") and "OOM killer" in st.error
     runner.step()
-    assert jobs.status(ws, waiting)["state"] == "done"
+    assert jobs.status(ws, waiting).state == "done"
     assert jobs.reconcile(ws, runner=runner, trainer=fast_trainer) == {"failed": [], "cancelled": [], "started": None}
 
 
@@ -276,7 +276,7 @@ def test_reconcile_leaves_a_live_run_alone(ws: Workspace) -> None:
     assert jobs.reconcile(ws, runner=runner, trainer=fast_trainer)["failed"] == []
     RunDir(ws.runs_dir / run_id).write_status(pid=os.getpid(), pid_started=psutil.Process().create_time())
     assert jobs.reconcile(ws, runner=runner, trainer=fast_trainer)["failed"] == []
-    assert jobs.status(ws, run_id)["state"] == "running"
+    assert jobs.status(ws, run_id).state == "running"
 
 
 def test_overdue_cancel_of_an_inline_run_is_marked_cancelled(ws: Workspace) -> None:
@@ -287,7 +287,7 @@ def test_overdue_cancel_of_an_inline_run_is_marked_cancelled(ws: Workspace) -> N
     assert jobs.reconcile(ws, grace_seconds=60, start_next=False)["cancelled"] == []
     os.utime(RunDir(ws.runs_dir / run_id).cancel_flag, (time.time() - 5, time.time() - 5))
     assert jobs.reconcile(ws, grace_seconds=1, start_next=False)["cancelled"] == [run_id]
-    assert jobs.status(ws, run_id)["state"] == "cancelled"
+    assert jobs.status(ws, run_id).state == "cancelled"
 
 
 def test_bad_submissions_are_refused_with_clear_errors(ws: Workspace) -> None:
@@ -307,7 +307,7 @@ def test_bad_submissions_are_refused_with_clear_errors(ws: Workspace) -> None:
 def test_unloadable_trainer_fails_the_run_with_the_reason(ws: Workspace) -> None:
     run_id = jobs.submit(ws, config(), runner=jobs.InlineRunner(), trainer="tests.core.training.test_jobs:no_such_trainer")
     st = jobs.status(ws, run_id)
-    assert st["state"] == "failed" and "Cannot load trainer" in st["error"]
+    assert st.state == "failed" and "Cannot load trainer" in st.error
 
 
 def test_default_trainer_comes_from_hook_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -325,19 +325,19 @@ def test_default_trainer_comes_from_hook_then_environment(monkeypatch: pytest.Mo
 def test_process_run_is_observed_cancelled_and_found_again(ws: Workspace) -> None:
     runner = jobs.ProcessRunner(grace_seconds=30)
     run_id = jobs.submit(ws, config(epochs=500), runner=runner, trainer=slow_trainer)
-    _poll(lambda: jobs.status(ws, run_id).get("epoch", 0) >= 2)
+    _poll(lambda: (jobs.status(ws, run_id).epoch or 0) >= 2)
     st = jobs.status(ws, run_id)
-    assert st["state"] == "running" and st["phase"] == "training"
-    pid = st["pid"]
+    assert st.state == "running" and st.phase == "training"
+    pid = st.pid
     assert pid != os.getpid() and psutil.pid_exists(pid)
     assert psutil.Process(pid).cmdline()[0] == sys.executable  # a spawned interpreter, not a fork
     assert jobs.reconcile(ws, runner=runner, trainer=slow_trainer)["failed"] == []
 
     jobs.cancel(ws, run_id)
     final = jobs.wait(ws, run_id, timeout=60, runner=runner, trainer=slow_trainer)
-    assert final["state"] == "cancelled"
-    run_dir = RunDir(Path(final["run_dir"]))
-    assert final["model_sha256"] == sha256_file(run_dir.model)
+    assert final.state == "cancelled"
+    run_dir = RunDir(Path(final.run_dir))
+    assert final.model_sha256 == sha256_file(run_dir.model)
     assert "fake trainer finished epoch 1" in run_dir.log.read_text()  # child output goes to log.txt
     _poll(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 30)
 
@@ -345,18 +345,18 @@ def test_process_run_is_observed_cancelled_and_found_again(ws: Workspace) -> Non
     assert get_run(fresh, run_id).status == "cancelled"
     fresh.close()
     again = jobs.list_jobs(str(ws.root))
-    assert [(j["run"], j["state"]) for j in again] == [(run_id, "cancelled")]
+    assert [(j.run, j.state) for j in again] == [(run_id, "cancelled")]
     assert 1 <= len(run_dir.read_history()) < 500
 
 
 def test_process_that_ignores_cancel_is_terminated_after_the_grace_period(ws: Workspace) -> None:
     runner = jobs.ProcessRunner(grace_seconds=600)  # the child's own watchdog stays out of it
     run_id = jobs.submit(ws, config(epochs=500), runner=runner, trainer=stubborn_trainer)
-    _poll(lambda: jobs.status(ws, run_id).get("epoch", 0) >= 1)
-    pid = jobs.status(ws, run_id)["pid"]
+    _poll(lambda: (jobs.status(ws, run_id).epoch or 0) >= 1)
+    pid = jobs.status(ws, run_id).pid
     t0 = time.monotonic()
     st = jobs.cancel(ws, run_id, grace_seconds=1.0, wait=True)
-    assert st["state"] == "cancelled" and "terminated" in st["message"]
+    assert st.state == "cancelled" and "terminated" in st.message
     assert time.monotonic() - t0 < 15
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
@@ -365,14 +365,14 @@ def test_child_watchdog_ends_a_stuck_run_and_the_queue_advances_without_a_page(w
     runner = jobs.ProcessRunner(grace_seconds=0.5)
     stuck = jobs.submit(ws, config(epochs=500), runner=runner, trainer=stubborn_trainer)
     queued = jobs.submit(ws, config(epochs=1), runner=runner, trainer=stubborn_trainer)
-    _poll(lambda: jobs.status(ws, stuck).get("epoch", 0) >= 1)
-    assert jobs.status(ws, queued)["state"] == "queued"
+    _poll(lambda: (jobs.status(ws, stuck).epoch or 0) >= 1)
+    assert jobs.status(ws, queued).state == "queued"
     jobs.cancel(ws, stuck)
     # Nobody reconciles here: the child's own watchdog and queue hand-over do the work.
-    _poll(lambda: jobs.status(ws, queued)["state"] == "done")
+    _poll(lambda: jobs.status(ws, queued).state == "done")
     st = jobs.status(ws, stuck)
-    assert st["state"] == "cancelled" and "did not honour the cancel" in st["message"]
-    assert jobs.status(ws, queued)["pid"] not in (os.getpid(), st["pid"])
+    assert st.state == "cancelled" and "did not honour the cancel" in st.message
+    assert jobs.status(ws, queued).pid not in (os.getpid(), st.pid)
 
 
 def test_a_finished_status_is_final_against_late_progress(tmp_path: Path) -> None:
@@ -410,7 +410,7 @@ def test_cli_submit_list_show_wait(ws: Workspace, monkeypatch: pytest.MonkeyPatc
                         "--json", capsys=capsys)
     assert code == 0
     run_id = json.loads(out.splitlines()[-1])["run"]  # the inline fake trainer prints too
-    cfg = jobs.status(ws, run_id)["config"]
+    cfg = jobs.status(ws, run_id).config
     assert (cfg["epochs"], cfg["image_size"], cfg["weights"], cfg["categories"]) == (2, 32, "none", [SLEEVE])
     assert cfg["augmentation"]["flip"] is False and cfg["imbalance"]["scheme"] == "focal"
 
@@ -452,10 +452,10 @@ def test_cli_submitted_run_outlives_the_cli_process(ws: Workspace) -> None:
     )
     assert done.returncode == 0, done.stderr
     run_id = json.loads(done.stdout)["run"]
-    assert jobs.status(ws, run_id)["state"] == "running"  # the CLI has exited, the run goes on
+    assert jobs.status(ws, run_id).state == "running"  # the CLI has exited, the run goes on
     final = jobs.wait(ws, run_id, timeout=90, trainer="tests.core.training.test_jobs:slow_trainer")
-    assert final["state"] == "done" and final["epoch"] == 10
-    assert final["pid"] != os.getpid()
+    assert final.state == "done" and final.epoch == 10
+    assert final.pid != os.getpid()
 
 
 # -- the real trainer ------------------------------------------------------------------------------
@@ -481,19 +481,19 @@ def test_real_training_run_in_the_background_end_to_end(tmp_path: Path) -> None:
            "distribute": "none"}
 
     run_id = jobs.submit(workspace, cfg, runner=jobs.ProcessRunner())  # the real train_run, spawned
-    _poll(lambda: jobs.status(workspace, run_id).get("pid") is not None, 120)
-    assert jobs.status(workspace, run_id)["pid"] != os.getpid()
+    _poll(lambda: jobs.status(workspace, run_id).pid is not None, 120)
+    assert jobs.status(workspace, run_id).pid != os.getpid()
     final = jobs.wait(workspace, run_id, timeout=600)
-    assert final["state"] == "done", final.get("error")
-    assert set(val_accuracy(final["metrics"])) == {SLEEVE, COLLAR}
-    assert (final["epoch"], final["epochs"]) == (1, 1)
+    assert final.state == "done", final.get("error")
+    assert set(val_accuracy(final.metrics)) == {SLEEVE, COLLAR}
+    assert (final.epoch, final.epochs) == (1, 1)
 
     fresh = LabelStore.open(workspace.root)  # found again, as after an app restart
     assert verified_model_path(fresh, run_id).name == "model.keras"
     fresh.close()
     listed = jobs.list_jobs(str(workspace.root))
-    assert [j["state"] for j in listed] == ["done"]
-    history = history_frame(final["run_dir"])
+    assert [j.state for j in listed] == ["done"]
+    history = history_frame(final.run_dir)
     assert history["epoch"].tolist() == [1]
     heads = {t.name.split(",")[0] for t in curves_figure(history).data}
     assert heads == {"all", SLEEVE, COLLAR}
@@ -531,5 +531,5 @@ def test_a_run_that_cannot_start_fails_with_the_reason_and_the_queue_moves_on(ws
     store.close()
     assert jobs.reconcile(ws, runner=BrokenRunner(), trainer=fast_trainer)["started"] is None
     st = jobs.status(ws, second)
-    assert st["state"] == "failed" and st["error"] == "could not start: OSError: cannot fork: resource temporarily unavailable"
-    assert jobs.status(ws, third)["state"] == "failed"
+    assert st.state == "failed" and st.error == "could not start: OSError: cannot fork: resource temporarily unavailable"
+    assert jobs.status(ws, third).state == "failed"

@@ -24,6 +24,7 @@ from fashion_core.views.runs import (
 )
 from fashion_core.runs.files import RunDir
 from fashion_core.store import LabelStore
+from fashion_core.training.status import JobStatus
 from tests.conftest import write_image
 
 A, AB = "sleeve", "sleeve_length"  # "sleeve_length_loss" must not be read as head "sleeve"
@@ -112,13 +113,13 @@ def test_history_frame_reads_history_csv_and_numbers_epochs(tmp_path: Path) -> N
     ],
 )
 def test_run_progress(status: dict, fraction: float, epoch_text: str, batch_text: str) -> None:
-    p = run_progress(status)
+    p = run_progress(JobStatus.from_dict(status))
     assert p.fraction == pytest.approx(fraction)
     assert (p.epoch_text, p.batch_text) == (epoch_text, batch_text)
 
 
 def test_run_progress_times() -> None:
-    p = run_progress({"state": "running", "seconds_per_epoch": 65.4, "eta_seconds": 3725})
+    p = run_progress(JobStatus(state="running", seconds_per_epoch=65.4, eta_seconds=3725))
     assert (p.per_epoch_text, p.eta_text) == ("1 min 05 s", "1 h 02 min")
 
 
@@ -145,10 +146,10 @@ def test_val_accuracy_of_nothing_is_empty() -> None:
     assert val_accuracy(None) == {} and val_accuracy({"best_epoch": 2}) == {}
 
 
-def _jobs() -> list[dict]:
+def _jobs() -> list[JobStatus]:
     cfg = {"backbone": "efficientnet_lite0", "image_size": 128, "epochs": 3, "quick": False,
            "imbalance": {"scheme": "focal"}, "learning_rate": 0.001}
-    return [
+    return [JobStatus.from_dict(job) for job in [
         {"run": "r3", "dataset": "d", "state": "running", "epoch": 2, "epochs": 5, "config": cfg,
          "cancel_requested": True},
         {"run": "r2", "dataset": "d", "state": "done", "config": {**cfg, "image_size": 96},
@@ -156,7 +157,7 @@ def _jobs() -> list[dict]:
         {"run": "r1", "dataset": "d", "state": "failed", "config": cfg, "error": "ValueError: bad\ntraceback"},
         {"run": "r0", "dataset": "d", "state": "cancelled", "config": cfg, "metrics": {"a": {"val_accuracy": 0.7}}},
         {"run": "q", "dataset": "d", "state": "queued", "queue_position": 1, "config": cfg},
-    ]
+    ]]
 
 
 def test_runs_table_one_row_per_run() -> None:
