@@ -104,7 +104,8 @@ def map_run_labels(store: LabelStore, run_dir: RunDir, base: Schema, labels: pd.
         EvaluationError: The run's map cannot be read.
     """
     from fashion_core.labels.apply_map import apply_label_map
-    from fashion_core.labels.label_map import LabelMap, load_map
+    from fashion_core.labels.label_map import LabelMap
+    from fashion_core.labels.maps import load_map
 
     record = run_dir.read_label_map()
     if not record.get("name"):

@@ -17,7 +17,7 @@ from fashion_core.errors import LabelMapError
 from fashion_core.schema import MULTI_SEPARATOR
 
 if TYPE_CHECKING:
-    from fashion_core.store import LabelStore
+    pass
 
 MAX_NAME_LENGTH = 100
 
@@ -259,9 +259,3 @@ def _split_arrow(text: str, what: str, example: str) -> tuple[str, str]:
         raise LabelMapError(f"--{what} must look like {example!r}. Received: {text!r}")
     return left, right
 
-
-def load_map(store: LabelStore, name: str, version: int | None = None) -> LabelMap:
-    """Load a saved map (latest version by default); see ``fashion_core.labels.maps``."""
-    from fashion_core.labels.maps import load_map as _load  # persistence lives beside, not here
-
-    return _load(store, name, version)

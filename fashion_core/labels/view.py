@@ -51,7 +51,7 @@ def label_view(store: LabelStore, dataset: str, map_name: str | None | _Active =
     if not name:
         return LabelView(info.schema, labels, None, None)
     from fashion_core.labels.apply_map import apply_label_map
-    from fashion_core.labels.label_map import load_map
+    from fashion_core.labels.maps import load_map
 
     label_map = load_map(store, name)
     schema, mapped = apply_label_map(label_map, info.schema, labels)

@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from fashion_core.errors import ModelError
 from fashion_core.modeling.heads import make_heads
-from fashion_core.serving.predictor import load_run_schema, load_thresholds
 from fashion_core.runs.files import RunDir, get_run
+from fashion_core.runs.readers import read_schema, read_thresholds
 from fashion_core.store import LabelStore
 
 INPUT_NAME = "image"
@@ -208,7 +208,7 @@ def export_schema(store: LabelStore, run_id: str, image_size: int) -> dict[str, 
     """What a consumer of an exported model needs: input format, outputs and their value order."""
     run = get_run(store, run_id)
     run_dir = RunDir(run.run_dir)
-    schema = load_run_schema(run_dir)
+    schema = read_schema(run_dir)
     outputs = [
         {
             "name": h.key,
@@ -232,7 +232,7 @@ def export_schema(store: LabelStore, run_id: str, image_size: int) -> dict[str, 
             " the model does its own preprocessing",
         },
         "outputs": outputs,
-        "thresholds": load_thresholds(run_dir, schema) or None,
+        "thresholds": read_thresholds(run_dir, schema) or None,
         "schema": schema.to_dict(),
     }
 

@@ -35,7 +35,7 @@ def write_label_map(store: LabelStore, path: Path, name: str | None, version: in
     """Freeze the label map the run read its labels through (or that it used none)."""
     record: dict[str, Any] = {"name": name, "version": version, "map": None}
     if name:
-        from fashion_core.labels.label_map import load_map
+        from fashion_core.labels.maps import load_map
 
         with contextlib.suppress(FashionCoreError):
             record["map"] = load_map(store, name, version).to_dict()
