@@ -8,8 +8,9 @@ from typing import Any
 import streamlit as st
 
 from fashion_core.labels.maps import map_names
+from fashion_core.labels.view import ACTIVE, NO_MAP, LabelSource
 from fashion_core.modeling.backbones import BACKBONES
-from fashion_core.modeling.config import FLIP_MODES, IMBALANCE_SCHEMES, NO_MAP, SCHEDULES, TrainConfig
+from fashion_core.modeling.config import FLIP_MODES, IMBALANCE_SCHEMES, SCHEDULES, TrainConfig
 from fashion_core.views.runs import trainable_categories
 from ui.services import get_store
 
@@ -26,23 +27,23 @@ AUGMENTATIONS = (  # (switch, strength field, label, help)
 )
 
 
-def _map_label(value: str | None, active: str | None) -> str:
-    if value is None:
+def _map_label(source: LabelSource, active: str | None) -> str:
+    if source == ACTIVE:
         return f"active map ({active})" if active else "active map (none set: labels as they are)"
-    return "no map (labels as they are)" if value == NO_MAP else value
+    return "no map (labels as they are)" if source == NO_MAP else str(source.name)
 
 
-def data_and_model(dataset: str, active_map: str | None) -> tuple[str | None, list[str], str]:
+def data_and_model(dataset: str, active_map: str | None) -> tuple[LabelSource, list[str], str]:
     """Map, categories and backbone: outside the form, because the choices depend on them."""
     store = get_store()
     cols = st.columns(2)  # categories get a row of their own: eight chips need the width
     map_choice = cols[0].selectbox(
-        "Label map", [None, NO_MAP, *map_names(store)], key="train_map",
+        "Label map", [ACTIVE, NO_MAP, *map(LabelSource.named, map_names(store))], key="train_map",
         format_func=lambda v: _map_label(v, active_map), help="Train on the labels as seen through this map.",
     )
     labelled = trainable_categories(store, dataset, map_choice)
     categories = st.multiselect(
-        "Categories (one head each)", labelled, default=labelled, key=f"train_categories_{map_choice}",
+        "Categories (one head each)", labelled, default=labelled, key=f"train_categories_{map_choice.to_config()}",
         help="One model learns all chosen categories; images unlabelled in a category do not count for its head.",
     )
     default = TrainConfig.__dataclass_fields__["backbone"].default
@@ -65,7 +66,7 @@ def _augmentation_inputs(defaults: Any) -> dict[str, Any]:
     return aug
 
 
-def train_form(dataset: str, map_choice: str | None, categories: list[str], backbone: str) -> dict[str, Any] | None:
+def train_form(dataset: str, map_choice: LabelSource, categories: list[str], backbone: str) -> dict[str, Any] | None:
     """The rest of the options; returns the config dict when Start is pressed."""
     defaults = TrainConfig(dataset=dataset, backbone=backbone)
     spec = BACKBONES[backbone]
@@ -117,7 +118,7 @@ def train_form(dataset: str, map_choice: str | None, categories: list[str], back
             return None
     chosen_weights = weights_file.strip() if weights == "file" else weights
     return {
-        "dataset": dataset, "map_name": map_choice, "categories": categories or None, "backbone": backbone,
+        "dataset": dataset, "labels": map_choice, "categories": categories or None, "backbone": backbone,
         "weights": chosen_weights, "image_size": int(image_size), "batch_size": int(batch_size),
         "epochs": int(epochs), "finetune_epochs": int(finetune_epochs), "learning_rate": float(learning_rate),
         "finetune_layers": float(finetune_layers), "finetune_lr_factor": float(finetune_lr_factor),

@@ -111,11 +111,11 @@ def run_datasets(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from fashion_core.labels.view import label_view
     from fashion_core.labels.stats import label_counts
+    from fashion_core.labels.view import NO_MAP, LabelSource, label_view
 
     # Without --map: the labels before any map (not the active one), as the interface says.
-    view = label_view(open_store(args), args.dataset, args.map or None)
+    view = label_view(open_store(args), args.dataset, LabelSource.named(args.map) if args.map else NO_MAP)
     counts = label_counts(view.schema, view.labels)
     result = {"dataset": args.dataset, "map": args.map, "categories": counts}
     if args.json:

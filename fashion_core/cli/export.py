@@ -19,11 +19,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fashion_core.labels.view import ACTIVE
+    from fashion_core.labels.view import LabelSource
     from fashion_core.modeling.tfrecord import export_tfrecords
 
-    map_name = None if args.no_map else (args.map or ACTIVE)
-    result = export_tfrecords(open_store(args), args.dataset, args.out, map_name=map_name, shard_size=args.shard_size)
+    source = LabelSource.choose(args.map, no_map=args.no_map)
+    result = export_tfrecords(open_store(args), args.dataset, args.out, source=source, shard_size=args.shard_size)
     if args.json:
         print_json(result.to_dict())
     else:

@@ -256,14 +256,13 @@ def run_install_examples(args: argparse.Namespace) -> int:
 
 def run_export_folders(args: argparse.Namespace) -> int:
     from fashion_core.labels.export_folders import export_folders
-    from fashion_core.labels.view import ACTIVE
+    from fashion_core.labels.view import LabelSource
 
-    map_name = None if args.no_map else (args.map or ACTIVE)
     report = export_folders(
         open_store(args),
         args.dataset,
         args.out,
-        map_name=map_name,
+        source=LabelSource.choose(args.map, no_map=args.no_map),
         categories=args.category,
         link=not args.copy,
     )

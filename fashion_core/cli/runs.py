@@ -81,15 +81,14 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The config dict of the options given (``TrainConfig`` fills in and checks the rest)."""
     config: dict[str, Any] = {"dataset": args.dataset}
-    for name in ("map_name", "categories", "backbone", "weights", "image_size", "epochs", "finetune_epochs",
+    for name in ("categories", "backbone", "weights", "image_size", "epochs", "finetune_epochs",
                  "finetune_layers", "finetune_lr_factor", "batch_size", "learning_rate", "schedule", "quick", "val_fraction", "seed"):
         value = getattr(args, name, None)
         if value is not None:
             config[name] = value
-    if getattr(args, "no_map", False):
-        from fashion_core.modeling.config import NO_MAP
+    from fashion_core.labels.view import LabelSource
 
-        config["map_name"] = NO_MAP
+    config["labels"] = LabelSource.choose(getattr(args, "map_name", None), no_map=getattr(args, "no_map", False))
     if getattr(args, "no_augmentation", False):
         import dataclasses
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from fashion_core.errors import ExportError
-from fashion_core.labels.view import ACTIVE, _Active, label_view
+from fashion_core.labels.view import ACTIVE, LabelSource, label_view
 from fashion_core.schema import Schema, split_value
 from fashion_core.store import LabelStore
 
@@ -76,7 +76,7 @@ def export_folders(
     dataset: str,
     out_dir: str | Path,
     *,
-    map_name: str | None | _Active = ACTIVE,
+    source: LabelSource = ACTIVE,
     categories: Iterable[str] | None = None,
     link: bool = True,
     on_progress: ProgressFn | None = None,
@@ -91,7 +91,7 @@ def export_folders(
         store: The label store.
         dataset: The dataset to export.
         out_dir: A new or empty folder outside the dataset's images root.
-        map_name: ``ACTIVE`` (the dataset's active map), None (no map) or a map name.
+        source: Which labels: ``ACTIVE`` (the dataset's active map), ``NO_MAP`` or a named map.
         categories: Only these categories (default: all that have labels).
         link: Try hard links first (False: always copy).
         on_progress: Called with (files done, total).
@@ -101,7 +101,7 @@ def export_folders(
     """
     info = store.dataset(dataset)
     out = _check_out_dir(Path(out_dir), info.images_root)
-    view = label_view(store, dataset, map_name)
+    view = label_view(store, dataset, source)
     names = _categories(view.schema, categories)
     folders = {name: _unique_dirs(view.schema.category(name).values) for name in names}
     plan, no_positive = _plan_files(view.labels, folders)

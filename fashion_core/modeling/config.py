@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from fashion_core.errors import FashionCoreError, ModelError
+from fashion_core.labels.view import ACTIVE, LabelSource
 from fashion_core.modeling.backbones import BACKBONES, backbone_spec, weights_problem
 
 SCHEDULES = ("heads", "finetune", "heads_then_finetune")
@@ -17,7 +18,6 @@ DISTRIBUTE_MODES = ("auto", "none", "mirrored", "multiworker")
 MIXED_PRECISION_MODES = ("auto", "off", "on")
 CACHE_MODES = ("auto", "memory", "file")
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
-NO_MAP = ""  # map_name for "train on the labels without any map", as opposed to None (the active map)
 
 
 class TrainConfigError(FashionCoreError, ValueError):
@@ -118,8 +118,9 @@ class TrainConfig:
 
     Attributes:
         dataset: Dataset name in the store.
-        map_name: Label map to read labels through: None = the dataset's active map,
-            ``NO_MAP`` ("") = no map, else a map name. The run records which was used.
+        labels: Which labels to train on (``ACTIVE``: through the dataset's active map,
+            ``NO_MAP``, or ``LabelSource.named(name)``). The run records the map it resolved.
+            Stored in ``config.json`` as ``map_name`` (None = active, "" = no map, else a name).
         categories: Categories to train (one head each); None = all with labels.
         backbone: A key of ``backbones.BACKBONES``.
         weights: ``bundled``, ``imagenet``, ``none`` or a weights file path; None picks the
@@ -149,7 +150,7 @@ class TrainConfig:
     """
 
     dataset: str
-    map_name: str | None = None
+    labels: LabelSource = ACTIVE
     categories: tuple[str, ...] | None = None
     backbone: str = "efficientnet_lite0"
     weights: str | None = None
@@ -176,8 +177,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, str) or not self.dataset.strip():
             _fail("dataset", "a non-empty dataset name", self.dataset)
-        if self.map_name is not None and not isinstance(self.map_name, str):
-            _fail("map_name", "None (active map), '' (no map) or a map name", self.map_name)
+        if not isinstance(self.labels, LabelSource):
+            _fail("labels", "a LabelSource (ACTIVE, NO_MAP or LabelSource.named(name))", self.labels)
         self._freeze_categories()
         self._check_model_options()
         self._check_training_options()
@@ -249,6 +250,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict that ``from_dict`` turns back into an equal config."""
         data = dataclasses.asdict(self)
+        del data["labels"]
+        data["map_name"] = self.labels.to_config()  # the encoding run folders have always used
         data["categories"] = None if self.categories is None else list(self.categories)
         data["imbalance"]["head_weights"] = dict(self.imbalance.head_weights)
         return data
@@ -257,6 +260,13 @@ class TrainConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Rebuild a config from ``to_dict`` output (or a form); unknown keys are an error."""
         data = dict(data)
+        if "map_name" in data:
+            if "labels" in data:
+                _fail("map_name", "either map_name (config text) or labels, not both", data["map_name"])
+            try:
+                data["labels"] = LabelSource.from_config(data.pop("map_name"))
+            except FashionCoreError as exc:
+                raise TrainConfigError(str(exc)) from exc
         _reject_unknown("TrainConfig", data, cls)
         try:
             if isinstance(data.get("augmentation"), Mapping):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fashion_core.errors import FashionCoreError
-from fashion_core.labels.view import ACTIVE, label_view
+from fashion_core.labels.view import ACTIVE, LabelSource, label_view
 from fashion_core.schema import Kind, Schema, split_value
 from fashion_core.store import LabelStore
 
@@ -60,7 +60,7 @@ def export_tfrecords(
     dataset: str,
     out_dir: str | Path,
     *,
-    map_name: Any = ACTIVE,
+    source: LabelSource = ACTIVE,
     shard_size: int = 2000,
     prefix: str = "data",
     on_progress: Callable[[int, int], None] | None = None,
@@ -71,7 +71,7 @@ def export_tfrecords(
         store: The label store.
         dataset: Dataset name.
         out_dir: Local folder or a ``tf.io.gfile`` URL.
-        map_name: Label map to read labels through (default: the dataset's active map).
+        source: Which labels (default: through the dataset's active map).
         shard_size: Examples per shard.
         prefix: Shard file name prefix.
         on_progress: Called with (done, total).
@@ -80,7 +80,7 @@ def export_tfrecords(
 
     if shard_size < 1:
         raise FashionCoreError(f"shard_size must be at least 1. Received: shard_size={shard_size}")
-    view = label_view(store, dataset, map_name)
+    view = label_view(store, dataset, source)
     root = store.dataset(dataset).images_root
     per_image: dict[int, dict[str, str]] = {}
     paths: dict[int, str] = {}

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from fashion_core.errors import ModelError, SchemaError
-from fashion_core.labels.view import ACTIVE, label_view
+from fashion_core.labels.view import label_view
 from fashion_core.modeling import model as modelling
 from fashion_core.modeling.backbones import build_backbone, weights_fingerprint
 from fashion_core.modeling.callbacks import (
@@ -25,7 +25,7 @@ from fashion_core.modeling.callbacks import (
     RecordCheckpoint,
     RunCancelled,
 )
-from fashion_core.modeling.config import NO_MAP, TrainConfig
+from fashion_core.modeling.config import TrainConfig
 from fashion_core.modeling.data import image_dataset
 from fashion_core.modeling.distribute import choose_strategy, precision_policy
 from fashion_core.modeling.embeddings import EmbeddingCache, compute_embeddings
@@ -146,8 +146,7 @@ class _Trainer:
     def _prepare_data(self) -> None:
         cfg = self.config
         info = self.store.dataset(cfg.dataset)
-        map_arg = ACTIVE if cfg.map_name is None else (None if cfg.map_name == NO_MAP else cfg.map_name)
-        view = label_view(self.store, cfg.dataset, map_arg)
+        view = label_view(self.store, cfg.dataset, cfg.labels)
         self.table = build_label_table(view, info.images_root, cfg.categories)
         self.facts["map"] = {"name": view.map_name, "version": view.map_version}
         if view.map_name:  # the map this run resolved (its config may say "the active map"): kept while runs use it

@@ -13,6 +13,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from fashion_core.labels.stats import labelled_images
+from fashion_core.labels.view import LabelSource, label_view
 from fashion_core.runs.files import RunDir
 from fashion_core.store import LabelStore
 from fashion_core.training.status import JobStatus
@@ -256,12 +258,9 @@ def comparison_figure(frame: pd.DataFrame) -> go.Figure:
 # -- the form's choices ----------------------------------------------------------------------------
 
 
-def trainable_categories(store: LabelStore, dataset: str, map_name: str | None) -> list[str]:
-    """Categories with at least one label, through a map (None: the active map, '': no map)."""
-    from fashion_core.labels.stats import labelled_images
-    from fashion_core.labels.view import ACTIVE, label_view
-
-    view = label_view(store, dataset, ACTIVE if map_name is None else (map_name or None))
+def trainable_categories(store: LabelStore, dataset: str, source: LabelSource) -> list[str]:
+    """Categories with at least one label, through the labels ``source`` names."""
+    view = label_view(store, dataset, source)
     counts = labelled_images(view.labels)
     return [c for c in view.schema.category_names if counts.get(c, 0) > 0]
 

@@ -15,10 +15,10 @@ from urllib.parse import urljoin
 import pytest
 from playwright.sync_api import Page, expect
 
-from fashion_core.views.charts import counts_table, default_min_count
 from fashion_core.analysis.evaluation import load_evaluation
-from fashion_core.labels.view import ACTIVE, label_view
+from fashion_core.labels.view import ACTIVE, NO_MAP, LabelSource, label_view
 from fashion_core.runs.files import list_runs
+from fashion_core.views.charts import counts_table, default_min_count
 from tests.e2e.conftest import DEMO_IMAGES, HOSTED, REPO, ImageHost, StudioServer
 from tests.e2e.streamlit_page import (
     LONG,
@@ -177,11 +177,11 @@ def test_distribution_counts_match_the_store_and_follow_the_minimum(
     main = page.get_by_test_id("stMain")
     expect(main).to_contain_text(f"Current labels of {DATASET} (originals plus edits), no label map.")
     choose(page, "dist_category", CATEGORY)
-    counts = _value_counts(studio, CATEGORY, map_name=None)
+    counts = _value_counts(studio, CATEGORY, source=NO_MAP)
     n_values = len(counts)
     expect(_metric(page, "Images labelled")).to_have_text(f"{int(counts.sum()):,}", timeout=LONG)
     with studio.store() as store:  # the page's starting minimum follows the data
-        view = label_view(store, DATASET, None)
+        view = label_view(store, DATASET, NO_MAP)
     start = default_min_count(counts_table(view.schema, view.labels))
     expect(_metric(page, f"Values under {start}")).to_have_text(f"{int((counts < start).sum())} of {n_values}")
     fill(page, "dist_min_count", str(MIN_COUNT))
@@ -198,7 +198,7 @@ def test_distribution_counts_match_the_store_and_follow_the_minimum(
 def test_regroup_builds_saves_and_activates_a_merge(page: Page, studio: StudioServer, screenshots: Path):
     open_page(page, "Regroup", heading="Regroup values")
     choose(page, "regroup_category", CATEGORY)
-    counts = _value_counts(studio, CATEGORY, map_name=None)
+    counts = _value_counts(studio, CATEGORY, source=NO_MAP)
     first, second = (str(v) for v in counts.sort_values(ascending=False).index[:2])
     values_key = f"regroup_values_{CATEGORY}"
     add_choice(page, values_key, f"{first} ({int(counts[first]):,})")
@@ -385,10 +385,10 @@ def _metric(page: Page, label: str):
     return metric.get_by_test_id("stMetricValue").first
 
 
-def _value_counts(studio: StudioServer, category: str, map_name: Any = ACTIVE):
+def _value_counts(studio: StudioServer, category: str, source: LabelSource = ACTIVE):
     """Images per value of ``category`` as the pages read them (through the active map by default)."""
     with studio.store() as store:
-        view = label_view(store, DATASET, map_name)
+        view = label_view(store, DATASET, source)
     labels = view.labels[view.labels["category"] == category]
     values = list(view.schema.category(category).values)
     return labels["value"].value_counts().reindex(values, fill_value=0)

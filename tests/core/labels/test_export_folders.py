@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from fashion_core.labels import export_folders as export_module
-from fashion_core.labels import maps as label_maps
 from fashion_core.errors import ExportError, SchemaError
-from fashion_core.labels.export_folders import REPORT_NAME, export_folders, safe_folder_name
 from fashion_core.ingest.fashionai import encode_code
 from fashion_core.ingest.importer import import_labels
-from fashion_core.labels.view import label_view
+from fashion_core.labels import export_folders as export_module
+from fashion_core.labels import maps as label_maps
+from fashion_core.labels.export_folders import REPORT_NAME, export_folders, safe_folder_name
 from fashion_core.labels.label_map import Op, Step, parse_merge
-from fashion_core.schema import FASHIONAI
 from fashion_core.labels.stats import label_counts
+from fashion_core.labels.view import NO_MAP, LabelSource, label_view
+from fashion_core.schema import FASHIONAI
 from fashion_core.store import LabelStore
 from tests.conftest import write_image
 
@@ -68,9 +68,9 @@ def test_folders_match_the_map_and_originals_stay(tmp_path: Path, store: LabelSt
     root = store.dataset(dataset).images_root
     before = _digest(root)
     out = tmp_path / "out"
-    report = export_folders(store, dataset, out, map_name="fashionai_source")
+    report = export_folders(store, dataset, out, source=LabelSource.named("fashionai_source"))
     tree = _files(out)
-    view = label_view(store, dataset, "fashionai_source")
+    view = label_view(store, dataset, LabelSource.named("fashionai_source"))
     expected = label_counts(view.schema, view.labels)
     for cat, counts in expected.items():
         written = {v: len(tree.get(cat, {}).get(report.folders[cat][v], [])) for v in counts}
@@ -93,7 +93,7 @@ def _id(store: LabelStore, path: str) -> int:
 
 
 def test_value_with_slash_gets_a_safe_folder(tmp_path: Path, store: LabelStore, dataset: str) -> None:
-    report = export_folders(store, dataset, tmp_path / "out", map_name=None, categories=[SLEEVE])
+    report = export_folders(store, dataset, tmp_path / "out", source=NO_MAP, categories=[SLEEVE])
     assert report.folders[SLEEVE]["3/4 Sleeves"] == "3_4 Sleeves"
     assert (tmp_path / "out" / SLEEVE / "3_4 Sleeves" / "2.jpg").is_file()
     assert sorted(os.listdir(tmp_path / "out")) == [REPORT_NAME, SLEEVE]
@@ -124,7 +124,7 @@ def test_active_map_is_the_default_and_copies_when_links_fail(
 
 def test_missing_images_are_reported_not_fatal(tmp_path: Path, store: LabelStore, dataset: str) -> None:
     (store.dataset(dataset).images_root / "a/3.jpg").unlink()
-    report = export_folders(store, dataset, tmp_path / "out", map_name=None)
+    report = export_folders(store, dataset, tmp_path / "out", source=NO_MAP)
     assert [m["path"] for m in report.missing] == ["a/3.jpg"]
     assert "not found" in report.missing[0]["reason"]
     assert report.linked == len(ROWS) - 1
@@ -151,7 +151,7 @@ def test_multi_label_images_go_into_every_positive_folder(tmp_path: Path, store:
     (tmp_path / "jd.csv").write_text("".join(lines))
     import_labels(store, dataset="jd", fmt="jd", files=[tmp_path / "jd.csv"], images_root=root)
     label_maps.save_map(store, label_maps.LabelMap("j", (Step(Op.DROP, "style", ("style_02",)),)))
-    report = export_folders(store, "jd", tmp_path / "out", map_name="j")
+    report = export_folders(store, "jd", tmp_path / "out", source=LabelSource.named("j"))
     assert report.counts["style"] == {"style_01": 2}
     assert report.no_positive == {"style": 2}  # the all-zero image and the one whose only extra was dropped
     assert sorted(os.listdir(tmp_path / "out" / "style" / "style_01")) == ["0.jpg", "1.jpg"]
@@ -161,7 +161,7 @@ def test_multi_label_images_go_into_every_positive_folder(tmp_path: Path, store:
 def test_keras_reads_the_export(tmp_path: Path, store: LabelStore, dataset: str) -> None:
     import keras
 
-    export_folders(store, dataset, tmp_path / "out", map_name="fashionai_source", categories=[SLEEVE])
+    export_folders(store, dataset, tmp_path / "out", source=LabelSource.named("fashionai_source"), categories=[SLEEVE])
     ds = keras.utils.image_dataset_from_directory(
         tmp_path / "out" / SLEEVE, image_size=(24, 24), batch_size=8
     )

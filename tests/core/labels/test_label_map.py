@@ -25,7 +25,7 @@ from fashion_core.labels.label_map import (
 )
 from fashion_core.labels.regroup import before_after_counts, sample_by_value
 from fashion_core.labels.stats import label_counts
-from fashion_core.labels.view import label_view
+from fashion_core.labels.view import LabelSource, label_view
 from fashion_core.schema import FASHIONAI, FASHIONAI_VALUES, Category, Kind, Schema
 from fashion_core.store import LabelStore
 from tests.conftest import write_image
@@ -461,9 +461,9 @@ def test_an_edited_label_has_no_marks(store: LabelStore, dataset: str) -> None:
     image_id = int(marked["image_id"].iloc[0])
     drop_marked = LabelMap("m", (Step(Op.MAYBE, SLEEVE, policy="drop"),))
     label_maps.save_map(store, drop_marked)
-    assert image_id not in set(label_view(store, dataset, "m").labels["image_id"])
+    assert image_id not in set(label_view(store, dataset, LabelSource.named("m")).labels["image_id"])
     store.edit_label(dataset, image_id, SLEEVE, "Long Sleeves", annotator="t", reason="checked")
-    view = label_view(store, dataset, "m").labels.set_index("image_id")
+    view = label_view(store, dataset, LabelSource.named("m")).labels.set_index("image_id")
     assert view.loc[image_id, "value"] == "Long Sleeves" and view.loc[image_id, "maybe"] == ""
     # The edit settles the doubt in the current labels; the imported original keeps its mark.
     assert store.current_labels(dataset).set_index("image_id").loc[image_id, "maybe"] == ""

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from fashion_core.labels.view import label_view
+from fashion_core.labels.view import NO_MAP, label_view
 from fashion_core.modeling.config import Augmentation
 from fashion_core.modeling.data import (
     TFRECORD_IMAGE_KEY,
@@ -27,7 +27,7 @@ SIZE = 40  # not the files' 32 px, so resizing is exercised
 
 def _table(store: LabelStore, root: Path) -> LabelTable:
     make_dataset(store, root, n=16, categories=("colour", "size", "tags"))
-    return build_label_table(label_view(store, "tiny", None), root)
+    return build_label_table(label_view(store, "tiny", NO_MAP), root)
 
 
 def _collect(ds: tf.data.Dataset) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from fashion_core.errors import SchemaError
-from fashion_core.labels.view import label_view
+from fashion_core.labels.view import NO_MAP, label_view
 from fashion_core.modeling.table import MASKED, build_label_table, stratified_split, write_split
 from fashion_core.store import LabelStore
 from tests.core.modeling._tiny_data import make_dataset
 
 
 def _table(store: LabelStore, root: Path, **kwargs):
-    view = label_view(store, "tiny", None)
+    view = label_view(store, "tiny", NO_MAP)
     return build_label_table(view, root, **kwargs)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fashion_core.labels.view import label_view
+from fashion_core.labels.view import NO_MAP, label_view
 from fashion_core.modeling import model as modelling
 from fashion_core.modeling.backbones import build_backbone
 from fashion_core.modeling.config import Imbalance
@@ -159,7 +159,7 @@ def test_masked_metrics_count_labelled_rows_only() -> None:
 @pytest.mark.slow
 def test_two_category_model_trains_one_epoch_and_reloads(store: LabelStore, tmp_path: Path) -> None:
     make_dataset(store, tmp_path / "data", n=16, categories=("colour", "size"))
-    table = build_label_table(label_view(store, "tiny", None), tmp_path / "data")
+    table = build_label_table(label_view(store, "tiny", NO_MAP), tmp_path / "data")
     ds = image_dataset(table.paths, table.targets(), image_size=32, batch_size=8, training=True)
     backbone = build_backbone("mobilenet_v3_small", weights="none", image_size=32)
     model = modelling.build_model(backbone, table.heads, dropout=0.1)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from fashion_core.errors import LabelMapError
+from fashion_core.labels.label_map import Op, Step
 from fashion_core.labels.maps import activate_map, add_steps, deactivate_map, delete_map
-from fashion_core.labels.view import label_view
+from fashion_core.labels.view import NO_MAP, label_view
 from fashion_core.modeling.config import Imbalance, TrainConfig
 from fashion_core.modeling.table import build_label_table, stratified_split
 from fashion_core.modeling.training import default_run_dir, load_run_model, train_run
-from fashion_core.labels.label_map import Op, Step
 from fashion_core.runs.files import RunDir, get_run, new_run_id, register_run, sha256_file
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
@@ -88,7 +88,7 @@ def test_the_split_is_stratified_seeded_and_saved_with_the_run(
     run_dir, _ = _train(store, workspace, schedule="heads", seed=7)
 
     rows = _split_rows(run_dir)
-    table = build_label_table(label_view(store, "tiny", None), tmp_path / "data")
+    table = build_label_table(label_view(store, "tiny", NO_MAP), tmp_path / "data")
     expected = stratified_split(table.frame["stratum"].tolist(), 0.25, seed=7)
 
     by_id = {int(r["image_id"]): r["subset"] for r in rows}

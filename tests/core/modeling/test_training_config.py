@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from fashion_core.labels.view import ACTIVE, NO_MAP, LabelSource
 from fashion_core.modeling.backbones import BACKBONES, backbone_spec
-from fashion_core.modeling.config import NO_MAP, Augmentation, Imbalance, TrainConfig, TrainConfigError
+from fashion_core.modeling.config import Augmentation, Imbalance, TrainConfig, TrainConfigError
 
 REQUIRED_KERAS_APPS = {
     "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_v2_b0", "resnet50_v2", "densenet121",
@@ -21,7 +22,7 @@ def test_defaults_are_lite0_with_bundled_weights_at_128px() -> None:
     assert config.backbone == "efficientnet_lite0"
     assert config.weights == "bundled"
     assert config.image_size == 128
-    assert config.map_name is None  # the active map
+    assert config.labels == ACTIVE
     assert config.total_epochs == config.epochs + config.finetune_epochs
 
 
@@ -71,7 +72,7 @@ def test_nested_options_are_validated_too() -> None:
 
 def test_round_trip_through_json_gives_an_equal_config() -> None:
     config = TrainConfig(
-        dataset="demo", map_name=NO_MAP, categories=("sleeve_length_labels", "coat_length_labels"),
+        dataset="demo", labels=NO_MAP, categories=("sleeve_length_labels", "coat_length_labels"),
         backbone="mobilenet_v3_small", weights="none", quick=True,
         augmentation=Augmentation(rotation=False, contrast_factor=0.3),
         imbalance=Imbalance(scheme="focal", head_weights={"coat_length_labels": 2.0}),
@@ -101,3 +102,12 @@ def test_quick_mode_means_frozen_heads_without_augmentation() -> None:
     assert config.effective_schedule == "heads"
     assert not config.effective_augmentation.enabled
     assert config.total_epochs == config.epochs
+
+
+def test_the_label_source_is_stored_as_the_map_name_text_run_folders_use() -> None:
+    for source, text in ((ACTIVE, None), (NO_MAP, ""), (LabelSource.named("merged"), "merged")):
+        data = TrainConfig(dataset="d", labels=source).to_dict()
+        assert data["map_name"] == text and "labels" not in data
+        assert TrainConfig.from_dict(data).labels == source
+    with pytest.raises(TrainConfigError, match="labels"):
+        TrainConfig(dataset="d", labels="merged")  # a bare string is ambiguous: refused

@@ -8,6 +8,10 @@ import pandas as pd
 import pytest
 
 from fashion_core.ingest.importer import import_labels
+from fashion_core.labels.view import ACTIVE, NO_MAP
+from fashion_core.runs.files import RunDir
+from fashion_core.store import LabelStore
+from fashion_core.training.status import JobStatus
 from fashion_core.views.runs import (
     comparison_figure,
     comparison_frame,
@@ -22,9 +26,6 @@ from fashion_core.views.runs import (
     trainable_categories,
     val_accuracy,
 )
-from fashion_core.runs.files import RunDir
-from fashion_core.store import LabelStore
-from fashion_core.training.status import JobStatus
 from tests.conftest import write_image
 
 A, AB = "sleeve", "sleeve_length"  # "sleeve_length_loss" must not be read as head "sleeve"
@@ -196,6 +197,6 @@ def test_trainable_categories_follow_labels(tmp_path: Path) -> None:
     )
     store = LabelStore.open(tmp_path / "ws")
     import_labels(store, dataset="d", fmt="fashionai", files=[tmp_path / "label.csv"], images_root=root)
-    assert trainable_categories(store, "d", None) == ["collar_design_labels", "sleeve_length_labels"]
-    assert trainable_categories(store, "d", "") == ["collar_design_labels", "sleeve_length_labels"]
+    assert trainable_categories(store, "d", ACTIVE) == ["collar_design_labels", "sleeve_length_labels"]
+    assert trainable_categories(store, "d", NO_MAP) == ["collar_design_labels", "sleeve_length_labels"]
     store.close()
