@@ -6,9 +6,9 @@ from pathlib import Path
 
 from fashion_core.errors import LabelFileError
 from fashion_core.ingest.table import (
+    LabelLine,
     LabelRow,
     ParsedLabels,
-    LabelLine,
     dedupe,
     name_problem,
     read_label_lines,
@@ -42,14 +42,18 @@ def read_generic_csv(
     lines = read_label_lines(path, EXPECTED)
     first = lines[0] if lines else LabelLine(1, [], "no line")
     if first.problem is not None:
-        raise LabelFileError(str(path), f"the header cannot be read: {first.problem}; expected {EXPECTED}", first.line)
+        raise LabelFileError(
+            str(path), f"the header cannot be read: {first.problem}; expected {EXPECTED}", first.line
+        )
     header = [h.lower() for h in first.fields]
     if header[:3] == ["image", "category", "value"]:
         parsed = _read_long(path, lines, header, schema)
     elif header and header[0] == "image" and len(header) >= 2:
         parsed = _read_wide(path, lines, _wide_classes(path, first), schema, category)
     else:
-        raise LabelFileError(str(path), f"unrecognised header {first.fields[:8]!r}; expected {EXPECTED}", first.line)
+        raise LabelFileError(
+            str(path), f"unrecognised header {first.fields[:8]!r}; expected {EXPECTED}", first.line
+        )
     if not parsed.rows:
         raise whole_file_error(path, EXPECTED, parsed.rejected)
     return dedupe(parsed)

@@ -62,8 +62,12 @@ class Duplicate:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "image": self.image, "category": self.category, "file": self.file, "line": self.line,
-            "first_file": self.first_file, "first_line": self.first_line,
+            "image": self.image,
+            "category": self.category,
+            "file": self.file,
+            "line": self.line,
+            "first_file": self.first_file,
+            "first_line": self.first_line,
             "same_value": self.same_value,
         }
 
@@ -147,7 +151,9 @@ def _read_bytes(path: Path, expected: str) -> bytes:
     if not data.strip():
         raise LabelFileError(str(path), f"file is empty; expected {expected}")
     if data.startswith(_UTF16_32_BOMS):
-        raise LabelFileError(str(path), "file is UTF-16/UTF-32 text, not UTF-8; save it as UTF-8 and import again")
+        raise LabelFileError(
+            str(path), "file is UTF-16/UTF-32 text, not UTF-8; save it as UTF-8 and import again"
+        )
     head = data[:65536]
     # One stray NUL spoils one line; many mean binary data (or UTF-16 without a byte-order mark).
     nuls = head.count(b"\x00")
@@ -196,7 +202,8 @@ def _parse_line(number: int, text: str | None) -> LabelLine | None:
     longest = max(range(len(fields)), key=lambda i: len(fields[i]))
     if len(fields[longest]) > MAX_FIELD_CHARS:
         return LabelLine(
-            number, fields,
+            number,
+            fields,
             f"field {longest + 1} is {len(fields[longest])} characters long (limit {MAX_FIELD_CHARS})",
         )
     return LabelLine(number, fields)

@@ -129,8 +129,11 @@ def test_a_file_wrong_as_a_whole_is_one_label_file_error(
 ) -> None:
     f = tmp_path / "file.csv"
     f.write_bytes(content)
-    read = {"fashionai": lambda: read_fashionai([f]), "jd": lambda: read_jd([f]),
-            "csv": lambda: read_generic_csv(f)}[reader]
+    read = {
+        "fashionai": lambda: read_fashionai([f]),
+        "jd": lambda: read_jd([f]),
+        "csv": lambda: read_generic_csv(f),
+    }[reader]
     with pytest.raises(LabelFileError) as info:
         read()
     assert info.value.path == str(f) and message in str(info.value)
@@ -209,8 +212,13 @@ def test_folders_report_an_unreadable_value_folder(tmp_path: Path) -> None:
     ],
 )
 def test_url_list_rejects_each_malformed_line(tmp_path: Path, bad: bytes, word: str) -> None:
-    f = _write(tmp_path, "list.csv", f"a1,http://x/a1.jpg,{JD_FLAGS}".encode(), bad,
-               f"a3,http://x/a3.jpg,{JD_FLAGS}".encode())
+    f = _write(
+        tmp_path,
+        "list.csv",
+        f"a1,http://x/a1.jpg,{JD_FLAGS}".encode(),
+        bad,
+        f"a3,http://x/a3.jpg,{JD_FLAGS}".encode(),
+    )
     rows = list(iter_rows(f))
     assert [(r.line, r.error is None) for r in rows] == [(1, True), (2, False), (3, True)]
     assert rows[1].error.startswith("bad row: ") and word in rows[1].error
