@@ -1,0 +1,18 @@
+"""A test hook: die at a named point of a long write, so fault-injection tests can kill precisely.
+
+``FASHION_CORE_FAULT=<point>`` in the environment makes the process SIGKILL itself when it
+reaches ``fault_point(<point>)``; unset (always, outside tests) it costs one dict look-up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+FAULT_ENV = "FASHION_CORE_FAULT"
+
+
+def fault_point(name: str) -> None:
+    """Kill this process now if the environment asks for a fault at ``name``."""
+    if os.environ.get(FAULT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
