@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from fashion_core.cli._common import open_store, print_json, workspace
+from fashion_core.cli._errors import EXIT_CHECK_FAILED
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -161,7 +162,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if not args.json:
         for p in problems:
             print(f"  {p.path}: {p.reason}")
-    return 0
+    return EXIT_CHECK_FAILED if problems else 0  # scripts must notice broken images
 
 
 def _emit(args: argparse.Namespace, result: dict, human: str) -> None:

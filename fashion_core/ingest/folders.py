@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fashion_core.errors import LabelFileError
+from fashion_core.errors import LabelFileError, UnreadableFileError
 from fashion_core.ingest.table import LabelRow, ParsedLabels, name_problem
 from fashion_core.schema import FASHIONAI, Category, Kind, Schema
 
@@ -26,7 +26,7 @@ def read_folders(root: Path, *, category: str | None = None) -> ParsedLabels:
     """
     root = Path(root)
     if not root.is_dir():
-        raise LabelFileError(str(root), "folder does not exist; check the path")
+        raise UnreadableFileError(str(root), "folder does not exist; check the path")
     parsed = ParsedLabels(Schema("folders", ()))
     subdirs = _usable_dirs(root, root, parsed, root_level=True)
     one_category = any(_has_images(d) for d in subdirs)
@@ -52,7 +52,7 @@ def _listdir(folder: Path, root: Path, parsed: ParsedLabels, *, root_level: bool
     except OSError as exc:
         reason = f"cannot read folder: {exc.strerror or exc}; check its permissions"
         if root_level:
-            raise LabelFileError(str(folder), reason) from exc
+            raise UnreadableFileError(str(folder), reason) from exc
         parsed.reject(_rel(folder, root), 0, reason)
         return []
 

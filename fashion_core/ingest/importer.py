@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fashion_core.errors import LabelFileError, StoreError
+from fashion_core.errors import LabelFileError, StoreError, UnreadableFileError
 from fashion_core.ingest.fashionai import read_fashionai
 from fashion_core.ingest.folders import read_folders
 from fashion_core.ingest.generic_csv import read_generic_csv
@@ -97,7 +97,7 @@ def import_labels(
     """
     images_root = Path(images_root)
     if not images_root.is_dir():
-        raise LabelFileError(str(images_root), "images root is not a folder; check the path")
+        raise UnreadableFileError(str(images_root), "images root is not a folder; check the path")
     refuse_existing(store, dataset, replace)
     parsed = parse_source(fmt, files, images_root=images_root, schema=schema, category=category)
     # Same-value duplicates left the rows without a rejection; count them as read too.

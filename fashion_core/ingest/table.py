@@ -7,7 +7,7 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fashion_core.errors import LabelFileError
+from fashion_core.errors import LabelFileError, UnreadableFileError
 from fashion_core.schema import Schema
 
 
@@ -145,7 +145,7 @@ def _read_bytes(path: Path, expected: str) -> bytes:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise LabelFileError(
+        raise UnreadableFileError(
             str(path), f"cannot read file: {exc.strerror or exc}; check the path and its permissions"
         ) from exc
     if not data.strip():

@@ -16,6 +16,7 @@ from fashion_core.errors import StoreError, UnknownDatasetError
 from fashion_core.schema import Schema
 from fashion_core.store import db
 from fashion_core.store.edits import EditLogMixin
+from fashion_core.store.failures import explain
 from fashion_core.workspace import Workspace
 
 LABEL_COLUMNS = ["image_id", "path", "category", "value", "maybe"]
@@ -74,7 +75,10 @@ class LabelStore(EditLogMixin):
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
         self._local = threading.local()
-        db.migrate(self.conn)
+        try:
+            db.migrate(self.conn)
+        except sqlite3.Error as exc:
+            raise explain(exc, self.db_path) or exc from exc
 
     @classmethod
     def open(cls, where: Workspace | str | Path) -> LabelStore:
@@ -96,13 +100,19 @@ class LabelStore(EditLogMixin):
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes the write lock at once (no lost updates)."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise explain(exc, self.db_path) or exc from exc
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise explain(exc, self.db_path) or exc from exc
             raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -94,7 +94,7 @@ def test_cli_ingest_stats_verify_json(tmp_path: Path, capsys) -> None:
     assert stats["categories"]["sleeve_length_labels"]["Cup Sleeves"] == 2
     data = (root / "Images/3.jpg").read_bytes()
     (root / "Images/3.jpg").write_bytes(data[: len(data) // 2])
-    assert main(["--home", home, "images", "verify", "--dataset", "d", "--json"]) == 0
+    assert main(["--home", home, "images", "verify", "--dataset", "d", "--json"]) == 8  # broken: non-zero
     verify = json.loads(capsys.readouterr().out)
     assert verify["checked"] == 4 and [p["path"] for p in verify["problems"]] == ["Images/3.jpg"]
 
