@@ -67,7 +67,7 @@ def report_error(exc: BaseException, args: argparse.Namespace | None = None) -> 
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not isinstance(exc, FashionCoreError):
-        exc = _explained(exc, args) or exc
+        exc = _explained(exc, args) or _file_problem(exc) or exc
     if isinstance(exc, FashionCoreError):
         print(f"error: {exc}", file=sys.stderr)
     else:
@@ -84,3 +84,14 @@ def _explained(exc: BaseException, args: argparse.Namespace | None) -> BaseExcep
     except (OSError, RuntimeError):
         return None
     return explain(exc, db_path)
+
+
+def _file_problem(exc: BaseException) -> UnreadableFileError | None:
+    """An OS error about a file the user named (too long, missing, a folder, no permission)."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        name = str(exc.filename)
+        shown = name if len(name) <= 200 else f"{name[:200]}... ({len(name)} characters)"
+        return UnreadableFileError(shown, f"{exc.strerror or exc}; check the path and its permissions")
+    if isinstance(exc, ValueError) and "null byte" in str(exc):  # os functions refuse NUL in paths
+        return UnreadableFileError("<a path given>", "a path cannot contain a NUL character; check it")
+    return None

@@ -62,6 +62,10 @@ def backup_store(db_path: Path, out: Path) -> BackupInfo:
         StoreError: if ``out`` is the store itself or its folder does not exist.
     """
     db_path, out = Path(db_path), Path(out)
+    if not out.name or out.is_dir():
+        raise StoreError(
+            f"{out}: give a file name for the backup, not a folder (e.g. --out studio-backup.db)."
+        )
     if out.resolve() == db_path.resolve():
         raise StoreError(f"{out}: the backup must go to another file than the store itself.")
     if not out.parent.is_dir():
