@@ -1,9 +1,11 @@
 """Benchmark: import a generated 200,000-row FashionAI label.csv; print rows/s and peak RSS.
 
 Targets (issue 2): at least 20,000 rows per second, peak memory under 1 GB.
+Then (issue 14) a fresh import of the first ``--replace-rows`` rows is timed next to an
+``ingest --replace`` of the same rows over it (with 1,000 edits to carry): target within 2x.
 The tiny images are written once into a cache folder and reused by later runs.
 
-    python bench/ingest.py [--rows 200000] [--cache /tmp/fas_bench_ingest]
+    python bench/ingest.py [--rows 200000] [--replace-rows 100000] [--cache /tmp/fas_bench_ingest]
 """
 
 from __future__ import annotations
@@ -55,9 +57,34 @@ def make_data(root: Path, rows: int) -> Path:
     return label
 
 
+def time_replace(label: Path, root: Path, rows: int) -> tuple[float, float, int]:
+    """Seconds of a fresh import of ``rows`` rows, then of a replace of them; edits carried."""
+    subset = label.with_name(f"label_{rows}.csv")
+    with open(label) as src:
+        subset.write_text("".join(line for _, line in zip(range(rows), src)))
+    ws = Path(tempfile.mkdtemp(prefix="fas_bench_replace_"))
+    try:
+        store = LabelStore.open(ws)
+        t0 = time.perf_counter()
+        import_labels(store, dataset="bench", fmt="fashionai", files=[subset], images_root=root)
+        fresh = time.perf_counter() - t0
+        labels = store.original_labels("bench").head(1000)
+        for image_id, cat, value in zip(labels["image_id"], labels["category"], labels["value"]):
+            store.edit_label("bench", int(image_id), cat, value, annotator="bench")
+        t0 = time.perf_counter()
+        report = import_labels(
+            store, dataset="bench", fmt="fashionai", files=[subset], images_root=root, replace=True
+        )
+        replace = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+    return fresh, replace, report.edits_kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--replace-rows", type=int, default=100_000)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "fas_bench_ingest")
     args = parser.parse_args()
 
@@ -80,6 +107,12 @@ def main() -> None:
     print(f"ingest: {report.rows_read} rows in {seconds:.2f} s = {rate:,.0f} rows/s (target >= 20,000)")
     print(f"peak RSS: {peak:.0f} MB (before import {rss_before:.0f} MB; target < 1024 MB)")
     print("PASS" if rate >= 20_000 and peak < 1024 else "MISS")
+
+    n = min(args.replace_rows, args.rows)
+    fresh, replace, kept = time_replace(label, args.cache, n)
+    print(f"fresh import of {n} rows: {fresh:.2f} s; --replace of the same rows: {replace:.2f} s"
+          f" ({replace / fresh:.2f}x, {kept} edits kept; target within 2x)")
+    print("PASS" if replace <= 2 * fresh else "MISS")
 
 
 if __name__ == "__main__":

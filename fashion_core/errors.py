@@ -67,3 +67,41 @@ class WeightsUnavailableError(ModelError):
 
 class JobError(FashionCoreError, RuntimeError):
     """A background run cannot be started, found or cancelled."""
+
+
+class UnreadableFileError(LabelFileError):
+    """An input file or folder is missing or cannot be read (permissions, I/O error)."""
+
+
+class WorkspaceError(StoreError):
+    """The workspace or its database cannot be used: the path, what is wrong and what to do.
+
+    The message is written for a person (the CLI prints it, the app shows it in a banner).
+
+    Attributes:
+        path: The file or folder concerned.
+        problem: What is wrong, in a few words.
+        advice: What to do about it.
+    """
+
+    def __init__(self, path: str, problem: str, advice: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.advice = advice
+        super().__init__(f"{self.path}: {problem}. {advice}")
+
+
+class ReadOnlyWorkspaceError(WorkspaceError, PermissionError):
+    """The workspace (or its database) cannot be written."""
+
+
+class DiskFullError(WorkspaceError, OSError):
+    """No space is left to write the workspace's files."""
+
+
+class CorruptStoreError(WorkspaceError):
+    """The label store file is damaged, truncated or not a database."""
+
+
+class StoreBusyError(WorkspaceError):
+    """Another process held the label store's write lock for longer than the busy time-out."""

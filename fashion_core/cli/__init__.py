@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
+import os
 from collections.abc import Sequence
 
+from fashion_core.cli._errors import EXIT_CODES_HELP, report_error
 from fashion_core.errors import FashionCoreError
+
+DEBUG_ENV = "FASHION_CORE_DEBUG"  # set to see the traceback of an unexpected error
 
 # Modules are imported lazily by name so a slow import (TensorFlow) costs only its own command.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -24,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runs",  # runs list/show/cancel/submit (background jobs)
     "predict",  # predict, export-model
     "evaluate",  # evaluate, suspicious, suggest-merges
+    "doctor",  # doctor, backup, restore
 )
 
 
@@ -31,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fashion_core",
         description="Fashion Attribute Studio: label, regroup, train and evaluate attribute models.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--home", default=None, help="workspace folder (default: $FASHION_STUDIO_HOME or ./workspace)"
@@ -55,9 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except FashionCoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:  # the one place errors become exit codes
+        if os.environ.get(DEBUG_ENV) and not isinstance(exc, FashionCoreError):
+            raise  # a developer asked for the traceback
+        return report_error(exc, args)

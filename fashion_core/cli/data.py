@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from fashion_core.cli._common import open_store, print_json, workspace
+from fashion_core.cli._errors import EXIT_CHECK_FAILED
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", default="demo", help="dataset name to import as (default: demo)")
     p.add_argument("--no-import", action="store_true", help="only write the files")
+    p.add_argument("--replace", action="store_true",
+                   help="replace a dataset of the same name (its edits of images still drawn are kept)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_demo_data)
 
@@ -53,6 +56,10 @@ def run_demo_data(args: argparse.Namespace) -> int:
 
     ws = workspace(args)
     out = args.out or ws.demo_dir
+    if not args.no_import:  # refuse before drawing, not after a minute of work
+        from fashion_core.ingest.importer import refuse_existing
+
+        refuse_existing(open_store(args), args.dataset, args.replace)
     bar = _bar(args, "drawing")
     demo = generate_demo_data(out, n_images=args.images, seed=args.seed, on_progress=bar.update_to)
     bar.close()
@@ -62,10 +69,12 @@ def run_demo_data(args: argparse.Namespace) -> int:
 
         report = import_labels(
             open_store(args), dataset=args.dataset, fmt="fashionai", files=[demo.label_file],
-            images_root=demo.root, replace=True,
+            images_root=demo.root, replace=args.replace,
         )
         result.update(report.to_dict())
     _emit(args, result, f"Demo data: {demo.count} images in {demo.root}")
+    if not args.no_import and not args.json and report.replaced:
+        print(_replace_note(report))
     return 0
 
 
@@ -85,11 +94,18 @@ def run_ingest(args: argparse.Namespace) -> int:
     print(f"Imported {report.images} images and {report.annotations} labels into {report.dataset!r}"
           f" ({report.rows_read} rows read, {len(report.rejected)} rejected,"
           f" {len(report.duplicates)} duplicates).")
+    if report.replaced:
+        print(_replace_note(report))
     for r in report.rejected[:50]:
         print(f"  rejected {r.file}:{r.line}: {r.reason}")
     if len(report.rejected) > 50:
         print(f"  ... and {len(report.rejected) - 50} more (use --json for all)")
     return 0
+
+
+def _replace_note(report) -> str:  # report: ImportReport
+    return (f"Replaced the earlier {report.dataset!r}: kept {report.edits_kept} edits of images still"
+            f" there; dropped {report.edits_dropped} edits of images or categories no longer in the source.")
 
 
 def run_datasets(args: argparse.Namespace) -> int:
@@ -146,7 +162,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if not args.json:
         for p in problems:
             print(f"  {p.path}: {p.reason}")
-    return 0
+    return EXIT_CHECK_FAILED if problems else 0  # scripts must notice broken images
 
 
 def _emit(args: argparse.Namespace, result: dict, human: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from fashion_core.ingest.importer import ImportReport, import_labels
+from fashion_core.ingest.importer import ImportReport, import_labels, refuse_existing
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
 
@@ -25,8 +25,14 @@ def create_demo_dataset(
     replace: bool = False,
     on_progress: ProgressFn | None = None,
 ) -> ImportReport:
-    """Draw the synthetic garment data set into the workspace and import it as a dataset."""
+    """Draw the synthetic garment data set into the workspace and import it as a dataset.
+
+    Raises:
+        StoreError: before drawing anything, if a dataset ``name`` exists and ``replace`` is False.
+    """
     from fashion_core.demo import generate_demo_data
+
+    refuse_existing(store, name, replace)
 
     def drawn(done: int, total: int) -> None:
         if on_progress:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from fashion_core.paths import image_id_problem
 
 ProgressCallback = Callable[[ProgressInfo], None]
 PROGRESS_INTERVAL = 0.1  # seconds between on_progress calls (the last one always comes)
+LOCK_NAME = ".download.lock"
 
 
 def download_images(
@@ -67,6 +70,19 @@ def download_images(
     list_file = check_list_file(list_path)
     scan = scan_list(list_file)
     out = _prepare_out_dir(Path(out_dir))
+    with _claim_folder(out):
+        _remove_partial_files(out)
+        return _download(list_file, scan, out, config, cancel, on_progress)
+
+
+def _download(
+    list_file: Path,
+    scan: ListScan,
+    out: Path,
+    config: DownloadConfig,
+    cancel: threading.Event,
+    on_progress: ProgressCallback | None,
+) -> DownloadSummary:
     manifest_path = out / MANIFEST_NAME
     kept = read_kept_hashes(manifest_path)
     started = time.monotonic()
@@ -79,6 +95,35 @@ def download_images(
                 cancel.set()  # let workers stop retrying so the pool shuts down quickly
                 raise
     return run.summary(manifest_path, time.monotonic() - started)
+
+
+@contextmanager
+def _claim_folder(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder for the run; the system drops it if we are killed.
+
+    While it is held no other download writes here, so any ``.part`` file found is a leftover.
+    """
+    try:
+        handle = open(out / LOCK_NAME, "a+b")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise DownloadError(f"{out}: cannot create the lock file ({exc.strerror or exc})") from None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DownloadError(
+                f"{out}: another download is writing into this folder; wait for it or choose another folder"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _remove_partial_files(out: Path) -> None:
+    """Delete the temporary files a killed run left (half images, an unfinished manifest)."""
+    for leftover in out.glob(".*.part"):
+        leftover.unlink(missing_ok=True)
 
 
 def _prepare_out_dir(out: Path) -> Path:

@@ -124,9 +124,15 @@ class Fetcher:
             yield
 
     def _attempt(self, url: str) -> Fetched | str:
-        """One request: the body, or the next URL when the answer is a redirect."""
+        """One request: the body, or the next URL when the answer is a redirect.
+
+        A watchdog shuts the attempt's socket when ``total_timeout`` is up, so a peer that
+        trickles headers or body a byte at a time cannot hold the worker past the deadline.
+        """
         cfg = self._config
         deadline = time.monotonic() + cfg.total_timeout
+        watchdog = _Watchdog(cfg.total_timeout)
+        _ACTIVE.watchdog = watchdog
         try:
             with self._session.get(
                 url,
@@ -134,11 +140,17 @@ class Fetcher:
                 allow_redirects=False,
                 timeout=(cfg.connect_timeout, cfg.read_timeout),
             ) as response:
-                return self._handle(url, response, deadline)
+                result = self._handle(url, response, deadline)
         except UnsafeURLError as exc:  # raised by the guarded connection at connect time
             raise RowFailure(str(exc)) from None
-        except requests.RequestException as exc:
-            raise _classify(exc) from None
+        except (requests.RequestException, OSError) as exc:
+            raise (_Retryable("timeout") if watchdog.expired else _classify(exc)) from None
+        finally:
+            watchdog.stop()
+            _ACTIVE.watchdog = None
+        if watchdog.expired:  # a body cut short by the watchdog may look complete
+            raise _Retryable("timeout")
+        return result
 
     def _handle(self, url: str, response: requests.Response, deadline: float) -> Fetched | str:
         status = response.status_code
@@ -150,6 +162,60 @@ class Fetcher:
             raise RowFailure(f"http {status}", status)
         body = _read_capped(response, self._config.max_bytes, deadline)
         return Fetched(body, status, url)
+
+
+_ACTIVE = threading.local()  # the watchdog of the attempt running in this thread, if any
+
+
+class _Watchdog:
+    """Shuts down the sockets of one attempt when its time is up, whatever the peer does.
+
+    A socket time-out bounds each read, not the whole answer; shutting the socket down makes
+    a read blocked in another thread return at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def attach(self, sock: socket.socket | None) -> None:
+        """Watch ``sock`` too (a new connection, or a pooled one reused by this attempt)."""
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._sockets.clear()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        # The plain socket's shutdown, also for TLS: it ends a blocked read without touching
+        # the TLS state another thread is using.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+def _watch(sock: socket.socket | None) -> None:
+    watchdog = getattr(_ACTIVE, "watchdog", None)
+    if watchdog is not None:
+        watchdog.attach(sock)
 
 
 def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
@@ -265,12 +331,18 @@ class _GuardMixin:
         for address in addresses:
             self._dns_host = address  # urllib3 connects to _dns_host; TLS still uses the name
             try:
-                return super()._new_conn()  # type: ignore[misc]
+                sock = super()._new_conn()  # type: ignore[misc]
+                _watch(sock)  # covers the TLS handshake, before the connection has its .sock
+                return sock
             except NewConnectionError as exc:
                 last_error = exc
             finally:
                 self._dns_host = name
         raise last_error or NewConnectionError(self, "no address to connect to")  # type: ignore[arg-type]
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(getattr(self, "sock", None))  # a pooled connection reused by this attempt
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
 @functools.cache

@@ -113,7 +113,16 @@ def iter_rows(path: Path) -> Iterator[ListRow]:
                 continue
             if not text.strip():
                 continue
-            fields = _split(text)
+            if "\x00" in text:
+                yield ListRow(line_no, "", "", "bad row: contains a NUL byte (binary data)")
+                first = False
+                continue
+            try:
+                fields = _split(text)
+            except csv.Error as exc:
+                yield ListRow(line_no, "", "", f"bad row: malformed quotes ({exc})")
+                first = False
+                continue
             if first and [f.lower() for f in fields[:2]] == ["id", "url"]:
                 first = False
                 continue
@@ -148,8 +157,8 @@ def _decode(raw: bytes | None, first: bool) -> str | None:
 
 def _split(text: str) -> list[str]:
     # Plain split for the common case; csv only when quotes are used. One line at a time, so
-    # a stray quote cannot swallow the lines after it.
-    fields = next(csv.reader([text])) if '"' in text else text.split(",")
+    # a stray quote cannot swallow the lines after it; strict: malformed quoting is an error.
+    fields = next(csv.reader([text], strict=True)) if '"' in text else text.split(",")
     return [f.strip() for f in fields]
 
 

@@ -9,9 +9,8 @@ from fashion_core.errors import LabelFileError
 from fashion_core.ingest.table import (
     LabelRow,
     ParsedLabels,
-    csv_lines,
     dedupe,
-    read_label_text,
+    read_label_lines,
     safe_relative_path,
     whole_file_error,
 )
@@ -43,12 +42,13 @@ def read_fashionai(files: Sequence[Path], *, schema: Schema = FASHIONAI) -> Pars
 
 
 def _read_one(path: Path, parsed: ParsedLabels) -> None:
-    text = read_label_text(path, EXPECTED)
+    lines = read_label_lines(path, EXPECTED)
     source = str(path)
     start_rows, start_rejected = len(parsed.rows), len(parsed.rejected)
     categories = {c.name: c for c in parsed.schema.categories}
-    for line, fields in csv_lines(text):
-        row_or_reason = _parse_row(fields, categories, source, line)
+    for item in lines:
+        line = item.line
+        row_or_reason = item.problem or _parse_row(item.fields, categories, source, line)
         if isinstance(row_or_reason, str):
             parsed.reject(source, line, row_or_reason)
         else:

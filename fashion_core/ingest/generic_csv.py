@@ -6,11 +6,12 @@ from pathlib import Path
 
 from fashion_core.errors import LabelFileError
 from fashion_core.ingest.table import (
+    LabelLine,
     LabelRow,
     ParsedLabels,
-    csv_lines,
     dedupe,
-    read_label_text,
+    name_problem,
+    read_label_lines,
     safe_relative_path,
     whole_file_error,
 )
@@ -38,37 +39,64 @@ def read_generic_csv(
         LabelFileError: for an empty, binary or header-less file, or no readable row.
     """
     path = Path(path)
-    text = read_label_text(path, EXPECTED)
-    lines = list(csv_lines(text))
-    header = [h.strip().lower() for h in lines[0][1]]
+    lines = read_label_lines(path, EXPECTED)
+    first = lines[0] if lines else LabelLine(1, [], "no line")
+    if first.problem is not None:
+        raise LabelFileError(
+            str(path), f"the header cannot be read: {first.problem}; expected {EXPECTED}", first.line
+        )
+    header = [h.lower() for h in first.fields]
     if header[:3] == ["image", "category", "value"]:
         parsed = _read_long(path, lines, header, schema)
     elif header and header[0] == "image" and len(header) >= 2:
-        parsed = _read_wide(path, lines, [h.strip() for h in lines[0][1]], schema, category)
+        parsed = _read_wide(path, lines, _wide_classes(path, first), schema, category)
     else:
-        raise LabelFileError(str(path), f"unrecognised header {lines[0][1]!r}; expected {EXPECTED}", 1)
+        raise LabelFileError(
+            str(path), f"unrecognised header {first.fields[:8]!r}; expected {EXPECTED}", first.line
+        )
     if not parsed.rows:
         raise whole_file_error(path, EXPECTED, parsed.rejected)
     return dedupe(parsed)
 
 
-def _read_long(path: Path, lines, header: list[str], schema: Schema | None) -> ParsedLabels:
+def _wide_classes(path: Path, header: LabelLine) -> list[str]:
+    """The wide layout's header: ``image`` then class names, each usable as a value name."""
+    classes = header.fields[1:]
+    for name in classes:
+        problem = "class column with an empty name" if not name else name_problem("class", name)
+        if problem:
+            raise LabelFileError(str(path), f"header: {problem}", header.line)
+    if len(set(classes)) != len(classes):
+        raise LabelFileError(str(path), f"header names a class twice: {classes[:20]}", header.line)
+    return header.fields
+
+
+def _long_problem(image: str | None, raw_image: str, cat: str, value: str) -> str | None:
+    if image is None:
+        return f"image path {raw_image!r} is outside the images root"
+    if not cat or not value:
+        return "empty category or value"
+    return name_problem("category", cat) or name_problem("value", value)
+
+
+def _read_long(path: Path, lines: list[LabelLine], header: list[str], schema: Schema | None) -> ParsedLabels:
     has_maybe = "maybe" in header
     seen: dict[str, list[str]] = {}
     raw_rows = []
     rejected = []
-    for line, fields in lines[1:]:
-        fields = [f.strip() for f in fields]
+    for item in lines[1:]:
+        line, fields = item.line, item.fields
+        if item.problem is not None:
+            rejected.append((line, item.problem))
+            continue
         if len(fields) != len(header):
             rejected.append((line, f"expected {len(header)} fields, found {len(fields)}"))
             continue
         image = safe_relative_path(fields[0])
-        if image is None:
-            rejected.append((line, f"image path {fields[0]!r} is outside the images root"))
-            continue
         cat, value = fields[1], fields[2]
-        if not cat or not value:
-            rejected.append((line, "empty category or value"))
+        problem = _long_problem(image, fields[0], cat, value)
+        if problem is not None:
+            rejected.append((line, problem))
             continue
         maybe = fields[header.index("maybe")] if has_maybe else ""
         values = seen.setdefault(cat, [])
@@ -88,14 +116,19 @@ def _read_long(path: Path, lines, header: list[str], schema: Schema | None) -> P
     return parsed
 
 
-def _read_wide(path: Path, lines, header: list[str], schema: Schema | None, category: str) -> ParsedLabels:
+def _read_wide(
+    path: Path, lines: list[LabelLine], header: list[str], schema: Schema | None, category: str
+) -> ParsedLabels:
     classes = tuple(header[1:])
     if schema is None:
         schema = Schema("csv", (Category(category, classes, Kind.MULTI),))
     cat = schema.categories[0]
     parsed = ParsedLabels(schema)
-    for line, fields in lines[1:]:
-        fields = [f.strip() for f in fields]
+    for item in lines[1:]:
+        line, fields = item.line, item.fields
+        if item.problem is not None:
+            parsed.reject(str(path), line, item.problem)
+            continue
         if len(fields) != len(header):
             parsed.reject(str(path), line, f"expected {len(header)} fields, found {len(fields)}")
             continue

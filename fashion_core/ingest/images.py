@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -35,16 +36,60 @@ class ImageHeader:
     error: str | None = None
 
 
-def read_header(root: Path, rel_path: str) -> ImageHeader:
+class RootGuard:
+    """Tells whether a path under an images root really stays inside it, symlinks followed.
+
+    Folders are resolved once each (cached); files are opened with ``O_NOFOLLOW`` and only a
+    file that is a symlink is resolved, so the check costs almost nothing per image.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.fspath(root)
+        self.real_root = os.path.realpath(root)
+        self._folders: dict[str, bool] = {}
+
+    def folder_inside(self, rel_path: str) -> bool:
+        folder = os.path.dirname(rel_path)
+        inside = self._folders.get(folder)
+        if inside is None:
+            inside = self.inside(os.path.join(self.root, folder))
+            self._folders[folder] = inside  # races only compute the same answer twice
+        return inside
+
+    def inside(self, full: str) -> bool:
+        real = os.path.realpath(full)
+        return real == self.real_root or real.startswith(self.real_root.rstrip(os.sep) + os.sep)
+
+
+OUTSIDE_ROOT = "image path leaves the images root through a symlink"
+
+
+def _open_inside(full: str, rel_path: str, guard: RootGuard) -> int:
+    """An fd of the image file; raises PermissionError if a symlink leads outside the root."""
+    if not guard.folder_inside(rel_path):
+        raise PermissionError(errno.EXDEV, OUTSIDE_ROOT)
+    try:
+        return os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:  # ELOOP: the file itself is a symlink
+            raise
+    if not guard.inside(full):
+        raise PermissionError(errno.EXDEV, OUTSIDE_ROOT)
+    return os.open(full, os.O_RDONLY)
+
+
+def read_header(root: Path, rel_path: str, guard: RootGuard | None = None) -> ImageHeader:
     """Read an image's header (first bytes only) and report its format and size.
 
     Common formats are parsed directly (cheap enough for every row of a 200,000-row
     import); others go through Pillow's lazy open. A full decode is ``verify_images``'s job.
+    A symlink that leads outside ``root`` is refused like any other outside path.
     """
     full = os.path.join(root, rel_path)
+    guard = guard or RootGuard(root)
     try:
         # open + fstat: one path lookup instead of two, which matters at 200,000 files.
-        with open(full, "rb", buffering=0) as f:
+        with open(_open_inside(full, rel_path, guard), "rb", buffering=0) as f:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
                 return ImageHeader(rel_path, error="image path is not a file")
@@ -53,6 +98,10 @@ def read_header(root: Path, rel_path: str) -> ImageHeader:
         return ImageHeader(rel_path, error="image file missing")
     except IsADirectoryError:
         return ImageHeader(rel_path, error="image path is not a file")
+    except PermissionError as exc:
+        if exc.errno == errno.EXDEV:
+            return ImageHeader(rel_path, error=OUTSIDE_ROOT)
+        return ImageHeader(rel_path, error=f"image file unreadable: {exc.strerror or exc}")
     except OSError as exc:
         return ImageHeader(rel_path, error=f"image file unreadable: {exc.strerror or exc}")
     if sniffed is not None:
@@ -79,7 +128,8 @@ def read_headers(
     on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[ImageHeader]:
     """Read many headers with a thread pool (file opens overlap), in input order."""
-    yield from bounded_map(lambda p: read_header(root, p), rel_paths, workers, on_progress)
+    guard = RootGuard(root)
+    yield from bounded_map(lambda p: read_header(root, p, guard), rel_paths, workers, on_progress)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fashion_core.errors import LabelFileError, StoreError
+from fashion_core.errors import LabelFileError, StoreError, UnreadableFileError
 from fashion_core.ingest.fashionai import read_fashionai
 from fashion_core.ingest.folders import read_folders
 from fashion_core.ingest.generic_csv import read_generic_csv
@@ -15,6 +15,7 @@ from fashion_core.ingest.jd import read_jd
 from fashion_core.ingest.table import Duplicate, ParsedLabels, Rejection
 from fashion_core.schema import FASHIONAI, JD, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
+from fashion_core.store.datasets import exists_message, replace_is_needed, write_dataset
 
 FORMATS = ("fashionai", "jd", "folders", "csv")
 
@@ -31,6 +32,9 @@ class ImportReport:
     rows_read: int
     rejected: list[Rejection] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
+    replaced: bool = False
+    edits_kept: int = 0
+    edits_dropped: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -38,6 +42,9 @@ class ImportReport:
             "images": self.images,
             "annotations": self.annotations,
             "rows_read": self.rows_read,
+            "replaced": self.replaced,
+            "edits_kept": self.edits_kept,
+            "edits_dropped": self.edits_dropped,
             "rejected": [r.to_dict() for r in self.rejected],
             "duplicates": [d.to_dict() for d in self.duplicates],
         }
@@ -79,17 +86,19 @@ def import_labels(
     workers: int = 2,
     on_progress: ProgressFn | None = None,
 ) -> ImportReport:
-    """Import labels and their images' headers into a new dataset.
+    """Import labels and their images' headers into a new dataset, all or nothing.
 
     Rows whose image is missing, unreadable or not an image are rejected with their file
     and line; everything else is imported. A file that cannot be read at all raises
-    ``LabelFileError`` and nothing is imported.
+    ``LabelFileError`` and nothing is imported. The dataset is written in one transaction, so
+    a process killed at any moment leaves the old dataset (or none) or the whole new one.
+    With ``replace``, edits of images and categories still present are kept; the report
+    counts the kept and dropped edits.
     """
     images_root = Path(images_root)
     if not images_root.is_dir():
-        raise LabelFileError(str(images_root), "images root is not a folder")
-    if not replace and any(d.name == dataset for d in store.datasets()):
-        raise StoreError(f"A dataset named {dataset!r} already exists; pass replace to overwrite it.")
+        raise UnreadableFileError(str(images_root), "images root is not a folder; check the path")
+    refuse_existing(store, dataset, replace)
     parsed = parse_source(fmt, files, images_root=images_root, schema=schema, category=category)
     # Same-value duplicates left the rows without a rejection; count them as read too.
     rows_read = len(parsed.rows) + len(parsed.rejected) + sum(d.same_value for d in parsed.duplicates)
@@ -108,15 +117,24 @@ def import_labels(
         )
     if on_progress:
         on_progress("store", 0, len(good_rows))
-    store.create_dataset(dataset, parsed.schema, images_root, fmt, replace=replace)
-    n_images = store.add_images(dataset, _image_records(good_rows, headers))
-    n_ann = store.add_annotations(
-        dataset,
-        (AnnotationRecord(r.image, r.category, r.value, r.maybe, r.source, r.line) for r in good_rows),
+    written = write_dataset(
+        store, dataset, parsed.schema, images_root, fmt,
+        list(_image_records(good_rows, headers)),
+        [AnnotationRecord(r.image, r.category, r.value, r.maybe, r.source, r.line) for r in good_rows],
+        replace=replace,
     )
     if on_progress:
         on_progress("store", len(good_rows), len(good_rows))
-    return ImportReport(dataset, n_images, n_ann, rows_read, parsed.rejected, parsed.duplicates)
+    return ImportReport(
+        dataset, written.images, written.annotations, rows_read, parsed.rejected, parsed.duplicates,
+        written.replaced, written.edits_kept, written.edits_dropped,
+    )
+
+
+def refuse_existing(store: LabelStore, dataset: str, replace: bool) -> None:
+    """Raise before any work if importing as ``dataset`` would replace data without ``replace``."""
+    if not replace and replace_is_needed(store, dataset):
+        raise StoreError(exists_message(dataset))
 
 
 def _check_images(

@@ -9,9 +9,8 @@ from fashion_core.errors import LabelFileError
 from fashion_core.ingest.table import (
     LabelRow,
     ParsedLabels,
-    csv_lines,
     dedupe,
-    read_label_text,
+    read_label_lines,
     whole_file_error,
 )
 from fashion_core.paths import image_id_problem
@@ -51,14 +50,17 @@ def read_jd(
 
 
 def _read_one(path: Path, parsed: ParsedLabels, images_root: Path | None) -> None:
-    text = read_label_text(path, EXPECTED)
+    lines = read_label_lines(path, EXPECTED)
     category = parsed.schema.category(JD_CATEGORY)
     n = len(category.values)
     source = str(path)
     start_rows, start_rejected = len(parsed.rows), len(parsed.rejected)
-    for line, fields in csv_lines(text):
-        fields = [f.strip() for f in fields]
-        if line == 1 and fields[:2] == ["id", "url"]:
+    for item in lines:
+        line, fields = item.line, item.fields
+        if item.problem is not None:
+            parsed.reject(source, line, item.problem)
+            continue
+        if item is lines[0] and [f.lower() for f in fields[:2]] == ["id", "url"]:
             continue
         if len(fields) != n + 2:
             parsed.reject(source, line, f"expected {n + 2} fields (id,url,l1..l{n}), found {len(fields)}")

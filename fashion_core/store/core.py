@@ -19,6 +19,7 @@ from fashion_core.schema import Schema
 from fashion_core.store import db
 from fashion_core.store.db import utc_now
 from fashion_core.store.edits import EditLogMixin
+from fashion_core.store.failures import explain
 from fashion_core.store.gallery import GalleryQueryMixin
 from fashion_core.store.maps import MapRowsMixin
 from fashion_core.store.runs import RunRowsMixin
@@ -76,7 +77,10 @@ class LabelStore(EditLogMixin, RunRowsMixin, MapRowsMixin, GalleryQueryMixin):
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
         self._local = threading.local()
-        db.migrate(self.conn)
+        try:
+            db.migrate(self.conn)
+        except sqlite3.Error as exc:
+            raise explain(exc, self.db_path) or exc from exc
 
     @classmethod
     def open(cls, where: Workspace | str | Path) -> LabelStore:
@@ -98,13 +102,19 @@ class LabelStore(EditLogMixin, RunRowsMixin, MapRowsMixin, GalleryQueryMixin):
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes the write lock at once (no lost updates)."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise explain(exc, self.db_path) or exc from exc
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise explain(exc, self.db_path) or exc from exc
             raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -6,6 +6,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fashion_core.faults import fault_limits
+
 SCHEMA_VERSION = 1
 
 # Originals are written once by import and never updated; every change of a label is a
@@ -97,24 +99,51 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+BUSY_TIMEOUT_S = 30.0
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) the store database with WAL and a generous busy time-out.
 
     WAL lets the app's readers go on while an import or an edit writes; the busy
     time-out makes two writers (two browser sessions, a background run) wait, not fail.
+
+    Raises:
+        WorkspaceError: read-only workspace, full disk or a file that is not a database,
+            with the path and what to do.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":  # switching needs the lock
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        fault_limits(conn)
+    except (sqlite3.Error, OSError) as exc:
+        raise _explained(exc, path) from exc
     return conn
 
 
+def is_current(conn: sqlite3.Connection) -> bool:
+    """Whether the tables exist at this schema version (a read: opening takes no write lock)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError:  # no meta table yet: a new database
+        return False
+    return row is not None and row[0] == str(SCHEMA_VERSION)
+
+
 def migrate(conn: sqlite3.Connection) -> None:
-    """Create the tables if they are missing and record the schema version."""
+    """Create the tables if they are missing and record the schema version.
+
+    A store already at this version is left alone, so read-only commands never wait for
+    (or take) the write lock just by opening it.
+    """
+    if is_current(conn) and not _missing_columns(conn):
+        return
     conn.executescript(DDL)
     _add_missing_columns(conn)
     conn.execute(
@@ -122,9 +151,22 @@ def migrate(conn: sqlite3.Connection) -> None:
     )
 
 
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Add ``ADDED_COLUMNS`` a store made by an older version lacks (reads only when none is missing)."""
+def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """``ADDED_COLUMNS`` that a store made by an older version lacks (a read)."""
+    missing = []
     for table, column, kind in ADDED_COLUMNS:
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            missing.append((table, column, kind))
+    return missing
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, kind in _missing_columns(conn):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def _explained(exc: BaseException, path: Path) -> Exception:
+    from fashion_core.store.failures import explain
+
+    return explain(exc, path) or exc  # type: ignore[return-value]

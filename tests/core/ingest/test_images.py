@@ -94,7 +94,7 @@ def test_cli_ingest_stats_verify_json(tmp_path: Path, capsys) -> None:
     assert stats["categories"]["sleeve_length_labels"]["Cup Sleeves"] == 2
     data = (root / "Images/3.jpg").read_bytes()
     (root / "Images/3.jpg").write_bytes(data[: len(data) // 2])
-    assert main(["--home", home, "images", "verify", "--dataset", "d", "--json"]) == 0
+    assert main(["--home", home, "images", "verify", "--dataset", "d", "--json"]) == 8  # broken: non-zero
     verify = json.loads(capsys.readouterr().out)
     assert verify["checked"] == 4 and [p["path"] for p in verify["problems"]] == ["Images/3.jpg"]
 
@@ -106,3 +106,23 @@ def test_cli_whole_file_error_exits_nonzero(tmp_path: Path, capsys) -> None:
                  "--images-root", str(tmp_path / "data"), str(tmp_path / "label.csv"), "--json"])
     err = capsys.readouterr().err
     assert code != 0 and err.startswith("error: ") and "empty" in err and len(err.strip().splitlines()) == 1
+
+
+def test_symlinks_that_leave_the_images_root_are_refused_at_import(tmp_path: Path, store) -> None:
+    from fashion_core.ingest.importer import import_labels
+
+    root, outside = tmp_path / "data", tmp_path / "secret"
+    write_image(root / "Images/real.jpg", seed=1)
+    write_image(outside / "private.jpg", seed=2)
+    (root / "Images/inside_link.jpg").symlink_to(root / "Images/real.jpg")
+    (root / "Images/outside_link.jpg").symlink_to(outside / "private.jpg")
+    (root / "Linked").symlink_to(outside, target_is_directory=True)
+    label = tmp_path / "label.csv"
+    names = ["Images/real.jpg", "Images/inside_link.jpg", "Images/outside_link.jpg", "Linked/private.jpg"]
+    label.write_text("".join(f"{n},sleeve_length_labels,nynnnnnnn\n" for n in names))
+    report = import_labels(store, dataset="d", fmt="fashionai", files=[label], images_root=root)
+    assert report.images == 2
+    assert {(r.line, r.reason) for r in report.rejected} == {
+        (3, "image path leaves the images root through a symlink: Images/outside_link.jpg"),
+        (4, "image path leaves the images root through a symlink: Linked/private.jpg"),
+    }
