@@ -5,19 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fashion_core.errors import FashionCoreError
+from fashion_core.analysis.category_scores import TUNING_METRICS
 from fashion_core.analysis.evaluation import (
     EVALUATION_FILE,
-    TUNING_METRICS,
     EvaluationReport,
-    confusion_figure,
     evaluable_runs,
     evaluate_run,
     load_evaluation,
     tune_thresholds,
 )
-from fashion_core.runs.files import RunDir, RunRecord
-from fashion_core.store import DatasetInfo
 from fashion_core.analysis.suspicious import (
     SUSPICIOUS_FILE,
     SuspiciousReport,
@@ -25,11 +21,14 @@ from fashion_core.analysis.suspicious import (
     find_suspicious_labels,
     load_suspicious,
     pending_review,
-    planted_wrong_labels,
     review_label,
-    wrong_label_hits,
 )
+from fashion_core.analysis.wrong_labels import planted_wrong_labels, wrong_label_hits
+from fashion_core.errors import FashionCoreError
 from fashion_core.imaging.thumbnails import GALLERY_SIZE
+from fashion_core.runs.files import RunDir, RunRecord
+from fashion_core.store import DatasetInfo
+from fashion_core.views.evaluation import confusion_figure
 from ui.image_detail import render_image_detail
 from ui.services import get_store, get_workspace
 from ui.widgets import annotator_name, flash, require_dataset, served_thumbnails, stage_progress

@@ -16,7 +16,6 @@ from fashion_core.analysis.evaluation import (
     THRESHOLDS_FILE,
     EvaluationError,
     EvaluationReport,
-    confusion_figure,
     evaluable_runs,
     evaluate_run,
     load_evaluation,
@@ -25,6 +24,7 @@ from fashion_core.analysis.evaluation import (
 from fashion_core.runs.files import RunDir, register_run
 from fashion_core.schema import split_value
 from fashion_core.store import LabelStore
+from fashion_core.views.evaluation import confusion_figure
 from fashion_core.workspace import Workspace
 from tests.core.modeling._tiny_data import SIDE, TINY_SCHEMA, TinyRun, make_dataset, train_tiny_run
 

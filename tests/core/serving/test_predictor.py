@@ -15,20 +15,14 @@ from PIL import Image
 
 from fashion_core.cli import main
 from fashion_core.errors import DownloadError, ImageError, ModelError, UnsafeURLError
-from fashion_core.serving.predictor import (
-    ImageLimits,
-    Predictor,
-    collect_image_paths,
-    default_run,
-    load_photo,
-    load_thresholds,
-    open_photo,
-    photo_pixels,
-    probability_figure,
-)
+from fashion_core.imaging.decode import ImageLimits, load_photo, open_photo, photo_pixels
+from fashion_core.runs.choose import default_run
 from fashion_core.runs.files import RunDir, register_run, update_run, write_json_atomic
 from fashion_core.schema import Kind
+from fashion_core.serving.photos import collect_image_paths
+from fashion_core.serving.predictor import Predictor, load_thresholds
 from fashion_core.store import LabelStore
+from fashion_core.views.predict import probability_figure
 from fashion_core.workspace import Workspace
 from tests.conftest import serve_pages
 from tests.core.modeling._tiny_data import SIDE, TINY_SCHEMA, TinyRun, draw, train_tiny_run
