@@ -29,6 +29,10 @@ WHITE = (255, 255, 255)
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 0..65535 greyscale as PIL opens it
 
 
+class UnknownFormatError(ImageError):
+    """The bytes are not an image in one of the accepted formats."""
+
+
 @dataclass(frozen=True)
 class ImageLimits:
     """What an image may be: at most ``max_bytes`` in the file, ``max_pixels`` width x height, one of ``formats``."""
@@ -83,7 +87,7 @@ def open_photo(data: bytes, *, limits: ImageLimits = ImageLimits(), name: str | 
     except Image.DecompressionBombError:
         raise ImageError(f"{where}image has too many pixels") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{where}not a {limits.formats_text} image") from None
+        raise UnknownFormatError(f"{where}not a {limits.formats_text} image") from None
     except Exception as exc:  # noqa: BLE001 - a corrupt header can raise anything
         raise ImageError(f"{where}broken image ({short_reason(exc)})") from None
     width, height = image.size
@@ -128,7 +132,12 @@ def upright_rgb(image: Image.Image) -> Image.Image:
 
 
 def load_photo(
-    data: bytes, *, limits: ImageLimits = ImageLimits(), name: str | None = None, max_side: int | None = None
+    data: bytes,
+    *,
+    limits: ImageLimits = ImageLimits(),
+    name: str | None = None,
+    max_side: int | None = None,
+    resample: Image.Resampling = Image.Resampling.BILINEAR,
 ) -> Image.Image:
     """Decode a checked image to an upright RGB PIL image.
 
@@ -137,6 +146,7 @@ def load_photo(
         limits: Size and format limits (see ``ImageLimits``).
         name: File name for messages.
         max_side: Shrink (JPEGs already while decoding) so neither side exceeds this.
+        resample: The filter of that shrinking.
 
     Raises:
         ImageError: See ``open_photo``; also ``broken image`` when decoding fails.
@@ -147,7 +157,7 @@ def load_photo(
             image.draft("RGB", (max_side, max_side))  # JPEG: decode at 1/2, 1/4 or 1/8 scale, much faster
         rgb = upright_rgb(image)
         if max_side and max(rgb.size) > max_side:
-            rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+            rgb.thumbnail((max_side, max_side), resample)
         return rgb
     except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise many types
         raise ImageError(f"{name + ': ' if name else ''}broken image ({short_reason(exc)})") from None
