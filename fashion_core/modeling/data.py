@@ -37,7 +37,8 @@ def decode_and_resize(data: tf.Tensor, image_size: int) -> tf.Tensor:
     0..255 input had.
     """
     pixels = tf.numpy_function(
-        lambda encoded: photo_pixels(encoded, image_size, limits=DATASET_LIMITS), [data], tf.uint8, stateful=False
+        lambda encoded: photo_pixels(_as_bytes(encoded), image_size, limits=DATASET_LIMITS), [data], tf.uint8,
+        stateful=False,
     )
     return tf.ensure_shape(pixels, (image_size, image_size, 3))
 
@@ -49,7 +50,8 @@ def load_image(path: tf.Tensor | str, image_size: int) -> tf.Tensor:
     ``ImageError`` from the decoder, inside TensorFlow's).
     """
     pixels = tf.numpy_function(
-        lambda name: file_pixels(name.decode(), image_size, name=name.decode()), [path], tf.uint8, stateful=False
+        lambda name: file_pixels(_as_bytes(name).decode(), image_size, name=_as_bytes(name).decode()), [path],
+        tf.uint8, stateful=False,
     )
     return tf.ensure_shape(pixels, (image_size, image_size, 3))
 
@@ -60,11 +62,16 @@ def load_image_group(paths: tf.Tensor, image_size: int) -> tf.Tensor:
     def decode(names: np.ndarray) -> np.ndarray:
         out = np.empty((len(names), image_size, image_size, 3), np.uint8)
         for i, name in enumerate(names):
-            out[i] = file_pixels(name.decode(), image_size, name=name.decode())
+            out[i] = file_pixels(_as_bytes(name).decode(), image_size, name=_as_bytes(name).decode())
         return out
 
     pixels = tf.numpy_function(decode, [paths], tf.uint8, stateful=False)
     return tf.ensure_shape(pixels, (None, image_size, image_size, 3))
+
+
+def _as_bytes(value: bytes | np.ndarray) -> bytes:
+    """A string tensor's value as ``numpy_function`` hands it over: bytes in tf.data, a 0-d array eagerly."""
+    return value.item() if isinstance(value, np.ndarray) else value
 
 
 def load_images(paths: Sequence[str], image_size: int, *, batch_size: int = 64) -> np.ndarray:

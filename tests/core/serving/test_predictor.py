@@ -438,3 +438,19 @@ def test_probability_bars_show_the_top_values_best_first() -> None:
     fig = probability_figure(answer, top=2)
     assert list(fig.data[0].y) == ["blue", "red"]  # plotly draws bottom-up: the best ends on top
     assert list(fig.data[0].x) == [0.2, 0.7]
+
+
+@pytest.mark.slow
+def test_a_sixteen_bit_png_and_its_eight_bit_copy_get_the_same_prediction(
+    predictor: Predictor, trained: TinyRun
+) -> None:
+    eight = np.asarray(Image.open(trained.data / "img" / "000.jpg").convert("L"))
+    sixteen = eight.astype(np.uint16) * 257  # the same picture in 16 bits: PIL's plain convert makes it white
+    as_png = {}
+    for name, pixels in (("eight", eight), ("sixteen", sixteen)):
+        out = io.BytesIO()
+        Image.fromarray(pixels).save(out, "PNG")
+        as_png[name] = out.getvalue()
+    assert Image.open(io.BytesIO(as_png["sixteen"])).mode.startswith("I")
+    np.testing.assert_array_equal(photo_pixels(as_png["sixteen"], SIDE), photo_pixels(as_png["eight"], SIDE))
+    assert predictor.predict_bytes(as_png["sixteen"]).to_dict() == predictor.predict_bytes(as_png["eight"]).to_dict()
