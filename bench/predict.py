@@ -40,9 +40,10 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from fashion_core.serving.predictor import Predictor, photo_pixels  # noqa: E402
+from fashion_core.imaging.decode import photo_pixels  # noqa: E402
 from fashion_core.runs.files import RunDir, register_run, sha256_file, update_run, write_json_atomic  # noqa: E402
 from fashion_core.schema import FASHIONAI  # noqa: E402
+from fashion_core.serving.predictor import Predictor  # noqa: E402
 from fashion_core.store import LabelStore  # noqa: E402
 from fashion_core.workspace import Workspace  # noqa: E402
 

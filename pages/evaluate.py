@@ -5,11 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from fashion_core.analysis.category_scores import TUNING_METRICS
 from fashion_core.analysis.evaluation import (
     EVALUATION_FILE,
-    TUNING_METRICS,
     EvaluationReport,
-    confusion_figure,
     evaluable_runs,
     evaluate_run,
     load_evaluation,
@@ -18,6 +17,7 @@ from fashion_core.analysis.evaluation import (
 from fashion_core.imaging.thumbnails import GALLERY_SIZE
 from fashion_core.runs.files import RunRecord
 from fashion_core.store import DatasetInfo
+from fashion_core.views.evaluation import confusion_figure
 from ui.evaluate_review import FLASH, OPEN, close, file_stamp, open_image, suspicious
 from ui.image_detail import render_image_detail
 from ui.page import PageContext, run_page

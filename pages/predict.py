@@ -7,20 +7,12 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
+from fashion_core.imaging.decode import MAX_IMAGE_BYTES, MB, load_photo
+from fashion_core.runs.choose import default_run, finished_runs, validation_score
 from fashion_core.runs.files import RunRecord
-from fashion_core.serving.predictor import (
-    IMAGE_SUFFIXES,
-    LITE_CACHE_FILE,
-    MAX_IMAGE_BYTES,
-    MB,
-    Predictor,
-    default_run,
-    fetch_image_bytes,
-    finished_runs,
-    load_photo,
-    probability_figure,
-    validation_score,
-)
+from fashion_core.serving.photos import IMAGE_SUFFIXES, fetch_image_bytes
+from fashion_core.serving.predictor import LITE_CACHE_FILE, Predictor
+from fashion_core.views.predict import probability_figure
 from ui.page import PageContext, run_page
 from ui.services import get_store
 

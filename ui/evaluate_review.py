@@ -11,10 +11,9 @@ from fashion_core.analysis.suspicious import (
     find_suspicious_labels,
     load_suspicious,
     pending_review,
-    planted_wrong_labels,
     review_label,
-    wrong_label_hits,
 )
+from fashion_core.analysis.wrong_labels import planted_wrong_labels, wrong_label_hits
 from fashion_core.errors import FashionCoreError
 from fashion_core.imaging.thumbnails import GALLERY_SIZE
 from fashion_core.runs.files import RunDir, RunRecord

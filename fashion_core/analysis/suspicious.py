@@ -3,8 +3,6 @@ ranked confident-learning style, as a review queue that relabels through the sto
 
 from __future__ import annotations
 
-import csv
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,141 +11,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fashion_core.errors import FashionCoreError
-from fashion_core.analysis.evaluation import RunLabels, map_run_labels, run_labels
+from fashion_core.analysis.confident_learning import (
+    LabelIssues,
+    SuspiciousError,
+    check_rank_by,
+    confident_issues,
+    out_of_sample_probs,
+)
+from fashion_core.analysis.run_labels import RunLabels, run_labels
 from fashion_core.runs.files import RunDir, get_run, read_json, write_json_atomic
 from fashion_core.schema import Category, Kind, normalize_value, split_value
 from fashion_core.store import EditRecord, LabelStore, utc_now
 from fashion_core.workspace import Workspace
 
 SUSPICIOUS_FILE = RunDir.SUSPICIOUS
-WRONG_LABELS_FILE = "wrong_labels.csv"  # written by the demo data generator beside its images
 FORMAT = 1
-RANK_BY = ("self_confidence", "normalized_margin")
 KEEP_REASON = "suspicious-label review: label kept"
 RELABEL_REASON = "suspicious-label review: relabelled to the suggested value"
 COLUMNS = ["rank", "image_id", "path", "category", "given", "suggested", "self_confidence", "suggested_prob",
            "margin", "flagged"]
 
 ProgressFn = Callable[[str, float], None]  # (what is happening, fraction done 0..1)
-
-
-class SuspiciousError(FashionCoreError, ValueError):
-    """The suspicious-label analysis cannot run (bad option, too little data) or a review is refused."""
-
-
-# -- out-of-sample probabilities ----------------------------------------------------------------------
-
-
-def out_of_sample_probs(features: np.ndarray, labels: np.ndarray, n_classes: int, *, folds: int = 5,
-                        seed: int = 0, c: float = 0.1) -> np.ndarray:
-    """Probabilities of every row from a model that never saw that row (stratified k-fold).
-
-    In-sample probabilities would flatter every given label, wrong ones included, so each
-    fold's rows are scored by a logistic regression fitted on the other folds only.
-
-    Args:
-        features: (N, D) feature vectors.
-        labels: (N,) class indices in ``[0, n_classes)``.
-        n_classes: Number of classes; a class missing from a fold's training rows gets 0.
-        folds: Number of folds (at most N).
-        seed: Seed of the fold assignment.
-        c: Inverse regularisation strength of the logistic regression.
-
-    Returns:
-        (N, n_classes) probabilities, each row summing to 1.
-    """
-    from sklearn.model_selection import KFold, StratifiedKFold
-    from threadpoolctl import threadpool_limits
-
-    x, y = np.asarray(features, dtype=np.float64), np.asarray(labels, dtype=np.int64)
-    if len(x) != len(y) or len(x) < 2:
-        raise SuspiciousError(f"Need at least 2 rows with one label each; got {len(x)} features and {len(y)} labels")
-    k = min(int(folds), len(y))
-    # Stratify when some class can fill every fold (scikit-learn refuses otherwise).
-    stratify = np.bincount(y).max() >= k
-    splitter = (StratifiedKFold if stratify else KFold)(k, shuffle=True, random_state=seed)
-    out = np.zeros((len(y), n_classes), dtype=np.float64)
-    # One BLAS thread: on these small matrices extra threads only fight other processes for the
-    # cores (measured on the demo data, 2 busy cores: 24 s per fit with 2 threads, 0.5 s with 1).
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.simplefilter("ignore")  # too-small classes and slow convergence: expected on small data
-        for train, test in splitter.split(x, y):
-            out[test] = _fit_predict(x[train], y[train], x[test], n_classes, c)
-    return out
-
-
-def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int, c: float) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    probs = np.zeros((len(x_test), n_classes))
-    classes = np.unique(y_train)
-    if len(classes) == 1:  # nothing to separate: the only class seen
-        probs[:, classes[0]] = 1.0
-        return probs
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
-    model.fit(x_train, y_train)
-    probs[:, model.classes_] = model.predict_proba(x_test)
-    return probs
-
-
-# -- confident learning -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LabelIssues:
-    """Confident-learning verdicts of one category's rows (arrays aligned with the input rows)."""
-
-    flagged: np.ndarray  # bool: another value is confidently more likely than the given one
-    suggested: np.ndarray  # int: the confident value (flagged rows) or the likeliest other value
-    self_confidence: np.ndarray  # probability of the given value
-    suggested_prob: np.ndarray
-    margin: np.ndarray  # normalized margin: p(given) - max p(other)
-
-
-def confident_issues(probs: np.ndarray, given: np.ndarray) -> LabelIssues:
-    """Find label issues by confident learning (Northcutt, Jiang & Chuang, "Confident Learning:
-    Estimating Uncertainty in Dataset Labels", JAIR 2021; the idea behind cleanlab).
-
-    Per value j the threshold t_j is the mean probability of j over the rows labelled j
-    (its average self-confidence). A row's confident values are those whose probability
-    reaches their threshold; the likeliest of them is its confident label. A row is an issue
-    when that confident label is not its given one, i.e. the model backs another value more
-    than it usually backs that value's own images, and the given value less.
-
-    Args:
-        probs: (N, K) out-of-sample probabilities.
-        given: (N,) given value indices.
-    """
-    p, y = np.asarray(probs, dtype=np.float64), np.asarray(given, dtype=np.int64)
-    rows = np.arange(len(y))
-    thresholds = np.full(p.shape[1], np.inf)  # a value nobody has cannot be confidently suggested
-    for j in np.unique(y):
-        thresholds[j] = p[y == j, j].mean()
-    confident = np.where(p >= thresholds - 1e-12, p, -np.inf)
-    has_confident = np.isfinite(confident).any(axis=1)
-    confident_label = confident.argmax(axis=1)
-    others = p.copy()
-    others[rows, y] = -np.inf
-    best_other = others.argmax(axis=1)
-    flagged = has_confident & (confident_label != y)
-    suggested = np.where(flagged, confident_label, best_other)
-    self_conf = p[rows, y]
-    return LabelIssues(flagged, suggested, self_conf, p[rows, suggested], self_conf - others[rows, best_other])
-
-
-def rank_rows(issues: LabelIssues, rank_by: str = "self_confidence") -> np.ndarray:
-    """Row order of the review queue: flagged rows first, each group least likely given label first."""
-    _check_rank_by(rank_by)
-    score = issues.self_confidence if rank_by == "self_confidence" else issues.margin
-    return np.lexsort((score, ~issues.flagged))
-
-
-def _check_rank_by(rank_by: str) -> None:
-    if rank_by not in RANK_BY:
-        raise SuspiciousError(f"`rank_by` must be one of {list(RANK_BY)}. Received: rank_by={rank_by!r}")
 
 
 # -- the analysis over a run's data set ------------------------------------------------------------------
@@ -220,7 +104,7 @@ def find_suspicious_labels(store: LabelStore, workspace: Workspace, run_id: str,
     """
     if not isinstance(folds, int) or isinstance(folds, bool) or not 2 <= folds <= 50:
         raise SuspiciousError(f"`folds` must be an integer in [2, 50]. Received: folds={folds!r}")
-    _check_rank_by(rank_by)
+    check_rank_by(rank_by)
     progress = on_progress or (lambda stage, frac: None)
     run = get_run(store, run_id)
     version = list(store.labels_version(run.dataset)) if run.dataset else []
@@ -381,85 +265,3 @@ def review_label(store: LabelStore, dataset: str, image_id: int, category: str, 
     return store.edit_label(dataset, image_id, category, value, annotator=annotator, reason=RELABEL_REASON)
 
 
-# -- counting the demo data's planted wrong labels ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WrongLabelHits:
-    """How many known wrong labels are in the top ``k`` of the queue."""
-
-    k: int
-    planted: int  # known wrong labels among the analysed rows (still wrong now)
-    found: int
-
-    @property
-    def precision(self) -> float:
-        return self.found / self.k if self.k else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.found / self.planted if self.planted else 0.0
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {"k": self.k, "planted": self.planted, "found": self.found,
-                "precision": round(self.precision, 4), "recall": round(self.recall, 4)}
-
-
-def wrong_labels_file(store: LabelStore, dataset: str) -> Path | None:
-    """The demo generator's ``wrong_labels.csv`` beside a dataset's images, if there is one."""
-    path = store.dataset(dataset).images_root / WRONG_LABELS_FILE
-    return path if path.is_file() else None
-
-
-def read_wrong_labels(path: Path) -> pd.DataFrame:
-    """Rows ``image_path, category, drawn_value, labelled_value``; a malformed file names its line."""
-    from fashion_core.errors import LabelFileError
-
-    need = ["image_path", "category", "drawn_value", "labelled_value"]
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not set(need) <= set(reader.fieldnames):
-            raise LabelFileError(str(path), f"expected columns {need}; got {reader.fieldnames}", line=1)
-        rows = list(reader)
-    for line, row in enumerate(rows, start=2):
-        if any(not row.get(k) for k in need):
-            raise LabelFileError(str(path), f"empty field in {row}", line=line)
-    return pd.DataFrame(rows, columns=need)
-
-
-def planted_wrong_labels(store: LabelStore, run_id: str) -> pd.DataFrame | None:
-    """The demo's planted wrong labels of a run's dataset, the drawn value seen through the run's map.
-
-    Returns:
-        Columns ``path``, ``category``, ``drawn`` (None where the map dropped the drawn
-        value), or None when the dataset has no ``wrong_labels.csv``.
-    """
-    run = get_run(store, run_id)
-    path = wrong_labels_file(store, run.dataset) if run.dataset else None
-    if path is None:
-        return None
-    wrong = read_wrong_labels(path)
-    base = store.dataset(run.dataset).schema
-    frame = pd.DataFrame({"path": wrong["image_path"], "category": wrong["category"], "value": wrong["drawn_value"],
-                          "row": np.arange(len(wrong))})
-    frame = frame[frame["category"].isin(base.category_names)]
-    mapped = map_run_labels(store, RunDir(run.run_dir), base, frame)
-    drawn = dict(zip(mapped["row"], mapped["value"]))
-    return pd.DataFrame({"path": frame["path"].tolist(), "category": frame["category"].tolist(),
-                         "drawn": [drawn.get(r) for r in frame["row"]]})
-
-
-def wrong_label_hits(report: SuspiciousReport, planted: pd.DataFrame, k: int) -> WrongLabelHits:
-    """Planted wrong labels (still wrong: the given value is not the drawn one) in the top ``k`` rows.
-
-    Args:
-        report: The ranked queue.
-        planted: ``planted_wrong_labels`` output (columns path, category, drawn).
-        k: How many top rows to look at.
-    """
-    drawn = {(p, c): d for p, c, d in zip(planted["path"], planted["category"], planted["drawn"])}
-    table = report.table
-    is_wrong = np.array([(p, c) in drawn and g != drawn[(p, c)]
-                         for p, c, g in zip(table["path"], table["category"], table["given"])], dtype=bool)
-    k = max(0, min(int(k), len(table)))
-    return WrongLabelHits(k, int(is_wrong.sum()), int(is_wrong[:k].sum()))

@@ -89,7 +89,8 @@ def _print_evaluation(summary: dict[str, Any]) -> None:
 
 def run_suspicious(args: argparse.Namespace) -> int:
     """Rank the run's data set's labels and print the top of the queue (and planted-label hits on demo data)."""
-    from fashion_core.analysis.suspicious import find_suspicious_labels, planted_wrong_labels, wrong_label_hits
+    from fashion_core.analysis.suspicious import find_suspicious_labels
+    from fashion_core.analysis.wrong_labels import planted_wrong_labels, wrong_label_hits
 
     if args.top < 1:
         print(f"error: --top must be >= 1. Received: {args.top}", file=sys.stderr)

@@ -52,8 +52,8 @@ def _positive(text: str) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from fashion_core.serving.predictor import collect_image_paths
     from fashion_core.runs.files import get_run
+    from fashion_core.serving.photos import collect_image_paths
 
     store = open_store(args)
     get_run(store, args.run)  # an unknown run fails before anything else (and before TensorFlow loads)

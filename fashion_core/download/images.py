@@ -7,14 +7,14 @@ import os
 import uuid
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from fashion_core.download.report import RowFailure
+from fashion_core.imaging.decode import DATASET_FORMATS, upright_rgb
 
 # Only the formats photos arrive in. Pillow would also open EPS (which runs Ghostscript), PSD,
 # TIFF and others; untrusted bytes from the internet should not reach those decoders.
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
-WHITE = (255, 255, 255)
+ALLOWED_FORMATS: tuple[str, ...] = DATASET_FORMATS
 
 
 def normalise_image(
@@ -72,9 +72,7 @@ def _convert(image: Image.Image, short_side: int | None, quality: int) -> bytes:
     target = _target_size(image.size, short_side)
     if target != image.size and image.format == "JPEG":
         image.draft(image.mode, target)  # decode JPEGs at a reduced scale: much faster
-    image.load()  # decode now, so a truncated body fails here with a clear error
-    upright = ImageOps.exif_transpose(image)
-    rgb = to_rgb(upright)
+    rgb = upright_rgb(image)  # the one decoder's orientation and mode conversion (16-bit, alpha on white)
     target = _target_size(rgb.size, short_side)
     if target != rgb.size:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
@@ -89,18 +87,6 @@ def _target_size(size: tuple[int, int], short_side: int | None) -> tuple[int, in
         return size
     scale = short_side / min(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB, with transparent pixels on white (a plain convert turns them black or random)."""
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-    if not has_alpha:
-        return image.convert("RGB")
-    # Transparent pixels would turn black (or random) in a plain convert; put them on white.
-    rgba = image.convert("RGBA")
-    background = Image.new("RGB", rgba.size, WHITE)
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    return background
 
 
 def _short(exc: BaseException, limit: int = 80) -> str:

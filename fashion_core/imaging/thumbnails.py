@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from fashion_core.errors import ImageError
+from fashion_core.imaging.decode import DATASET_LIMITS, UnknownFormatError, load_photo
 
 GALLERY_SIZE = 192  # longest side of a gallery tile, in pixels
 PREVIEW_SIZE = 1024  # longest side of the detail view's image
@@ -122,16 +123,17 @@ def make_thumbnail(source: Path, target: Path, *, size: int, quality: int = 85) 
         ImageError: if the source is missing, broken or not an image.
     """
     try:
-        with Image.open(source) as im:
-            im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
-            im = ImageOps.exif_transpose(im)
-            im.thumbnail((size, size))
-            rgb = im.convert("RGB")
+        data = source.read_bytes()
     except FileNotFoundError as exc:
         raise ImageError(f"image file missing: {source}") from exc
-    except UnidentifiedImageError as exc:
+    except OSError as exc:
+        raise ImageError(f"image file unreadable: {source} ({exc.strerror or exc})") from exc
+    try:
+        # The one decoder (EXIF, 16-bit, transparency on white); bicubic like PIL's own thumbnail().
+        rgb = load_photo(data, limits=DATASET_LIMITS, max_side=size, resample=Image.Resampling.BICUBIC)
+    except UnknownFormatError as exc:
         raise ImageError(f"not an image (unrecognised format): {source}") from exc
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except ImageError as exc:
         raise ImageError(f"broken image {source}: {exc}") from exc
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jpg", dir=target.parent)

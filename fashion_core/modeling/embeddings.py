@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fashion_core.modeling.data import AUTOTUNE, load_image
+from fashion_core.modeling.data import AUTOTUNE, load_image_group
 
 
 @dataclass
@@ -150,8 +150,8 @@ def _forward(backbone: keras.Model, paths: list[str], image_size: int, batch_siz
         return
     total = -(-len(paths) // batch_size)
     ds = tf.data.Dataset.from_tensor_slices(paths)
-    ds = ds.map(lambda p: tf.cast(load_image(p, image_size), tf.float32), num_parallel_calls=AUTOTUNE)
-    ds = ds.batch(batch_size).prefetch(AUTOTUNE)
+    ds = ds.batch(batch_size).map(lambda p: tf.cast(load_image_group(p, image_size), tf.float32),
+                                  num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
     for done, images in enumerate(ds, start=1):
         first = (done - 1) * batch_size
         features = np.asarray(backbone.predict_on_batch(images))

@@ -1,204 +1,46 @@
-"""Predict every category of a run's model for photos: checked decoding, one forward pass, ranked values.
+"""Predict every category of a run's model for photos: one forward pass, ranked values.
 
 The model (see ``modeling.model.build_model``) takes float32 RGB pixels in 0..255 at
 ``(S, S, 3)`` and returns one probability vector per category (softmax for single-choice,
 sigmoid for multi-label). A ``Predictor`` loads it once and answers all categories of a
-photo in one pass of a traced ``tf.function``. TensorFlow is reached only through
-``fashion_core.modeling`` and only when a model is loaded, so importing this module is cheap.
+photo in one pass. Photos are decoded by ``imaging.decode`` (the decoder training uses).
+TensorFlow is reached only through ``fashion_core.modeling`` and only when a model is
+loaded, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
 import copy
-import io
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from fashion_core.download.images import to_rgb
-from fashion_core.errors import DownloadError, ImageError, ModelError, UnsafeURLError
+from fashion_core.errors import ImageError, ModelError
+from fashion_core.imaging.decode import ImageLimits, photo_pixels, short_reason
 from fashion_core.modeling.heads import Head, make_heads
-from fashion_core.runs.files import RunDir, RunRecord, get_run, read_json, runs_with_model
+from fashion_core.runs.files import RunDir, get_run, read_json
 from fashion_core.runs.readers import check_thresholds
 from fashion_core.runs.readers import read_schema as load_run_schema
 from fashion_core.runs.readers import read_thresholds as load_thresholds
 from fashion_core.schema import Kind, Schema
+from fashion_core.serving.photos import ImageProblem, decode_batches, fetch_image_bytes
 
 ForwardFn = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 if TYPE_CHECKING:
     import keras
-    import plotly.graph_objects as go
 
     from fashion_core.modeling.gradcam import Heatmap
     from fashion_core.store import LabelStore
 
-MB = 1024 * 1024
-MAX_IMAGE_BYTES = 10 * MB
-MAX_IMAGE_PIXELS = 40_000_000  # header-checked before decoding (decompression bombs)
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")  # PIL names; nothing else reaches a decoder
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 THRESHOLDS_FILE = RunDir.THRESHOLDS  # the evaluation's tuned thresholds: {category: {value: t}}
 DEFAULT_THRESHOLD = 0.5
-TIE_MARGIN = 0.005  # validation accuracies this close count as equal when picking the default run
-DECODE_WORKERS = 2  # PIL decodes outside the GIL; the machine this targets has 2 cores
-URL_TIMEOUT_S = 10.0
 ENGINES = ("auto", "tflite", "tf")
 LITE_CACHE_FILE = RunDir.LITE_CACHE  # in the run folder: the converted model prediction runs
-
-
-# -- photos ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImageLimits:
-    """What a photo may be: at most ``max_bytes`` in the file and ``max_pixels`` width x height."""
-
-    max_bytes: int = MAX_IMAGE_BYTES
-    max_pixels: int = MAX_IMAGE_PIXELS
-
-    def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_pixels"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ImageError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-
-
-def megabytes(n: int) -> str:
-    """``12.3 MB`` (1 MB = 2**20 bytes), ``10 MB`` for whole numbers."""
-    value = n / MB
-    return f"{value:g} MB" if value == int(value) else f"{value:.1f} MB"
-
-
-def open_photo(data: bytes, *, limits: ImageLimits = ImageLimits(), name: str | None = None) -> Image.Image:
-    """Check a photo's bytes and open it (header only: no pixel is decoded yet).
-
-    Raises:
-        ImageError: Too large a file, not a JPEG/PNG/WebP, too many pixels, or a broken
-            header; the message starts with ``name:`` when a name is given.
-    """
-    where = f"{name}: " if name else ""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ImageError(f"{where}expected the image file's bytes, got {type(data).__name__}")
-    if len(data) > limits.max_bytes:
-        raise ImageError(f"{where}file too large: {megabytes(len(data))} > {megabytes(limits.max_bytes)}")
-    if not data:
-        raise ImageError(f"{where}empty file")
-    try:
-        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-    except Image.DecompressionBombError:
-        raise ImageError(f"{where}image has too many pixels") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{where}not a JPEG, PNG or WebP image") from None
-    except Exception as exc:  # noqa: BLE001 - a corrupt header can raise anything
-        raise ImageError(f"{where}broken image ({_short(exc)})") from None
-    width, height = image.size
-    if width * height > limits.max_pixels:
-        raise ImageError(
-            f"{where}image too large: {width} x {height} pixels > {limits.max_pixels / 1e6:g} megapixels"
-        )
-    return image
-
-
-def load_photo(
-    data: bytes, *, limits: ImageLimits = ImageLimits(), name: str | None = None, max_side: int | None = None
-) -> Image.Image:
-    """Decode a checked photo to an upright RGB image (EXIF rotation applied, alpha on white).
-
-    Args:
-        data: The file's bytes.
-        limits: Size limits (see ``ImageLimits``).
-        name: File name for messages.
-        max_side: Shrink (JPEGs already while decoding) so neither side exceeds this.
-
-    Raises:
-        ImageError: See ``open_photo``; also ``broken image`` when decoding fails.
-    """
-    image = open_photo(data, limits=limits, name=name)
-    try:
-        if max_side and image.format == "JPEG":
-            image.draft("RGB", (max_side, max_side))  # decode at 1/2, 1/4 or 1/8 scale: much faster
-        image.load()
-        rgb = to_rgb(ImageOps.exif_transpose(image))
-        if max_side and max(rgb.size) > max_side:
-            rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-        return rgb
-    except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise many types
-        raise ImageError(f"{name + ': ' if name else ''}broken image ({_short(exc)})") from None
-
-
-def photo_pixels(
-    data: bytes, image_size: int, *, limits: ImageLimits = ImageLimits(), name: str | None = None
-) -> np.ndarray:
-    """A photo as the model sees it: uint8 ``(S, S, 3)``, the whole photo stretched to a square.
-
-    Bilinear resizing with antialiasing, like training's ``tf.image.resize(antialias=True)``;
-    JPEGs are first decoded at a reduced DCT scale no smaller than ``S`` (a fast, clean
-    downscale), so large photos cost little more than small ones.
-    """
-    image = open_photo(data, limits=limits, name=name)
-    try:
-        if image.format == "JPEG":
-            image.draft("RGB", (image_size, image_size))
-        image.load()
-        rgb = to_rgb(ImageOps.exif_transpose(image))
-        return np.asarray(rgb.resize((image_size, image_size), Image.Resampling.BILINEAR), dtype=np.uint8)
-    except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise many types
-        raise ImageError(f"{name + ': ' if name else ''}broken image ({_short(exc)})") from None
-
-
-def _short(exc: BaseException, limit: int = 100) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def fetch_image_bytes(
-    url: str, *, allow_private: bool = False, max_bytes: int = MAX_IMAGE_BYTES, timeout: float = URL_TIMEOUT_S
-) -> bytes:
-    """Download one photo under the downloader's safety rules (schemes, addresses, size, time-outs).
-
-    Raises:
-        UnsafeURLError: A refused scheme, address or malformed URL.
-        ImageError: The body is larger than ``max_bytes``.
-        DownloadError: Any other failure (HTTP status, time-out, connection error).
-    """
-    from fashion_core.download.config import DownloadConfig
-    from fashion_core.download.fetch import Fetcher
-    from fashion_core.download.report import RowFailure, reason_kind
-
-    config = DownloadConfig(
-        workers=1,
-        per_host_limit=1,
-        connect_timeout=min(5.0, timeout),
-        read_timeout=timeout,
-        total_timeout=2 * timeout,
-        retries=1,
-        backoff=0.2,
-        max_retry_after=2.0,
-        max_bytes=max_bytes,
-        allow_private=allow_private,
-    )
-    url = str(url).strip()
-    try:
-        with Fetcher(config) as fetcher:
-            return fetcher.fetch(url).body
-    except RowFailure as exc:
-        kind = reason_kind(exc.reason)
-        if kind in ("refused address", "bad scheme", "bad URL"):
-            raise UnsafeURLError(f"{url}: {exc.reason}") from None
-        if kind == "too large":
-            size = f"{megabytes(exc.nbytes)} > " if exc.nbytes else "more than "
-            raise ImageError(f"{url}: file too large: {size}{megabytes(max_bytes)}") from None
-        raise DownloadError(f"could not fetch {url}: {exc.reason}") from None
-
-
-# -- answers -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -266,14 +108,6 @@ class Prediction:
 
 
 @dataclass(frozen=True)
-class ImageProblem:
-    """A photo of a batch that could not be predicted, and why (reported, never dropped)."""
-
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class BatchPrediction:
     """Answers for many photos (by path, in input order) and the photos that failed."""
 
@@ -284,9 +118,6 @@ class BatchPrediction:
     def to_dict(self, top: int | None = None) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """``{IMAGE: {CATEGORY: [{"value": V, "prob": P}, ...]}}`` (the CLI's ``--json``)."""
         return {path: p.to_dict(top) for path, p in self.predictions.items()}
-
-
-# -- the predictor -----------------------------------------------------------------------------
 
 
 class Predictor:
@@ -346,7 +177,7 @@ class Predictor:
             except ModelError as exc:
                 if engine == "tflite":
                     raise
-                self.engine_note = f"TFLite unavailable ({_short(exc)}); running in TensorFlow"
+                self.engine_note = f"TFLite unavailable ({short_reason(exc)}); running in TensorFlow"
         traced = serving_function(self.model)
         return (lambda batch: {k: v.numpy() for k, v in traced(batch).items()}), "tf"
 
@@ -449,38 +280,36 @@ class Predictor:
 
     def predict_paths(self, paths: Sequence[str | Path], *, batch_size: int = 32) -> BatchPrediction:
         """Predict image files in batches (decoding in threads); bad files are reported, not raised."""
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ImageError(f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}")
         started = time.perf_counter()
         predictions: dict[str, Prediction] = {}
         problems: list[ImageProblem] = []
-        names = [str(p) for p in paths]
-        with ThreadPoolExecutor(max_workers=DECODE_WORKERS) as pool:
-            for first in range(0, len(names), batch_size):
-                chunk_start = time.perf_counter()
-                chunk = names[first : first + batch_size]
-                decoded = list(pool.map(self._read_path, chunk))
-                good = [(n, px) for n, px in zip(chunk, decoded) if not isinstance(px, ImageProblem)]
-                problems += [px for px in decoded if isinstance(px, ImageProblem)]
-                if good:
-                    answers = self.predict_pixels(np.stack([px for _, px in good]))
-                    total = (time.perf_counter() - chunk_start) * 1000 / len(good)
-                    for (n, _), answer in zip(good, answers):
-                        predictions[n] = Prediction(answer.categories, answer.inference_ms, total)
+        chunk_start = time.perf_counter()
+        for batch in decode_batches(paths, self.image_size, self.limits, batch_size=batch_size):
+            problems += batch.problems
+            if batch.ok:
+                answers = self.predict_pixels(batch.pixels)
+                total = (time.perf_counter() - chunk_start) * 1000 / len(batch.ok)
+                for i, answer in zip(batch.ok, answers):
+                    predictions[batch.names[i]] = Prediction(answer.categories, answer.inference_ms, total)
+            chunk_start = time.perf_counter()
         return BatchPrediction(predictions, tuple(problems), time.perf_counter() - started)
 
-    def _read_path(self, path: str) -> np.ndarray | ImageProblem:
-        try:
-            size = Path(path).stat().st_size
-            if size > self.limits.max_bytes:
-                return ImageProblem(
-                    path, f"file too large: {megabytes(size)} > {megabytes(self.limits.max_bytes)}"
-                )
-            return photo_pixels(Path(path).read_bytes(), self.image_size, limits=self.limits)
-        except ImageError as exc:
-            return ImageProblem(path, str(exc))
-        except OSError as exc:
-            return ImageProblem(path, f"cannot read the file ({exc.strerror or exc})")
+    def probabilities(
+        self, paths: Sequence[str | Path], *, batch_size: int = 32
+    ) -> tuple[dict[str, np.ndarray], list[ImageProblem]]:
+        """Per output key, ``(N, K)`` probabilities of image files in input order (what ``predict_paths``
+        ranks); rows of files that could not be decoded are NaN and those files are reported."""
+        out = {h.key: np.full((len(paths), h.size), np.nan, np.float32) for h in self.heads}
+        problems: list[ImageProblem] = []
+        first = 0
+        for batch in decode_batches(paths, self.image_size, self.limits, batch_size=batch_size):
+            problems += batch.problems
+            if batch.ok:
+                outputs = self.forward(batch.pixels.astype(np.float32))
+                for key, value in outputs.items():
+                    out[key][[first + i for i in batch.ok]] = value
+            first += len(batch.names)
+        return out, problems
 
     def heatmaps(
         self, data: bytes, categories: Iterable[str] | None = None, *, name: str | None = None
@@ -514,96 +343,3 @@ class Predictor:
         positives = tuple(v.value for v, cut in zip(ranked, cuts) if v.prob >= cut)
         return CategoryPrediction(head.name, head.category.kind, ranked, positives, bool(tuned), cuts)
 
-
-# -- runs, thresholds, inputs ------------------------------------------------------------------
-
-
-def finished_runs(store: LabelStore, dataset: str | None = None) -> list[RunRecord]:
-    """Runs with a model (``runs.files.has_model``: done or cancelled), newest first (optionally of one dataset)."""
-    return runs_with_model(store, dataset)
-
-
-def validation_score(run: RunRecord) -> float | None:
-    """The validation figure the run's best checkpoint was chosen by (mean accuracy over heads)."""
-    metrics = run.metrics or {}
-    score = metrics.get(metrics.get("monitor") or "val_mean_accuracy")
-    return float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
-
-
-def default_run(store: LabelStore, dataset: str | None = None) -> RunRecord | None:
-    """The run to predict with by default: the newest of the best finished runs.
-
-    "Best" is the highest validation mean accuracy (the figure the run's checkpoint was
-    chosen by); runs within ``TIE_MARGIN`` (half a percentage point) of the best count as
-    equally good, since such gaps are validation noise, and of those the newest wins (it
-    has seen the latest labels). Runs without a recorded accuracy rank below all others.
-    Returns None when no run finished with a model.
-    """
-    runs = finished_runs(store, dataset)
-    if not runs:
-        return None
-    scores = [validation_score(r) for r in runs]
-    best = max((s for s in scores if s is not None), default=None)
-    if best is None:
-        return runs[0]
-    return next(r for r, s in zip(runs, scores) if s is not None and s >= best - TIE_MARGIN)
-
-
-def collect_image_paths(inputs: Iterable[str | Path]) -> tuple[list[str], list[ImageProblem]]:
-    """Files as given and image files found (recursively, sorted) in folders; missing ones reported."""
-    paths: list[str] = []
-    problems: list[ImageProblem] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                problems.append(ImageProblem(str(item), "folder holds no JPEG, PNG or WebP image"))
-            paths += [str(p) for p in found]
-        elif path.is_file():
-            paths.append(str(item))
-        else:
-            problems.append(ImageProblem(str(item), "no such file or folder"))
-    return list(dict.fromkeys(paths)), problems
-
-
-def probability_figure(answer: CategoryPrediction, *, top: int | None = 5) -> go.Figure:
-    """Horizontal bars of a category's most probable values (best on top), probabilities 0..1.
-
-    Predicted values are dark (the top one; for multi-label, those at or above their
-    threshold, which is marked by a tick on each bar).
-    """
-    import plotly.graph_objects as go
-
-    shown = answer.values if top is None else answer.values[:top]
-    picked = set(answer.positives) if answer.kind is Kind.MULTI else {answer.top.value}
-    fig = go.Figure(
-        go.Bar(
-            x=[v.prob for v in shown][::-1],
-            y=[v.value for v in shown][::-1],
-            orientation="h",
-            marker_color=["#4c78a8" if v.value in picked else "#b3c6de" for v in shown][::-1],
-            text=[f"{v.prob:.1%}" for v in shown][::-1],
-            textposition="auto",
-            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
-        )
-    )
-    if answer.thresholds:  # multi-label: a tick at each value's threshold (tuned ones differ per value)
-        fig.add_trace(
-            go.Scatter(
-                x=list(answer.thresholds[: len(shown)])[::-1],
-                y=[v.value for v in shown][::-1],
-                mode="markers",
-                marker={"symbol": "line-ns-open", "size": 22, "color": "#333333", "line": {"width": 2}},
-                name="threshold",
-                hovertemplate="threshold %{x:.2f}<extra></extra>",
-            )
-        )
-    fig.update_layout(
-        title=answer.category,
-        xaxis={"range": [0, 1], "tickformat": ".0%"},
-        showlegend=False,
-        height=70 + 28 * len(shown),
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-    )
-    return fig

@@ -16,7 +16,6 @@ from fashion_core.analysis.evaluation import (
     THRESHOLDS_FILE,
     EvaluationError,
     EvaluationReport,
-    confusion_figure,
     evaluable_runs,
     evaluate_run,
     load_evaluation,
@@ -25,6 +24,7 @@ from fashion_core.analysis.evaluation import (
 from fashion_core.runs.files import RunDir, register_run
 from fashion_core.schema import split_value
 from fashion_core.store import LabelStore
+from fashion_core.views.evaluation import confusion_figure
 from fashion_core.workspace import Workspace
 from tests.core.modeling._tiny_data import SIDE, TINY_SCHEMA, TinyRun, make_dataset, train_tiny_run
 
@@ -37,14 +37,17 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRun]:
 
 
 def _by_hand(tiny: TinyRun) -> tuple[dict[int, dict[str, np.ndarray]], pd.DataFrame]:
-    """The model's outputs on every validation image, computed here without evaluation.py."""
+    """The model's outputs on every validation image, computed here without evaluation.py.
+
+    Through the engine that serves predictions (the run's Predictor), fed by the training
+    pipeline's decoder: evaluation must report what prediction does.
+    """
     from fashion_core.modeling.data import load_images
-    from fashion_core.modeling.training import load_run_model
+    from fashion_core.serving.predictor import Predictor
 
     split = pd.read_csv(RunDir(tiny.workspace.runs_dir / tiny.run_id).split)
     val = split[split["subset"] == "val"]
-    model = load_run_model(tiny.store, tiny.run_id)
-    outputs = model.predict_on_batch(load_images(val["path"].tolist(), SIDE))
+    outputs = Predictor.from_run(tiny.store, tiny.run_id).forward(load_images(val["path"].tolist(), SIDE))
     per_image = {int(i): {k: np.asarray(v)[r] for k, v in outputs.items()} for r, i in enumerate(val["image_id"])}
     return per_image, tiny.store.current_labels("tiny")
 
@@ -199,3 +202,23 @@ def test_report_without_a_category_names_the_ones_it_has(tmp_path: Path) -> None
     report = EvaluationReport({"run": "r", "categories": {"colour": {}}}, tmp_path / EVALUATION_FILE)
     with pytest.raises(EvaluationError, match=r"no evaluated category 'size'.*\['colour'\]"):
         report.category("size")
+
+
+@pytest.mark.slow
+def test_accuracy_equals_predicting_the_validation_images_one_by_one(tiny: TinyRun) -> None:
+    from fashion_core.serving.predictor import Predictor
+
+    report = evaluate_run(tiny.store, tiny.run_id, refresh=True)
+    predictor = Predictor.from_run(tiny.store, tiny.run_id)
+    labels = tiny.store.current_labels("tiny")
+    root = tiny.data
+    for name in ("colour", "size"):
+        pred = report.data["predictions"][name]
+        right = 0
+        for image_id, path, y in zip(pred["image_ids"], pred["paths"], pred["y"]):
+            answer = predictor.predict_bytes((root / path).read_bytes(), name=path)[name]
+            given = labels[(labels["image_id"] == image_id) & (labels["category"] == name)]["value"].item()
+            assert TINY_SCHEMA.category(name).values[y] == given
+            right += answer.top.value == given
+        assert np.trace(report.category(name)["confusion"]) == right  # the same images right, exactly
+        assert report.category(name)["accuracy"] == pytest.approx(right / len(pred["y"]), abs=1e-6)  # 6 decimals saved

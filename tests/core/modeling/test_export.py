@@ -12,7 +12,7 @@ import pytest
 
 from fashion_core.cli import main
 from fashion_core.errors import ModelError
-from fashion_core.serving.predictor import photo_pixels
+from fashion_core.imaging.decode import photo_pixels
 from fashion_core.runs.files import RunDir, register_run, sha256_file, update_run, write_json_atomic
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace

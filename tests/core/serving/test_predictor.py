@@ -15,21 +15,15 @@ from PIL import Image
 
 from fashion_core.cli import main
 from fashion_core.errors import DownloadError, ImageError, ModelError, UnsafeURLError
-from fashion_core.serving.predictor import (
-    ImageLimits,
-    Predictor,
-    collect_image_paths,
-    default_run,
-    load_photo,
-    load_thresholds,
-    open_photo,
-    photo_pixels,
-    probability_figure,
-)
+from fashion_core.imaging.decode import ImageLimits, load_photo, open_photo, photo_pixels
+from fashion_core.runs.choose import default_run
 from fashion_core.runs.files import RunDir, register_run, update_run, write_json_atomic
 from fashion_core.runs.readers import write_thresholds
 from fashion_core.schema import Kind
+from fashion_core.serving.photos import collect_image_paths
+from fashion_core.serving.predictor import Predictor, load_thresholds
 from fashion_core.store import LabelStore
+from fashion_core.views.predict import probability_figure
 from fashion_core.workspace import Workspace
 from tests.conftest import serve_pages
 from tests.core.modeling._tiny_data import SIDE, TINY_SCHEMA, TinyRun, draw, train_tiny_run
@@ -158,8 +152,9 @@ def test_a_runs_tuned_thresholds_are_read_and_mark_the_positives(
     plain = Predictor.from_run(trained.store, trained.run_id).predict_bytes(photo.read_bytes())["tags"]
     assert plain.thresholds == (0.5, 0.5) and not plain.tuned_thresholds
     low, high = plain.values[1].value, plain.values[0].value  # tuned so that only the less probable passes
-    thresholds = RunDir(trained.workspace.runs_dir / trained.run_id).path / THRESHOLDS_FILE
+    path = RunDir(trained.workspace.runs_dir / trained.run_id).path / THRESHOLDS_FILE
     write_thresholds(trained.store, trained.run_id, {"tags": {low: 0.0, high: 1.0}})  # as the evaluation saves them
+    assert path.exists()  # where prediction reads them
     try:
         answer = Predictor.from_run(trained.store, trained.run_id).predict_bytes(photo.read_bytes())["tags"]
         assert answer.positives == (low,) and answer.tuned_thresholds
@@ -445,3 +440,19 @@ def test_probability_bars_show_the_top_values_best_first() -> None:
     fig = probability_figure(answer, top=2)
     assert list(fig.data[0].y) == ["blue", "red"]  # plotly draws bottom-up: the best ends on top
     assert list(fig.data[0].x) == [0.2, 0.7]
+
+
+@pytest.mark.slow
+def test_a_sixteen_bit_png_and_its_eight_bit_copy_get_the_same_prediction(
+    predictor: Predictor, trained: TinyRun
+) -> None:
+    eight = np.asarray(Image.open(trained.data / "img" / "000.jpg").convert("L"))
+    sixteen = eight.astype(np.uint16) * 257  # the same picture in 16 bits: PIL's plain convert makes it white
+    as_png = {}
+    for name, pixels in (("eight", eight), ("sixteen", sixteen)):
+        out = io.BytesIO()
+        Image.fromarray(pixels).save(out, "PNG")
+        as_png[name] = out.getvalue()
+    assert Image.open(io.BytesIO(as_png["sixteen"])).mode.startswith("I")
+    np.testing.assert_array_equal(photo_pixels(as_png["sixteen"], SIDE), photo_pixels(as_png["eight"], SIDE))
+    assert predictor.predict_bytes(as_png["sixteen"]).to_dict() == predictor.predict_bytes(as_png["eight"]).to_dict()
