@@ -128,7 +128,7 @@ def test_schema_reader_names_the_file(tmp_path: Path) -> None:
 
 def test_one_definition_of_runs_with_a_model(store: LabelStore, workspace: Workspace) -> None:
     from fashion_core.analysis.evaluation import evaluable_runs
-    from fashion_core.serving.predictor import finished_runs
+    from fashion_core.runs.choose import finished_runs
 
     _finished_run(store, workspace, "done-1")
     _finished_run(store, workspace, "cancelled-1", status="cancelled")  # keeps its best checkpoint
