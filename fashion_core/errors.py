@@ -41,6 +41,10 @@ class UnknownDatasetError(StoreError, KeyError):
         return str(self.args[0]) if self.args else "unknown dataset"
 
 
+class WorkspaceVersionError(StoreError):
+    """The workspace was written by a newer studio than this one (its store version is unknown here)."""
+
+
 class LabelMapError(FashionCoreError, ValueError):
     """A label map is malformed or does not fit the dataset's schema."""
 
@@ -67,3 +71,7 @@ class WeightsUnavailableError(ModelError):
 
 class JobError(FashionCoreError, RuntimeError):
     """A background run cannot be started, found or cancelled."""
+
+
+class InstallError(FashionCoreError, FileNotFoundError):
+    """A file the studio ships with (the app's pages, assets) is missing: a broken install."""

@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m fashion_core <command> ...``, a thin layer over the library.
+"""Command-line interface: ``fashion-studio <command> ...`` (or ``python -m fashion_core``), a thin layer.
 
 Each command lives in its own module under ``fashion_core/cli/`` and exposes
 ``add_parser(subparsers)``, which registers the sub-command and sets ``func`` to a
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
-from fashion_core.errors import FashionCoreError
+from fashion_core.errors import FashionCoreError, WorkspaceVersionError
 
 # Modules are imported lazily by name so a slow import (TensorFlow) costs only its own command.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -24,16 +26,41 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runs",  # runs list/show/cancel/submit (background jobs)
     "predict",  # predict, export-model
     "evaluate",  # evaluate, suspicious, suggest-merges
+    "app",  # app (the Streamlit app)
 )
 
+# Exit codes, kept stable for scripts (and listed in --help).
+EXIT_OK = 0
+EXIT_ERROR = 1  # the studio refused or failed, and said why on stderr; also a run that did not finish
+EXIT_USAGE = 2  # wrong command line (argparse's code)
+EXIT_NEWER_WORKSPACE = 3  # the workspace was written by a newer studio
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_CLOSED_PIPE = 141  # the reader of stdout went away (`| head`): like a shell's SIGPIPE, no message
 
-def build_parser() -> argparse.ArgumentParser:
+EPILOG = f"""exit codes:
+  {EXIT_OK}    done
+  {EXIT_ERROR}    failed or refused (the reason is on stderr), or a run that did not finish
+  {EXIT_USAGE}    wrong command line
+  {EXIT_NEWER_WORKSPACE}    the workspace was written by a newer studio: upgrade the studio or use another --home
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
+  {EXIT_CLOSED_PIPE}  the output pipe was closed (e.g. `| head`)
+
+Results go to stdout (one JSON object with --json), progress and notes to stderr.
+"""
+
+
+def build_parser(prog: str = "python -m fashion_core") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m fashion_core",
+        prog=prog,
         description="Fashion Attribute Studio: label, regroup, train and evaluate attribute models.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--home", default=None, help="workspace folder (default: $FASHION_STUDIO_HOME or ./workspace)"
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="also print TensorFlow's and absl's own log lines"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -47,17 +74,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m fashion_core") -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
+    set_log_levels(verbose=args.verbose)
     try:
         return int(args.func(args) or 0)
+    except WorkspaceVersionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NEWER_WORKSPACE
     except FashionCoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_CLOSED_PIPE
+
+
+def console() -> int:
+    """The ``fashion-studio`` command installed by pip."""
+    return main(prog="fashion-studio")
+
+
+def set_log_levels(*, verbose: bool) -> None:
+    """Keep TensorFlow's and absl's log lines out of the output unless ``--verbose``.
+
+    Must run before TensorFlow is imported: its C++ logging reads the variable once, at load.
+    A level already set in the environment is kept. The studio's own notes (e.g. a workspace
+    upgrade and its backup) still reach stderr.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    level = logging.INFO if verbose else logging.ERROR
+    logging.getLogger("tensorflow").setLevel(level)
+    try:  # absl's logger must be made by absl itself (its own class), so go through its API
+        from absl import logging as absl_logging
+    except ImportError:  # absl comes with TensorFlow; without it there is nothing to quieten
+        pass
+    else:
+        absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.ERROR)
+    notes = logging.getLogger("fashion_core")
+    if not any(isinstance(h, _NoteHandler) for h in notes.handlers):
+        notes.addHandler(_NoteHandler())
+        notes.setLevel(logging.INFO)
+
+
+class _NoteHandler(logging.Handler):
+    """The library's log records as ``note: ...`` lines on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"note: {record.getMessage()}", file=sys.stderr)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so Python's final flush does not report the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests)
+        pass

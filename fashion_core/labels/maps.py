@@ -10,12 +10,13 @@ from typing import Any
 
 import yaml
 
+from fashion_core.app_files import assets_dir
 from fashion_core.errors import LabelMapError
 from fashion_core.labels.label_map import LabelMap, Step, mapped_schema
 from fashion_core.schema import Schema
 from fashion_core.store import LabelStore, utc_now
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "label_maps"
+EXAMPLES_DIR = assets_dir() / "label_maps"
 FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 

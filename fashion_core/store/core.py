@@ -74,7 +74,8 @@ class LabelStore(EditLogMixin):
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
         self._local = threading.local()
-        db.migrate(self.conn)
+        # Set when opening upgraded an older workspace (the backup's name is in it).
+        self.upgrade: db.Upgrade | None = db.migrate(self.conn, self.db_path)
 
     @classmethod
     def open(cls, where: Workspace | str | Path) -> LabelStore:

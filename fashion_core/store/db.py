@@ -1,11 +1,26 @@
-"""SQLite connection set-up and the table definitions of the label store."""
+"""SQLite connection set-up, the table definitions of the label store and its versions."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from fashion_core.errors import WorkspaceVersionError
+
+# The store's schema version, kept in the file header (PRAGMA user_version: read without a
+# query on a table, so an up-to-date workspace opens without a write). Version 1 kept it only
+# in the meta table. Raise it with every change of DDL and add the step in UPGRADES.
+SCHEMA_VERSION = 2
+
+# The statements that take a store from version N to N + 1, run in one transaction.
+UPGRADES: dict[int, tuple[str, ...]] = {
+    1: (),  # 2: the version moved into PRAGMA user_version; no table changed
+}
+
+log = logging.getLogger(__name__)
 
 # Originals are written once by import and never updated; every change of a label is a
 # row in label_edits, so the current label is "latest edit, else original".
@@ -101,9 +116,85 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Create the tables if they are missing and record the schema version."""
-    conn.executescript(DDL)
-    conn.execute(
-        "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-    )
+@dataclass(frozen=True)
+class Upgrade:
+    """A workspace upgraded in place when it was opened, and where its old file was kept."""
+
+    path: Path
+    from_version: int
+    to_version: int
+    backup: Path
+
+
+def read_version(conn: sqlite3.Connection) -> int:
+    """The store's schema version: 0 for a new, empty file."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version:
+        return version
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "datasets" not in tables:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
+    return int(row[0]) if row else 1
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> Upgrade | None:
+    """Create the tables of a new store, or upgrade an older one in place; refuse a newer one.
+
+    An up-to-date store costs one header read and no write. An older one is first copied
+    (SQLite's online backup) to a file named in the log and the returned ``Upgrade``, then
+    upgraded in one transaction, so a failed upgrade leaves it as it was.
+
+    Raises:
+        WorkspaceVersionError: The store was written by a newer studio.
+    """
+    found = read_version(conn)
+    if found == SCHEMA_VERSION:
+        return None
+    _refuse_newer(found, path)
+    backup = _backup(conn, path, found) if found else None
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = read_version(conn)  # another process may have upgraded it while we waited
+        _refuse_newer(found, path)
+        for statement in _steps(found):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    if backup is not None and found == SCHEMA_VERSION:
+        backup.unlink(missing_ok=True)  # the other process made its own backup
+    if backup is None or found == SCHEMA_VERSION:
+        return None
+    log.warning("Upgraded the workspace store %s from version %d to %d; the old file is kept as %s",
+                path, found, SCHEMA_VERSION, backup)
+    return Upgrade(path, found, SCHEMA_VERSION, backup)
+
+
+def _steps(found: int) -> list[str]:
+    if found == 0:
+        return [s.strip() for s in DDL.split(";") if s.strip()]
+    return [statement for version in range(found, SCHEMA_VERSION) for statement in UPGRADES[version]]
+
+
+def _refuse_newer(found: int, path: Path) -> None:
+    if found > SCHEMA_VERSION:
+        raise WorkspaceVersionError(
+            f"{path} was written by a newer Fashion Attribute Studio (store version {found}; this one"
+            f" reads versions up to {SCHEMA_VERSION}). Upgrade the studio"
+            " (pip install --upgrade fashion-attribute-studio), or choose another workspace with --home."
+        )
+
+
+def _backup(conn: sqlite3.Connection, path: Path, version: int) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.stem}-v{version}-backup-{stamp}{path.suffix}")
+    copy = sqlite3.connect(str(target))
+    try:
+        conn.backup(copy)
+    finally:
+        copy.close()
+    return target
