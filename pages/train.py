@@ -11,6 +11,7 @@ from fashion_core.training import jobs
 from fashion_core.errors import FashionCoreError
 from fashion_core.labels.maps import map_names
 from fashion_core.modeling.backbones import BACKBONES
+from fashion_core.modeling.distribute import describe_devices
 from fashion_core.modeling.config import FLIP_MODES, IMBALANCE_SCHEMES, NO_MAP, SCHEDULES, TrainConfig
 from fashion_core.views.runs import (
     comparison_figure,
@@ -273,6 +274,7 @@ st.caption(f"Dataset **{info.name}** · one model with a head per category, trai
 
 with st.container(border=True):
     st.subheader("New run")
+    st.caption(describe_devices())
     try:
         map_choice, categories, backbone = _data_and_model(info.name, info.active_map)
         config = _form(info.name, map_choice, categories, backbone)
