@@ -82,7 +82,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m fashion_co
         return EXIT_USAGE
     set_log_levels(verbose=args.verbose)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's exit-time flush
+        return code
     except WorkspaceVersionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NEWER_WORKSPACE
