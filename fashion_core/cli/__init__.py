@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
+from fashion_core.cli.quiet import set_log_levels
 from fashion_core.errors import FashionCoreError, WorkspaceVersionError
 
 # Modules are imported lazily by name so a slow import (TensorFlow) costs only its own command.
@@ -102,35 +102,6 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m fashion_co
 def console() -> int:
     """The ``fashion-studio`` command installed by pip."""
     return main(prog="fashion-studio")
-
-
-def set_log_levels(*, verbose: bool) -> None:
-    """Keep TensorFlow's and absl's log lines out of the output unless ``--verbose``.
-
-    Must run before TensorFlow is imported: its C++ logging reads the variable once, at load.
-    A level already set in the environment is kept. The studio's own notes (e.g. a workspace
-    upgrade and its backup) still reach stderr.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
-    level = logging.INFO if verbose else logging.ERROR
-    logging.getLogger("tensorflow").setLevel(level)
-    try:  # absl's logger must be made by absl itself (its own class), so go through its API
-        from absl import logging as absl_logging
-    except ImportError:  # absl comes with TensorFlow; without it there is nothing to quieten
-        pass
-    else:
-        absl_logging.set_verbosity(absl_logging.INFO if verbose else absl_logging.ERROR)
-    notes = logging.getLogger("fashion_core")
-    if not any(isinstance(h, _NoteHandler) for h in notes.handlers):
-        notes.addHandler(_NoteHandler())
-        notes.setLevel(logging.INFO)
-
-
-class _NoteHandler(logging.Handler):
-    """The library's log records as ``note: ...`` lines on the current stderr."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        print(f"note: {record.getMessage()}", file=sys.stderr)
 
 
 def _drop_stdout() -> None:
