@@ -11,8 +11,8 @@ from fashion_core.training import jobs
 from fashion_core.errors import FashionCoreError
 from fashion_core.labels.maps import map_names
 from fashion_core.modeling.backbones import BACKBONES
-from fashion_core.modeling.distribute import describe_devices
 from fashion_core.modeling.config import FLIP_MODES, IMBALANCE_SCHEMES, NO_MAP, SCHEDULES, TrainConfig
+from fashion_core.modeling.distribute import describe_devices
 from fashion_core.views.runs import (
     comparison_figure,
     comparison_frame,
