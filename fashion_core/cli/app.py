@@ -35,7 +35,16 @@ def run_app(args: argparse.Namespace) -> int:
     env = {**os.environ, HOME_ENV: str(home)}  # absolute: the app does not run in the user's folder's terms
     print(f"Fashion Attribute Studio on http://{args.host}:{args.port} (workspace {home}); Ctrl-C stops it.",
           file=sys.stderr, flush=True)
-    return subprocess.call(streamlit_command(app_dir(), host=args.host, port=args.port), env=env)
+    server = subprocess.Popen(streamlit_command(app_dir(), host=args.host, port=args.port), env=env)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C in a terminal reaches the server too: let it finish stopping
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.terminate()
+            server.wait()
+        raise
 
 
 def streamlit_command(folder: Path, *, host: str, port: int) -> list[str]:
