@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 MODES = ("auto", "none", "mirrored", "multiworker")
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one folder per GPU the NVIDIA driver sees
-GPU_SETUP_HINT = "see the README, 'GPU set-up' (make run GPU=1, or pip install 'fashion-attribute-studio[gpu]')"
+GPU_SETUP_HINT = "see the README, 'GPU set-up' (make run GPU=1, or pip install '.[gpu]')"
 
 
 @dataclass(frozen=True)

@@ -184,8 +184,8 @@ def _refuse_newer(found: int, path: Path) -> None:
     if found > SCHEMA_VERSION:
         raise WorkspaceVersionError(
             f"{path} was written by a newer Fashion Attribute Studio (store version {found}; this one"
-            f" reads versions up to {SCHEMA_VERSION}). Upgrade the studio"
-            " (pip install --upgrade fashion-attribute-studio), or choose another workspace with --home."
+            f" reads versions up to {SCHEMA_VERSION}). Upgrade this studio (README: 'Upgrading'),"
+            " or choose another workspace with --home."
         )
 
 
