@@ -1,4 +1,4 @@
-"""Entry point for ``python -m fashion_core``."""
+"""Entry point for ``python -m fashion_core`` (the same commands as ``fashion-studio``)."""
 
 import sys
 

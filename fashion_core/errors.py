@@ -41,6 +41,10 @@ class UnknownDatasetError(StoreError, KeyError):
         return str(self.args[0]) if self.args else "unknown dataset"
 
 
+class WorkspaceVersionError(StoreError):
+    """The workspace was written by a newer studio than this one (its store version is unknown here)."""
+
+
 class LabelMapError(FashionCoreError, ValueError):
     """A label map is malformed or does not fit the dataset's schema."""
 
@@ -105,3 +109,7 @@ class CorruptStoreError(WorkspaceError):
 
 class StoreBusyError(WorkspaceError):
     """Another process held the label store's write lock for longer than the busy time-out."""
+
+
+class InstallError(FashionCoreError, FileNotFoundError):
+    """A file the studio ships with (the app's pages, assets) is missing: a broken install."""

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from fashion_core.errors import FashionCoreError
+from fashion_core.modeling.distribute import describe_devices
 from fashion_core.training import jobs
 from fashion_core.training.status import JobStatus
 from fashion_core.views.runs import (
@@ -155,6 +156,7 @@ st.caption(f"Dataset **{info.name}** · one model with a head per category, trai
 
 with st.container(border=True):
     st.subheader("New run")
+    st.caption(describe_devices())
     try:
         map_choice, categories, backbone = data_and_model(info.name, info.active_map)
         config = train_form(info.name, map_choice, categories, backbone)

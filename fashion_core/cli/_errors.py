@@ -12,6 +12,7 @@ from fashion_core.errors import (
     ReadOnlyWorkspaceError,
     StoreBusyError,
     UnreadableFileError,
+    WorkspaceVersionError,
 )
 
 EXIT_ERROR = 1
@@ -22,8 +23,10 @@ EXIT_DISK_FULL = 5
 EXIT_CORRUPT_STORE = 6
 EXIT_BUSY = 7
 EXIT_CHECK_FAILED = 8  # images verify / doctor found problems
+EXIT_NEWER_WORKSPACE = 9  # the workspace was written by a newer studio
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 141  # the reader of stdout went away (`| head`): like a shell's SIGPIPE, no message
 
 # Most specific first: the first class an error is an instance of decides its code.
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -32,6 +35,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (DiskFullError, EXIT_DISK_FULL),
     (CorruptStoreError, EXIT_CORRUPT_STORE),
     (StoreBusyError, EXIT_BUSY),
+    (WorkspaceVersionError, EXIT_NEWER_WORKSPACE),
     (FashionCoreError, EXIT_ERROR),
 )
 
@@ -45,8 +49,12 @@ EXIT_CODES_HELP = """exit codes:
   6    the label store (studio.db) is damaged: run 'doctor', then 'restore BACKUP'
   7    the label store stayed locked by another process; try again
   8    a check ('images verify', 'doctor') found problems
+  9    the workspace was written by a newer studio: upgrade the studio or use another --home
   70   internal error (a bug: please report the message)
-  130  interrupted"""
+  130  interrupted
+  141  the output pipe was closed (e.g. `| head`): ends quietly
+
+Results go to stdout (one JSON object with --json), progress and notes to stderr."""
 
 
 def exit_code(exc: BaseException) -> int:

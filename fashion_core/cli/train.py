@@ -30,8 +30,11 @@ def run_train(args: argparse.Namespace) -> int:
     register_run(store, run_dir, config.dataset, config.to_dict())
     print(f"run {run_dir.run_id}: {run_dir.path}", file=sys.stderr)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter short
+    from fashion_core.modeling.distribute import describe_devices, tensorflow_gpus
     from fashion_core.modeling.training import train_run
 
+    print(describe_devices(tensorflow_gpus(), distribute=config.distribute, mixed_precision=config.mixed_precision),
+          file=sys.stderr, flush=True)
     metrics = train_run(store, ws, config, run_dir, on_epoch=_print_epoch)
     if args.json:
         print_json({"run": run_dir.run_id, "metrics": metrics})

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from fashion_core.app_files import assets_dir
 from fashion_core.errors import LabelMapError
 from fashion_core.labels.apply_map import mapped_schema
 from fashion_core.labels.label_map import LabelMap, Step
@@ -17,7 +18,7 @@ from fashion_core.runs.files import runs_using_map
 from fashion_core.schema import Schema
 from fashion_core.store import LabelStore
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "label_maps"
+EXAMPLES_DIR = assets_dir() / "label_maps"
 FILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 

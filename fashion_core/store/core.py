@@ -78,7 +78,8 @@ class LabelStore(EditLogMixin, RunRowsMixin, MapRowsMixin, GalleryQueryMixin):
         self.db_path = Path(db_path)
         self._local = threading.local()
         try:
-            db.migrate(self.conn)
+            # Set when opening upgraded an older workspace (the backup's name is in it).
+            self.upgrade: db.Upgrade | None = db.migrate(self.conn, self.db_path)
         except sqlite3.Error as exc:
             raise explain(exc, self.db_path) or exc from exc
 

@@ -1,14 +1,23 @@
-"""SQLite connection set-up and the table definitions of the label store."""
+"""SQLite connection set-up, the table definitions of the label store and its versions."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fashion_core.errors import WorkspaceVersionError
 from fashion_core.faults import fault_limits
 
-SCHEMA_VERSION = 1
+# The store's schema version, kept in the file header (PRAGMA user_version: read without a
+# query on a table, so an up-to-date workspace opens without a write). Version 1 kept it only
+# in the meta table. Raise it with every change of DDL and add the step in UPGRADES.
+SCHEMA_VERSION = 3
+
+log = logging.getLogger(__name__)
 
 # Originals are written once by import and never updated; every change of a label is a
 # row in label_edits, so the current label is "latest edit, else original".
@@ -89,7 +98,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 # Columns added to existing tables after their first release: (table, column, type). A store
-# made before gets them on open; ``map_name`` is the label map a run resolved (its config may
+# made before gets them in the upgrade to version 3; ``map_name`` is the label map a run resolved (its config may
 # say "the active map"), ``files_json`` the SHA-256 of each run file that changes its answers.
 ADDED_COLUMNS = (("runs", "map_name", "TEXT"), ("runs", "files_json", "TEXT"))
 
@@ -127,30 +136,6 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def is_current(conn: sqlite3.Connection) -> bool:
-    """Whether the tables exist at this schema version (a read: opening takes no write lock)."""
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    except sqlite3.OperationalError:  # no meta table yet: a new database
-        return False
-    return row is not None and row[0] == str(SCHEMA_VERSION)
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    """Create the tables if they are missing and record the schema version.
-
-    A store already at this version is left alone, so read-only commands never wait for
-    (or take) the write lock just by opening it.
-    """
-    if is_current(conn) and not _missing_columns(conn):
-        return
-    conn.executescript(DDL)
-    _add_missing_columns(conn)
-    conn.execute(
-        "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-    )
-
-
 def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
     """``ADDED_COLUMNS`` that a store made by an older version lacks (a read)."""
     missing = []
@@ -166,7 +151,104 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
         conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
+# The step that takes a store from version N to N + 1 (run inside the upgrade's transaction).
+UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: lambda conn: None,  # 2: the version moved into PRAGMA user_version; no table changed
+    2: _add_missing_columns,  # 3: runs.map_name (the map a run resolved), runs.files_json (answer-file hashes)
+}
+
+
 def _explained(exc: BaseException, path: Path) -> Exception:
     from fashion_core.store.failures import explain
 
     return explain(exc, path) or exc  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """A workspace upgraded in place when it was opened, and where its old file was kept."""
+
+    path: Path
+    from_version: int
+    to_version: int
+    backup: Path
+
+
+def read_version(conn: sqlite3.Connection) -> int:
+    """The store's schema version: 0 for a new, empty file."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version:
+        return version
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "datasets" not in tables:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
+    return int(row[0]) if row else 1
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> Upgrade | None:
+    """Create the tables of a new store, or upgrade an older one in place; refuse a newer one.
+
+    An up-to-date store costs one header read and no write. An older one is first copied
+    (SQLite's online backup) to a file named in the log and the returned ``Upgrade``, then
+    upgraded in one transaction, so a failed upgrade leaves it as it was.
+
+    Raises:
+        WorkspaceVersionError: The store was written by a newer studio.
+    """
+    found = read_version(conn)
+    if found == SCHEMA_VERSION:
+        return None
+    _refuse_newer(found, path)
+    backup = _backup(conn, path, found) if found else None
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = read_version(conn)  # another process may have upgraded it while we waited
+        _refuse_newer(found, path)
+        for step in _steps(found):
+            step(conn)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    if backup is not None and found == SCHEMA_VERSION:
+        backup.unlink(missing_ok=True)  # the other process made its own backup
+    if backup is None or found == SCHEMA_VERSION:
+        return None
+    log.warning("Upgraded the workspace store %s from version %d to %d; the old file is kept as %s",
+                path, found, SCHEMA_VERSION, backup)
+    return Upgrade(path, found, SCHEMA_VERSION, backup)
+
+
+def _steps(found: int) -> list[Callable[[sqlite3.Connection], None]]:
+    if found == 0:
+        return [_create_tables]
+    return [UPGRADES[version] for version in range(found, SCHEMA_VERSION)]
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    for statement in (s.strip() for s in DDL.split(";")):
+        if statement:
+            conn.execute(statement)
+
+
+def _refuse_newer(found: int, path: Path) -> None:
+    if found > SCHEMA_VERSION:
+        raise WorkspaceVersionError(
+            f"{path} was written by a newer Fashion Attribute Studio (store version {found}; this one"
+            f" reads versions up to {SCHEMA_VERSION}). Upgrade this studio (README: 'Upgrading'),"
+            " or choose another workspace with --home."
+        )
+
+
+def _backup(conn: sqlite3.Connection, path: Path, version: int) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.stem}-v{version}-backup-{stamp}{path.suffix}")
+    copy = sqlite3.connect(str(target))
+    try:
+        conn.backup(copy)
+    finally:
+        copy.close()
+    return target
