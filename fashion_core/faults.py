@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 
 FAULT_ENV = "FASHION_CORE_FAULT"
 # Caps the store's size in pages, so a test can fill the "disk" without filling a disk.
@@ -19,10 +18,3 @@ def fault_point(name: str) -> None:
     """Kill this process now if the environment asks for a fault at ``name``."""
     if os.environ.get(FAULT_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def fault_limits(conn: sqlite3.Connection) -> None:
-    """Apply a page cap from the environment to a store connection (tests: a full disk)."""
-    pages = os.environ.get(MAX_PAGES_ENV)
-    if pages and pages.isdigit():
-        conn.execute(f"PRAGMA max_page_count = {int(pages)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fashion_core.errors import WorkspaceVersionError
-from fashion_core.faults import fault_limits
+from fashion_core.faults import MAX_PAGES_ENV
 
 # The store's schema version, kept in the file header (PRAGMA user_version: read without a
 # query on a table, so an up-to-date workspace opens without a write). Version 1 kept it only
@@ -134,6 +135,14 @@ def connect(path: Path) -> sqlite3.Connection:
     except (sqlite3.Error, OSError) as exc:
         raise _explained(exc, path) from exc
     return conn
+
+
+def fault_limits(conn: sqlite3.Connection) -> None:
+    """Apply a page cap from the environment to a store connection (tests: a full disk)."""
+    pages = os.environ.get(MAX_PAGES_ENV)
+    if pages and pages.isdigit():
+        conn.execute(f"PRAGMA max_page_count = {int(pages)}")
+
 
 
 def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:

@@ -54,7 +54,7 @@ def test_a_version_1_workspace_is_upgraded_in_place_after_a_backup(tmp_path: Pat
     store.close()
 
 
-@pytest.mark.parametrize("fixture", ["workspace_v1", "workspace_v2"])
+@pytest.mark.parametrize("fixture", ["workspace_v1", "workspace_v2", "workspace_v3"])
 def test_a_workspace_of_every_version_opens_with_every_dataset_edit_map_and_run(fixture: str, tmp_path: Path) -> None:
     ws = _copy(fixture, tmp_path)
 
