@@ -173,16 +173,6 @@ JD = jd_schema()
 BUILTIN_SCHEMAS: dict[str, Schema] = {"fashionai": FASHIONAI, "jd": JD}
 
 
-def builtin_schema(name: str) -> Schema:
-    """Return a built-in schema by name (``fashionai`` or ``jd``)."""
-    try:
-        return BUILTIN_SCHEMAS[name]
-    except KeyError:
-        raise SchemaError(
-            f"Unknown built-in schema {name!r}; expected one of {sorted(BUILTIN_SCHEMAS)}"
-        ) from None
-
-
 MULTI_SEPARATOR = "|"
 
 

@@ -85,3 +85,14 @@ def test_importing_any_module_outside_modeling_loads_no_tensorflow_keras_or_stre
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "", f"importing this module loaded: {out.stdout.strip()}"
+
+
+def test_pages_stay_thin_and_library_modules_small() -> None:
+    """Pages are UI only (under 250 lines); a library module has one job (under 400 lines)."""
+    long_pages = {p.name: n for p in (REPO / "pages").glob("*.py") if (n := len(p.read_text().splitlines())) > 250}
+    long_modules = {
+        str(p.relative_to(REPO)): n
+        for p in (REPO / "fashion_core").rglob("*.py")
+        if "demo" not in p.relative_to(REPO / "fashion_core").parts[:1] and (n := len(p.read_text().splitlines())) > 400
+    }
+    assert long_pages == {} and long_modules == {}

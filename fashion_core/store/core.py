@@ -25,7 +25,6 @@ from fashion_core.store.maps import MapRowsMixin
 from fashion_core.store.runs import RunRowsMixin
 from fashion_core.workspace import Workspace
 
-LABEL_COLUMNS = ["image_id", "path", "category", "value", "maybe"]
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,11 @@ from PIL import Image
 from fashion_core.errors import ModelError, WeightsUnavailableError
 from fashion_core.modeling.efficientnet_lite import (
     VARIANTS,
-    assign_torch_weights,
     build_efficientnet_lite,
     bundled_weights_path,
     preprocess_input,
-    torch_module_path,
 )
+from fashion_core.modeling.efficientnet_lite_weights import assign_torch_weights, torch_module_path
 from fashion_core.modeling.torch_checkpoint import load_torch_state_dict
 
 ESPRESSO = 967  # ImageNet class index
