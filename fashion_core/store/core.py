@@ -26,7 +26,6 @@ from fashion_core.store.runs import RunRowsMixin
 from fashion_core.workspace import Workspace
 
 
-
 @dataclass(frozen=True)
 class DatasetInfo:
     """One dataset as recorded in the store."""
