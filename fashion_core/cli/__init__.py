@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runs",  # runs list/show/cancel/submit (background jobs)
     "predict",  # predict, export-model
     "evaluate",  # evaluate, suspicious, suggest-merges
+    "labels",  # export-labels
 )
 
 
