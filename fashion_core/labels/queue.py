@@ -199,3 +199,12 @@ def record_label(store: LabelStore, dataset: str, item: QueueItem, value: str, *
 def undo_label(store: LabelStore, edit_id: int, *, annotator: str) -> EditRecord:
     """Undo a label given on the queue (only the latest change of its cell can be undone)."""
     return store.undo_edit(edit_id, annotator=annotator, reason=f"label page: undo edit {edit_id}")
+
+
+def queue_item(store: LabelStore, dataset: str, image_id: int, category: str,
+               suggestions: Suggestions | None) -> QueueItem:
+    """One cell as the page shows it now: its path, label in force and the model's suggestion."""
+    path = str(store.image(dataset, image_id)["path"])
+    guess = suggestions.suggest(image_id, category) if suggestions else None
+    return QueueItem(int(image_id), path, category, store.current_value(dataset, image_id, category),
+                     guess[0] if guess else None, round(guess[1], 4) if guess else None)
