@@ -80,7 +80,7 @@ def _min_sq_dist(a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
 
 def select_batch(probs: np.ndarray, features: np.ndarray, labelled: np.ndarray, k: int, *,
                  strategy: str = "label_next", pool_factor: int = DEFAULT_POOL_FACTOR,
-                 seed: int = 0) -> np.ndarray:
+                 exclude: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
     """Choose the next ``k`` unlabelled rows to label.
 
     Args:
@@ -91,6 +91,8 @@ def select_batch(probs: np.ndarray, features: np.ndarray, labelled: np.ndarray, 
         strategy: ``label_next`` (least margin, then k-center diversity inside a pool of
             ``pool_factor * k``), ``margin`` (least margin only) or ``random``.
         pool_factor: Pool size over batch size for ``label_next`` (1 = plain margin).
+        exclude: (N,) bool, unlabelled rows never to choose (e.g. outside the queue); unlike
+            labelled rows they do not count as covered.
         seed: Seed of ``random`` and of tie-breaking.
 
     Returns:
@@ -105,7 +107,8 @@ def select_batch(probs: np.ndarray, features: np.ndarray, labelled: np.ndarray, 
     if not isinstance(pool_factor, int) or pool_factor < 1:
         raise ActiveLearningError(f"`pool_factor` must be an integer >= 1. Received: pool_factor={pool_factor!r}")
     rng = np.random.default_rng(seed)
-    unlabelled = np.flatnonzero(~mask)
+    skip = mask if exclude is None else mask | np.asarray(exclude, dtype=bool)
+    unlabelled = np.flatnonzero(~skip)
     if strategy == "random":
         return rng.permutation(unlabelled)[:k]
     jitter = rng.random(len(unlabelled)) * 1e-9  # ties broken by the seed, not by row order
@@ -116,20 +119,23 @@ def select_batch(probs: np.ndarray, features: np.ndarray, labelled: np.ndarray, 
 
 
 def rank_queue(probs: np.ndarray, features: np.ndarray, labelled: np.ndarray, *, batch: int = 20,
-               limit: int | None = None, seed: int = 0) -> np.ndarray:
+               limit: int | None = None, exclude: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
     """A whole *label next* queue: ``select_batch`` repeated, each batch counted as covered for the next.
 
     Args:
-        probs, features, labelled: As for ``select_batch``.
+        probs, features, labelled, exclude: As for ``select_batch``.
         batch: Rows per diversity batch.
         limit: Queue length at most (default: every unlabelled row).
         seed: As for ``select_batch``.
     """
     covered = np.asarray(labelled, dtype=bool).copy()
-    total = int((~covered).sum()) if limit is None else min(int(limit), int((~covered).sum()))
+    skip = np.zeros(len(covered), bool) if exclude is None else np.asarray(exclude, dtype=bool)
+    left = int((~(covered | skip)).sum())
+    total = left if limit is None else min(int(limit), left)
     queue: list[np.ndarray] = []
     while sum(len(q) for q in queue) < total:
-        picked = select_batch(probs, features, covered, min(batch, total - sum(len(q) for q in queue)), seed=seed)
+        picked = select_batch(probs, features, covered, min(batch, total - sum(len(q) for q in queue)),
+                              exclude=skip, seed=seed)
         if not len(picked):
             break
         queue.append(picked)

@@ -18,9 +18,8 @@ from typing import Any
 import pandas as pd
 
 from fashion_core.errors import ExportError
-from fashion_core.ingest.fashionai import encode_code
 from fashion_core.labels.view import ACTIVE, _Active, label_view
-from fashion_core.schema import Kind, Schema, split_value
+from fashion_core.schema import Kind, Schema, encode_code, split_value
 from fashion_core.store import LabelStore, utc_now
 
 LABEL_FORMATS = ("fashionai", "jd", "csv", "json")

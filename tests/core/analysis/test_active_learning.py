@@ -66,3 +66,13 @@ def test_bad_inputs_are_named() -> None:
         select_batch(np.ones((2, 2)), np.ones((2, 2)), np.zeros(2, bool), 1, strategy="best")
     with pytest.raises(ActiveLearningError, match="rows"):
         select_batch(np.ones((2, 2)), np.ones((3, 2)), np.zeros(2, bool), 1)
+
+
+def test_excluded_rows_are_never_picked_and_cover_nothing() -> None:
+    x = np.array([[0.0], [0.1], [10.0], [10.1]])
+    probs = np.tile([0.5, 0.5], (4, 1))
+    labelled = np.array([True, False, False, False])
+    exclude = np.array([False, False, False, True])
+    picked = select_batch(probs, x, labelled, 1, strategy="label_next", pool_factor=3, exclude=exclude)
+    assert picked.tolist() == [2]  # far from the labelled row; row 3 beside it is excluded, not a center
+    assert sorted(rank_queue(probs, x, labelled, exclude=exclude).tolist()) == [1, 2]

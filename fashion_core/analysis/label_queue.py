@@ -15,7 +15,7 @@ import pandas as pd
 
 from fashion_core.analysis.active_learning import rank_queue
 from fashion_core.errors import FashionCoreError
-from fashion_core.labels.assist import Suggestions
+from fashion_core.analysis.assist import Suggestions
 from fashion_core.schema import Kind
 from fashion_core.store import EditRecord, LabelStore
 
@@ -152,8 +152,8 @@ def _label_next(group: pd.DataFrame, category: str, suggestions: Suggestions,
     labelled[[row_of[int(i)] for i in labels.loc[labels["category"] == category, "image_id"] if int(i) in row_of]] = True
     wanted = np.zeros(len(ids), bool)
     wanted[[row_of[int(i)] for i in group["image_id"] if int(i) in row_of]] = True
-    # Rows neither labelled nor in the queue are treated as labelled: never picked, and they cover space.
-    order = rank_queue(suggestions.probs[category], matrix, labelled | ~wanted, limit=min(len(group), DEFAULT_LIMIT))
+    order = rank_queue(suggestions.probs[category], matrix, labelled, exclude=~wanted & ~labelled,
+                       limit=min(len(group), DEFAULT_LIMIT))
     rank = {int(ids[r]): n for n, r in enumerate(order)}
     return group.assign(_r=group["image_id"].map(lambda i: rank.get(int(i), len(rank)))).sort_values(
         "_r", kind="stable").drop(columns="_r")
