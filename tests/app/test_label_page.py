@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fashion_core.labels import assist
+from fashion_core.analysis import assist
 from tests.app.conftest import ANNOTATOR, Studio, image_ids
 
 PAGE = "pages/label.py"
