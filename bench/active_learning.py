@@ -11,7 +11,7 @@ validation accuracy against the number of labels (summed over the categories).
 Target (issue 17): *label next* reaches the accuracy random selection ends with using at
 least 30% fewer labels.
 
-    python bench/active_learning.py [--images 1500] [--batch 0.025] [--rounds 12] [--keep /tmp/fas_bench_al]
+    python bench/active_learning.py [--images 1500] [--batch 0.05] [--rounds 14] [--keep /tmp/fas_bench_al]
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def labels_to_reach(curve: list[tuple[int, float]], accuracy: float) -> int | No
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=1500)
-    parser.add_argument("--batch", type=float, default=0.025, help="batch size as a share of each category's pool")
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--batch", type=float, default=0.05, help="batch size as a share of each category's pool")
+    parser.add_argument("--rounds", type=int, default=14)
     parser.add_argument("--seeds", type=int, default=3, help="repeat with this many seeds and average")
     parser.add_argument("--keep", type=Path, default=None, help="reuse this workspace (and its feature cache)")
     args = parser.parse_args()

@@ -192,12 +192,14 @@ def fit_suggestions(features: np.ndarray, image_ids: np.ndarray, schema: Schema,
 def _fit(x: np.ndarray, y: np.ndarray) -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import Normalizer
     from threadpoolctl import threadpool_limits
 
+    # Unit-length features, weak regularisation: on the demo data (bench/active_learning.py) this
+    # beat standardised features with C=0.1 at every label count (0.65 against 0.60 at 795 labels).
     with warnings.catch_warnings(), threadpool_limits(1):  # one thread: small matrices, busy cores
         warnings.simplefilter("ignore")
-        return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=500)).fit(x, y)
+        return make_pipeline(Normalizer(), LogisticRegression(C=100.0, max_iter=500)).fit(x, y)
 
 
 def _predict(model: Any, x: np.ndarray, n_values: int) -> np.ndarray:
