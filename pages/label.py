@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fashion_core.errors import FashionCoreError
 from fashion_core.analysis import assist
-from fashion_core.labels.export_labels import LABEL_FORMATS, render_labels
 from fashion_core.analysis.label_queue import MODES, QueueItem, labelable_categories
+from fashion_core.errors import FashionCoreError
+from fashion_core.labels.export_labels import LABEL_FORMATS, render_labels
 from fashion_core.store import DatasetInfo
 from ui import label_state as ls
 from ui.identity import current_identity

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from fashion_core.analysis.active_learning import rank_queue
-from fashion_core.errors import FashionCoreError
 from fashion_core.analysis.assist import Suggestions
+from fashion_core.errors import FashionCoreError
 from fashion_core.schema import Kind
 from fashion_core.store import EditRecord, LabelStore
 
