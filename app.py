@@ -14,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 PAGES = [
     ("pages/home.py", "Home", ":material/home:", "Studio"),
     ("pages/browse.py", "Browse", ":material/photo_library:", "Data"),
+    ("pages/label.py", "Label", ":material/label:", "Data"),
     ("pages/distribution.py", "Distribution", ":material/bar_chart:", "Data"),
     ("pages/regroup.py", "Regroup", ":material/merge:", "Data"),
     ("pages/download.py", "Download", ":material/download:", "Data"),

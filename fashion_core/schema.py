@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -202,3 +202,16 @@ def split_value(value: str | None) -> list[str]:
     if not value:
         return []
     return value.split(MULTI_SEPARATOR)
+
+
+def encode_code(category: Category, value: str, maybe: Sequence[str] = ()) -> str:
+    """The FashionAI code of a value and its maybe values: ``y``/``m``/``n`` per value, in value order.
+
+    Beside the schema because the value order defines the code; the label.csv reader
+    (``ingest/fashionai.py``, which re-exports this) and the label export share it.
+    """
+    marks = ["n"] * len(category.values)
+    for m in maybe:
+        marks[category.index(m)] = "m"
+    marks[category.index(value)] = "y"
+    return "".join(marks)

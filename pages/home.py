@@ -22,6 +22,8 @@ WORKFLOW = [
      "Upload a photo, take one, or give a URL: every category's answer in one pass."),
     ("pages/evaluate.py", "6 · Evaluate", ":material/fact_check:",
      "Confusion matrices, per-value scores, and a queue of labels the model finds suspicious."),
+    ("pages/label.py", "Label", ":material/label:",
+     "Label fast with the keyboard and the model's suggestions; choose what to label next; export the labels."),
     ("pages/download.py", "Download", ":material/download:",
      "Build a data set from a list of image URLs (such as the JD style list)."),
 ]

@@ -29,9 +29,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "runs",  # runs list/show/cancel/submit (background jobs)
     "predict",  # predict, export-model
     "evaluate",  # evaluate, suspicious, suggest-merges
+    "labels",  # export-labels
     "doctor",  # doctor, backup, restore
     "app",  # app (the Streamlit app)
 )
+
 
 def build_parser(prog: str = "python -m fashion_core") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

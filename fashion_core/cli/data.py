@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("ingest", help="import a label source as a dataset")
     p.add_argument("files", nargs="*", type=Path, help="label file(s); for folders: the tree root")
-    p.add_argument("--format", required=True, choices=["fashionai", "jd", "folders", "csv"])
+    p.add_argument("--format", required=True, choices=["fashionai", "jd", "folders", "csv", "json"])
     p.add_argument("--dataset", required=True, help="name of the new dataset")
     p.add_argument("--images-root", required=True, type=Path, help="folder image paths are relative to")
     p.add_argument("--category", default=None, help="category name (one-category folders, wide CSV)")

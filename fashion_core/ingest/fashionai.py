@@ -14,7 +14,7 @@ from fashion_core.ingest.table import (
     safe_relative_path,
     whole_file_error,
 )
-from fashion_core.schema import FASHIONAI, Category, Schema
+from fashion_core.schema import FASHIONAI, Category, Schema, encode_code  # noqa: F401 - encode_code re-exported
 
 EXPECTED = "a FashionAI label.csv (rows 'image_path,attr_key,code' such as 'Images/x/1.jpg,sleeve_length_labels,nnynnnnnn')"
 
@@ -84,12 +84,3 @@ def _parse_row(
     value = category.values[code.index("y")]
     maybe = "|".join(v for v, mark in zip(category.values, code) if mark == "m")
     return LabelRow(image, attr_key, value, maybe, source, line)
-
-
-def encode_code(category: Category, value: str, maybe: Sequence[str] = ()) -> str:
-    """The FashionAI code string for a value (and optional maybe values) of a category."""
-    marks = ["n"] * len(category.values)
-    for m in maybe:
-        marks[category.index(m)] = "m"
-    marks[category.index(value)] = "y"
-    return "".join(marks)

@@ -12,12 +12,13 @@ from fashion_core.ingest.folders import read_folders
 from fashion_core.ingest.generic_csv import read_generic_csv
 from fashion_core.ingest.images import ImageHeader, read_headers
 from fashion_core.ingest.jd import read_jd
+from fashion_core.ingest.json_labels import read_json_labels
 from fashion_core.ingest.table import Duplicate, ParsedLabels, Rejection
 from fashion_core.schema import FASHIONAI, JD, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 from fashion_core.store.datasets import exists_message, replace_is_needed, write_dataset
 
-FORMATS = ("fashionai", "jd", "folders", "csv")
+FORMATS = ("fashionai", "jd", "folders", "csv", "json")
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -70,6 +71,10 @@ def parse_source(
         if len(files) != 1:
             raise LabelFileError(",".join(map(str, files)) or "<none>", "csv format takes exactly one file")
         return read_generic_csv(files[0], schema=schema, category=category or "labels")
+    if fmt == "json":
+        if len(files) != 1:
+            raise LabelFileError(",".join(map(str, files)) or "<none>", "json format takes exactly one file")
+        return read_json_labels(files[0], schema=schema)
     raise LabelFileError(str(files[0]) if files else "<none>", f"unknown format {fmt!r}; expected one of {FORMATS}")
 
 

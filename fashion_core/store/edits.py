@@ -11,6 +11,14 @@ from fashion_core.schema import normalize_value
 from fashion_core.store.db import utc_now
 
 EXCLUDED = None  # new_value of an edit that takes the image out of a category
+# Reason prefix of an edit that accepted a model's suggestion (a convention, not a column, so
+# old databases need no migration); ``accepted_suggestion`` reads it back.
+SUGGESTION_TAG = "[model suggestion accepted]"
+
+
+def accepted_suggestion(reason: str | None) -> bool:
+    """Whether an edit's reason says the label accepted a model suggestion."""
+    return bool(reason) and str(reason).startswith(SUGGESTION_TAG)
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,12 @@ class EditLogMixin:
         *,
         annotator: str,
         reason: str | None = None,
+        suggestion_accepted: bool = False,
     ) -> EditRecord:
         """Set an image's label in a category (``None`` excludes it from that category).
 
-        The old value is read inside the same write transaction, so two people editing at
+        ``suggestion_accepted`` marks the edit as a model suggestion taken (``SUGGESTION_TAG``
+        leads the reason). The old value is read inside the same write transaction, so two people editing at
         once each get a log row that says truthfully what they replaced.
         """
         info = self.dataset(dataset)
@@ -58,6 +68,8 @@ class EditLogMixin:
         if not annotator:
             raise StoreError("An edit needs an annotator name.")
         self.image(dataset, image_id)  # raises for an unknown image
+        if suggestion_accepted:
+            reason = f"{SUGGESTION_TAG} {reason or ''}".strip()
         with self.transaction() as conn:
             old = _current(conn, info.id, int(image_id), category)
             cur = conn.execute(
@@ -108,14 +120,16 @@ class EditLogMixin:
         )
 
     def edit_history(self, dataset: str, image_id: int | None = None) -> pd.DataFrame:
-        """The edit log of a dataset (or one image), newest first."""
+        """The edit log of a dataset (or one image), newest first; ``accepted_suggestion`` read from reasons."""
         info = self.dataset(dataset)
         sql = "SELECT * FROM label_edits WHERE dataset_id = ?"
         params: tuple = (info.id,)
         if image_id is not None:
             sql += " AND image_id = ?"
             params += (int(image_id),)
-        return pd.read_sql_query(sql + " ORDER BY id DESC", self.conn, params=params)
+        log = pd.read_sql_query(sql + " ORDER BY id DESC", self.conn, params=params)
+        log["accepted_suggestion"] = log["reason"].map(accepted_suggestion).astype(bool)
+        return log
 
     def current_labels(self, dataset: str) -> pd.DataFrame:
         """Labels in force: the latest edit of each (image, category), else the original.

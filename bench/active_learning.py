@@ -1,0 +1,152 @@
+"""Benchmark: *label next* (margin sampling + k-center diversity) against random picks, simulated.
+
+On the demo data (1,500 images by default) with the labelling assistant's features
+(EfficientNet-Lite0, bundled weights, 128 px, computed once and cached) and its quick model
+(a logistic-regression head per category). The oracle is the demo's true labels (its planted
+wrong labels corrected from ``wrong_labels.csv``). Per category: a fixed, seeded 25% of the
+category's images is the validation set; the loop starts from 5% of the rest labelled at
+random, then adds batches chosen by each strategy, refitting after each, and prints the
+validation accuracy against the number of labels (summed over the categories).
+
+Target (issue 17): *label next* reaches the accuracy random selection ends with using at
+least 30% fewer labels.
+
+    python bench/active_learning.py [--images 1500] [--batch 0.05] [--rounds 14] [--keep /tmp/fas_bench_al]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fashion_core.analysis.active_learning import select_batch  # noqa: E402
+from fashion_core.analysis.assist import fit_suggestions  # noqa: E402
+from fashion_core.analysis.suspicious import read_wrong_labels  # noqa: E402
+from fashion_core.demo import generate_demo_data  # noqa: E402
+from fashion_core.ingest.importer import import_labels  # noqa: E402
+from fashion_core.schema import Schema  # noqa: E402
+from fashion_core.store import LabelStore  # noqa: E402
+from fashion_core.workspace import Workspace  # noqa: E402
+
+DATASET = "demo"
+STRATEGIES = ("label_next", "random")
+START, VAL = 0.05, 0.25
+TARGET_SAVING = 0.30
+
+
+def prepare(ws: Workspace, images: int) -> tuple[LabelStore, pd.DataFrame, np.ndarray]:
+    """The demo data imported once, its true labels, and every image's features (cached)."""
+    from fashion_core.modeling.image_features import image_features
+
+    store = LabelStore.open(ws)
+    if DATASET not in [d.name for d in store.datasets()]:
+        demo = generate_demo_data(ws.demo_dir, n_images=images)
+        import_labels(store, dataset=DATASET, fmt="fashionai", files=[demo.label_file], images_root=demo.root)
+    info = store.dataset(DATASET)
+    truth = store.current_labels(DATASET)
+    wrong = read_wrong_labels(info.images_root / "wrong_labels.csv")
+    fix = {(p, c): v for p, c, v in zip(wrong["image_path"], wrong["category"], wrong["drawn_value"])}
+    truth["value"] = [fix.get((p, c), v) for p, c, v in zip(truth["path"], truth["category"], truth["value"])]
+    images = store.images(DATASET)
+    start = time.perf_counter()
+    features, facts = image_features([str(info.images_root / p) for p in images["path"]], ws.embeddings_dir)
+    print(f"features: {features.shape} in {time.perf_counter() - start:.1f} s "
+          f"(cache hits {facts['hits']}, computed {facts['misses']})")
+    by_id = dict(zip(images["image_id"], range(len(images))))
+    truth["row"] = truth["image_id"].map(by_id)
+    return store, truth, features
+
+
+def simulate(schema: Schema, truth: pd.DataFrame, features: np.ndarray, strategy: str, batch: float,
+             rounds: int, seed: int) -> list[tuple[int, float]]:
+    """(labels, validation accuracy) after the start and after each batch, summed over categories."""
+    rng = np.random.default_rng(seed)
+    states = []
+    for cat in schema.categories:
+        rows = truth[truth["category"] == cat.name].reset_index(drop=True)
+        if rows["value"].nunique() < 2:
+            continue
+        order = rng.permutation(len(rows))
+        val = np.zeros(len(rows), bool)
+        val[order[: int(len(rows) * VAL)]] = True
+        labelled = np.zeros(len(rows), bool)
+        pool = order[int(len(rows) * VAL):]
+        labelled[pool[: max(2, int(len(pool) * START))]] = True
+        states.append((cat, rows, val, labelled, max(1, int(len(pool) * batch))))
+    curve = []
+    for step in range(rounds + 1):
+        hits = seen = n_labels = 0
+        for cat, rows, val, labelled, size in states:
+            one = Schema("one", (cat,))
+            x = features[rows["row"].to_numpy()]
+            train = rows[labelled].assign(image_id=np.flatnonzero(labelled))
+            fit = fit_suggestions(x, np.arange(len(rows)), one, train, val_fraction=0.0)
+            probs = fit.probs.get(cat.name)
+            y = np.array([cat.values.index(v) for v in rows["value"]])
+            if probs is None:  # one value seen so far: it is the only answer
+                probs = np.eye(len(cat.values))[np.full(len(rows), y[labelled][0])]
+            hits += int((probs[val].argmax(axis=1) == y[val]).sum())
+            seen += int(val.sum())
+            n_labels += int(labelled.sum())
+            if step < rounds:
+                picked = select_batch(probs, x, labelled, size, strategy=strategy, exclude=val, seed=seed + step)
+                labelled[picked] = True
+        curve.append((n_labels, hits / seen))
+    return curve
+
+
+def labels_to_reach(curve: list[tuple[int, float]], accuracy: float) -> int | None:
+    return next((n for n, acc in curve if acc >= accuracy - 1e-9), None)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=1500)
+    parser.add_argument("--batch", type=float, default=0.05, help="batch size as a share of each category's pool")
+    parser.add_argument("--rounds", type=int, default=14)
+    parser.add_argument("--seeds", type=int, default=3, help="repeat with this many seeds and average")
+    parser.add_argument("--keep", type=Path, default=None, help="reuse this workspace (and its feature cache)")
+    args = parser.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="fas_bench_al_"))
+    try:
+        ws = Workspace(root).ensure()
+        store, truth, features = prepare(ws, args.images)
+        schema = store.dataset(DATASET).schema
+        curves = {s: [] for s in STRATEGIES}
+        for seed in range(args.seeds):
+            for strategy in STRATEGIES:
+                curves[strategy].append(simulate(schema, truth, features, strategy, args.batch, args.rounds, seed))
+        mean = {s: [(c[0][i][0], float(np.mean([run[i][1] for run in c]))) for i in range(args.rounds + 1)]
+                for s, c in ((s, curves[s]) for s in STRATEGIES)}
+        print(f"\nvalidation accuracy against labels (mean of {args.seeds} seeds)")
+        print(f"{'labels':>7} | {'label next':>10} | {'random':>7}")
+        for (n, a), (_, b) in zip(mean["label_next"], mean["random"]):
+            print(f"{n:>7} | {a:>10.3f} | {b:>7.3f}")
+        final = mean["random"][-1]
+        reach = labels_to_reach(mean["label_next"], final[1])
+        if reach is None:
+            print(f"\nlabel next never reached random's final accuracy {final[1]:.3f} ({final[0]} labels): target missed")
+            return 1
+        saving = 1 - reach / final[0]
+        verdict = "met" if saving >= TARGET_SAVING else "missed"
+        print(f"\nrandom ends at {final[1]:.3f} with {final[0]} labels; label next reaches it with {reach}"
+              f" labels: {saving:.0%} fewer (target {TARGET_SAVING:.0%}: {verdict})")
+        return 0 if saving >= TARGET_SAVING else 1
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Active learning: margin sampling with k-center diversity picks unsure and different images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fashion_core.analysis.active_learning import (
+    ActiveLearningError,
+    k_center_greedy,
+    margins,
+    rank_queue,
+    select_batch,
+)
+
+
+def test_margins_are_top_two_gaps() -> None:
+    probs = np.array([[0.5, 0.4, 0.1], [0.9, 0.05, 0.05], [1.0, 0.0, 0.0]])
+    np.testing.assert_allclose(margins(probs), [0.1, 0.85, 1.0])
+    np.testing.assert_allclose(margins(np.ones((2, 1))), [1.0, 1.0])
+    with pytest.raises(ActiveLearningError, match="shape"):
+        margins(np.ones(3))
+
+
+def test_k_center_picks_far_apart_points() -> None:
+    # Two tight clusters of near-copies and one labelled point beside the first.
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 0.01, (10, 2))
+    b = rng.normal(0, 0.01, (10, 2)) + [5, 5]
+    x = np.vstack([a, b, [[0.0, 0.0]]])
+    picked = k_center_greedy(x, np.arange(20), np.array([20]), 2)
+    assert picked[0] >= 10  # the far cluster first: the near one is covered by the labelled point
+    assert len(set(picked)) == 2
+
+
+def test_label_next_is_unsure_and_diverse() -> None:
+    rng = np.random.default_rng(1)
+    n = 60
+    # Rows 0-19 are near-copies the model is unsure of; rows 20-29 unsure but spread out.
+    x = np.vstack([rng.normal(0, 0.01, (20, 4)), rng.normal(0, 3.0, (10, 4)), rng.normal(0, 3.0, (30, 4))])
+    probs = np.tile([0.95, 0.05], (n, 1))
+    probs[:30] = [0.51, 0.49]
+    labelled = np.zeros(n, bool)
+    labelled[50:] = True
+    plain = select_batch(probs, x, labelled, 6, strategy="margin")
+    diverse = select_batch(probs, x, labelled, 6, strategy="label_next", pool_factor=5)
+    assert set(diverse) <= set(range(30))  # all unsure
+    assert len(set(diverse) & set(range(20))) <= 2  # not six near-copies
+    assert all(not labelled[i] for i in plain)
+    rand = select_batch(probs, x, labelled, 6, strategy="random", seed=3)
+    assert len(set(rand)) == 6 and not labelled[rand].any()
+
+
+def test_rank_queue_covers_every_unlabelled_row_once() -> None:
+    rng = np.random.default_rng(2)
+    x, probs = rng.normal(size=(40, 3)), rng.dirichlet([1, 1, 1], size=40)
+    labelled = np.zeros(40, bool)
+    labelled[:5] = True
+    queue = rank_queue(probs, x, labelled, batch=7)
+    assert sorted(queue.tolist()) == list(range(5, 40))
+    assert len(rank_queue(probs, x, labelled, batch=7, limit=10)) == 10
+
+
+def test_bad_inputs_are_named() -> None:
+    with pytest.raises(ActiveLearningError, match="strategy"):
+        select_batch(np.ones((2, 2)), np.ones((2, 2)), np.zeros(2, bool), 1, strategy="best")
+    with pytest.raises(ActiveLearningError, match="rows"):
+        select_batch(np.ones((2, 2)), np.ones((3, 2)), np.zeros(2, bool), 1)
+
+
+def test_excluded_rows_are_never_picked_and_cover_nothing() -> None:
+    x = np.array([[0.0], [0.1], [10.0], [10.1]])
+    probs = np.tile([0.5, 0.5], (4, 1))
+    labelled = np.array([True, False, False, False])
+    exclude = np.array([False, False, False, True])
+    picked = select_batch(probs, x, labelled, 1, strategy="label_next", pool_factor=3, exclude=exclude)
+    assert picked.tolist() == [2]  # far from the labelled row; row 3 beside it is excluded, not a center
+    assert sorted(rank_queue(probs, x, labelled, exclude=exclude).tolist()) == [1, 2]

@@ -1,0 +1,84 @@
+"""Label queues and the labelling assistant on a tiny dataset with made-up features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fashion_core.analysis import assist
+from fashion_core.analysis.label_queue import QueueError, build_queue, record_label, undo_label
+from fashion_core.ingest.fashionai import encode_code
+from fashion_core.ingest.importer import import_labels
+from fashion_core.schema import FASHIONAI
+from fashion_core.store import ImageRecord, LabelStore
+from fashion_core.workspace import Workspace
+from tests.conftest import write_image
+
+SLEEVE, COAT = "sleeve_length_labels", "coat_length_labels"
+
+
+@pytest.fixture
+def dataset(tmp_path: Path, store: LabelStore) -> str:
+    root, lines = tmp_path / "data", []
+    for i in range(24):
+        cat, value = (SLEEVE, "Long Sleeves" if i % 2 else "Short Sleeves") if i < 20 else (COAT, "Long Length")
+        write_image(root / f"img/{i}.jpg", seed=i)
+        if i < 16 or i >= 20:  # 16-19: sleeve images without a label yet
+            lines.append(f"img/{i}.jpg,{cat},{encode_code(FASHIONAI.category(cat), value)}\n")
+    (tmp_path / "label.csv").write_text("".join(lines))
+    import_labels(store, dataset="d", fmt="fashionai", files=[tmp_path / "label.csv"], images_root=root)
+    store.add_images("d", [ImageRecord(f"img/{i}.jpg") for i in range(16, 20)])  # images without labels
+    return "d"
+
+
+def _features(files: list[str], cache_root: Path) -> np.ndarray:
+    """Feature 0 tells long from short sleeves (odd file numbers are long), as a backbone would."""
+    numbers = [int(Path(f).stem) for f in files]
+    return np.array([[n % 2, n / 24.0, 1.0] for n in numbers], dtype=np.float32)
+
+
+def test_queues_and_recording(tmp_path: Path, store: LabelStore, workspace: Workspace, dataset: str) -> None:
+    with pytest.raises(QueueError, match="mode"):
+        build_queue(store, dataset, "best")
+    plain = build_queue(store, dataset, "no_label", category=SLEEVE)
+    assert len(plain) == 8  # 4 unlabelled sleeve images + the 4 coat images
+    fresh = build_queue(store, dataset, "no_label")  # images with no label at all, every category
+    assert {i.path for i in fresh} == {f"img/{n}.jpg" for n in range(16, 20)}
+
+    result = assist.refresh(store, workspace, dataset, assist.AssistSettings(val_fraction=0.0),
+                            features_fn=_features)
+    folder = assist.assist_dir(workspace, store.dataset(dataset).id)
+    assert assist.load_suggestions(folder).probs.keys() == result.probs.keys() == {SLEEVE}
+    ids = store.image_ids(dataset)
+    value, p = result.suggest(ids["img/17.jpg"], SLEEVE)
+    assert value == "Long Sleeves" and p > 0.5
+    features = assist.load_features(folder)
+    nxt = build_queue(store, dataset, "label_next", category=SLEEVE, suggestions=result, features=features)
+    assert {i.image_id for i in nxt} == {i.image_id for i in plain}
+    complete = build_queue(store, dataset, "complete", suggestions=result)
+    assert {i.path for i in complete} == {f"img/{n}.jpg" for n in (*range(16), *range(20, 24))}
+    coats = [i for i in complete if i.category == SLEEVE]
+    assert coats and all(i.suggestion for i in coats)  # the sleeve model proposes values for coat images
+
+    item = next(i for i in nxt if i.image_id == ids["img/17.jpg"])
+    edit = record_label(store, dataset, item, "Long Sleeves", annotator="ann", mode="label_next")
+    assert store.edit_history(dataset)["accepted_suggestion"].iloc[0]
+    other = record_label(store, dataset, next(i for i in nxt if i.image_id == ids["img/16.jpg"]),
+                         "Long Sleeves", annotator="bob", mode="label_next", unsure=True)
+    assert not store.edit_history(dataset)["accepted_suggestion"].iloc[0]
+    assert "(unsure)" in other.reason
+    review = build_queue(store, dataset, "review", annotator="ann")
+    assert [(i.image_id, i.by) for i in review] == [(ids["img/16.jpg"], "bob")]
+    assert assist.new_labels(store, dataset, result) == 2
+    undo_label(store, edit.id, annotator="ann")
+    assert store.current_value(dataset, ids["img/17.jpg"], SLEEVE) is None
+    assert len(assist.history(folder)) == 1
+    disagree = build_queue(store, dataset, "disagrees", suggestions=result)
+    assert all(i.current != i.suggestion for i in disagree)
+
+
+def test_settings_are_validated() -> None:
+    with pytest.raises(assist.AssistError, match="retrain_every"):
+        assist.AssistSettings(retrain_every=0)
