@@ -141,6 +141,15 @@ def read_label_lines(path: Path, expected: str) -> list[LabelLine]:
     return out
 
 
+def read_label_text(path: Path, expected: str) -> str:
+    """A whole label file as UTF-8 text (JSON); missing, empty, binary or not UTF-8 is one clear error."""
+    data = _read_bytes(path, expected)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LabelFileError(str(path), f"file is not UTF-8 text (byte {exc.start}); expected {expected}") from exc
+
+
 def _read_bytes(path: Path, expected: str) -> bytes:
     try:
         data = Path(path).read_bytes()
