@@ -58,4 +58,3 @@ def test_newer_workspace_says_to_upgrade(home: Path, page: str | None) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
     finally:
         conn.close()
-
