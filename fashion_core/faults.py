@@ -2,6 +2,9 @@
 
 ``FASHION_CORE_FAULT=<point>`` in the environment makes the process SIGKILL itself when it
 reaches ``fault_point(<point>)``; unset (always, outside tests) it costs one dict look-up.
+The points: ``import:images``, ``import:annotations``, ``import:deleted-old``,
+``import:before-commit`` (store/datasets.py); ``download:row-recorded``, ``download:image-part``,
+``download:manifest-commit`` (download/); ``train:epoch-end``, ``train:before-finish`` (modeling/).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import streamlit as st
 from fashion_core.errors import FashionCoreError
 from fashion_core.store import DatasetInfo, LabelStore
 from fashion_core.workspace import Workspace
-from ui.services import active_dataset, get_store, get_workspace
+from ui.services import active_dataset, get_workspace, store_or_stop
 
 NO_DATASET = (
     "No dataset yet. Import one with `python -m fashion_core ingest ...`, or start the app "
@@ -71,7 +71,7 @@ def start_page(title: str, caption: str | None = None, *, needs_dataset: bool = 
         st.caption(caption)
     context = None
     with errors_shown():
-        context = PageContext(get_store(), get_workspace(), active_dataset())
+        context = PageContext(store_or_stop(), get_workspace(), active_dataset())
     if context is None:
         st.stop()
     if needs_dataset:

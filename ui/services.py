@@ -7,7 +7,9 @@ import threading
 import streamlit as st
 
 from fashion_core.demo.bootstrap import ensure_demo_dataset
+from fashion_core.errors import FashionCoreError
 from fashion_core.store import DatasetInfo, LabelStore
+from fashion_core.store.failures import explain
 from fashion_core.workspace import Workspace, resolve_home
 
 _demo_lock = threading.Lock()
@@ -24,9 +26,25 @@ def get_store() -> LabelStore:
     return LabelStore.open(get_workspace())
 
 
+def store_or_stop() -> LabelStore:
+    """The store; when the workspace cannot be opened, the CLI's message as a banner and a stop.
+
+    A read-only, full, damaged, busy or newer workspace raises a ``FashionCoreError`` whose text
+    names the path, the problem and what to do; a user sees that, never a traceback. Errors are
+    not cached, so the next rerun tries again once the user has fixed the workspace.
+    """
+    try:
+        return get_store()
+    except FashionCoreError as exc:
+        st.error(str(exc), icon=":material/error:")
+    except OSError as exc:  # creating the workspace folder itself failed
+        st.error(str(explain(exc, resolve_home().db_path) or exc), icon=":material/error:")
+    st.stop()
+
+
 def ensure_demo_data() -> None:
     """On first start (no dataset at all), draw and import the demo data behind a progress bar."""
-    store = get_store()
+    store = store_or_stop()  # the app's first use of the store: a workspace it cannot open stops here
     if store.datasets():
         return
     with _demo_lock:  # two browser tabs on a fresh workspace must not both generate

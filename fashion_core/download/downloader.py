@@ -30,6 +30,7 @@ from fashion_core.download.report import (
 )
 from fashion_core.download.safety import check_url
 from fashion_core.errors import DownloadError, UnsafeURLError
+from fashion_core.faults import fault_point
 from fashion_core.paths import image_id_problem
 
 ProgressCallback = Callable[[ProgressInfo], None]
@@ -298,6 +299,7 @@ class _Run:
         if result.reason == "duplicate url":
             self.counts["duplicate_urls"] += 1
         self.manifest.write(result)
+        fault_point("download:row-recorded")
         self._progress()
 
     def _mark_duplicate(self, result: RowResult) -> RowResult:

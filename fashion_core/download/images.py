@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from fashion_core.download.report import RowFailure
+from fashion_core.faults import fault_point
 from fashion_core.imaging.decode import DATASET_FORMATS, upright_rgb
 
 # Only the formats photos arrive in. Pillow would also open EPS (which runs Ghostscript), PSD,
@@ -106,6 +107,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        fault_point("download:image-part")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from fashion_core.download.report import RowResult, Status
+from fashion_core.faults import fault_point
 
 MANIFEST_NAME = "manifest.csv"
 _KEPT = (Status.OK.value, Status.SKIPPED.value)
@@ -65,6 +66,7 @@ class ManifestWriter:
     def commit(self) -> None:
         """Finish the file and move it to ``path``."""
         self._handle.close()
+        fault_point("download:manifest-commit")
         os.replace(self._tmp, self.path)
 
     def discard(self) -> None:

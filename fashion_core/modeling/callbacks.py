@@ -11,6 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from fashion_core.faults import fault_point
 from fashion_core.modeling.heads import Head
 from fashion_core.runs.files import RunDir
 
@@ -114,6 +115,7 @@ class ProgressCallback(keras.callbacks.Callback):
         self.rows.append(row)
         self.run_dir.append_history(row)
         self._write(batch=self._batches or 0, force=True, message=_summary(row))
+        fault_point("train:epoch-end")  # history and status of the epoch written, no model yet
         if self.on_epoch is not None:
             self.on_epoch(row)
 

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from fashion_core.errors import ModelError, SchemaError
+from fashion_core.faults import fault_point
 from fashion_core.labels.view import label_view
 from fashion_core.modeling import model as modelling
 from fashion_core.modeling.backbones import build_backbone, weights_fingerprint
@@ -325,6 +326,7 @@ class _Trainer:
         metrics = build_metrics(self.config, self.table, self.is_val, self.progress, self.facts,
                                 seconds=time.perf_counter() - self.started, started_at=self.started_at)
         write_json_atomic(self.run_dir.metrics, metrics)
+        fault_point("train:before-finish")  # model and metrics on disk, the store still says running
         update_run(self.store, self.run_dir.run_id, status=state, metrics=metrics,
                    model_sha256=self.facts.get("model_sha256"))
         record_run_files(self.store, self.run_dir.run_id)  # model, schema, label map: what its answers depend on

@@ -102,6 +102,7 @@ class Lab:
         fault: str | None = None,
         kill_after: float | None = None,
         env: dict[str, str] | None = None,
+        timeout: float = 120,
     ) -> Run:
         """Run the CLI in a subprocess; kill it at ``fault`` or after ``kill_after`` seconds."""
         full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
@@ -116,7 +117,7 @@ class Lab:
             time.sleep(kill_after)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=timeout)
         return Run(proc.returncode, out, err)
 
     # -- what is in the store -------------------------------------------------------------
