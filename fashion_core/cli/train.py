@@ -20,14 +20,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from fashion_core.modeling.config import TrainConfig
-    from fashion_core.runs.files import RunDir, new_run_id, register_run
+    from fashion_core.training.process import start_here
 
     config = TrainConfig.from_dict(config_from_args(args))
     ws = workspace(args)
     store = open_store(args)
     store.dataset(config.dataset)  # an unknown dataset fails before TensorFlow loads
-    run_dir = RunDir(ws.runs_dir / new_run_id())
-    register_run(store, run_dir, config.dataset, config.to_dict())
+    run_dir = start_here(store, ws, config.to_dict())
     print(f"run {run_dir.run_id}: {run_dir.path}", file=sys.stderr)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter short
     from fashion_core.modeling.distribute import describe_devices, tensorflow_gpus

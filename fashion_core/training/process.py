@@ -18,7 +18,15 @@ from typing import Any
 import psutil
 
 from fashion_core.errors import JobError
-from fashion_core.runs.files import RunDir, RunRecord, get_run, read_json
+from fashion_core.runs.files import (
+    RunDir,
+    RunRecord,
+    get_run,
+    new_run_id,
+    read_json,
+    register_run,
+    update_run,
+)
 from fashion_core.store import LabelStore, utc_now
 from fashion_core.training.ending import append_log, finish_run, log_tail, opened
 from fashion_core.training.queue import Runner, advance
@@ -130,8 +138,7 @@ def run_to_end(
         if record.status != "running":
             return  # cancelled or given up on while this process was starting
         run_dir = RunDir(record.run_dir)
-        pid = os.getpid()
-        run_dir.write_status(state="running", pid=pid, pid_started=_create_time(pid), started_at=utc_now())
+        mark_running_here(run_dir)
         ending = threading.Event()
         if grace_seconds is not None:
             _start_watchdog(workspace, run_dir, trainer, runner, grace_seconds, ending)
@@ -252,6 +259,26 @@ def cancel_overdue(run_dir: RunDir, grace: float) -> bool:
         return time.time() - run_dir.cancel_flag.stat().st_mtime > grace
     except FileNotFoundError:
         return False
+
+
+def start_here(store: LabelStore, workspace: Workspace, config: dict[str, Any]) -> RunDir:
+    """Register a run that this process trains now, in the foreground (``python -m fashion_core train``).
+
+    It is recorded as running with this process's pid at once: the background queue must not
+    claim it, and a reconcile (the Train page, ``runs list``) sees a live process, not a lost run.
+    """
+    run_dir = RunDir(workspace.runs_dir / new_run_id())
+    register_run(store, run_dir, config["dataset"], config)
+    update_run(store, run_dir.run_id, status="running")
+    mark_running_here(run_dir)
+    return run_dir
+
+
+def mark_running_here(run_dir: RunDir) -> None:
+    """Record that this process runs ``run_dir`` (its pid and start time), so a reconcile that
+    finds the run ``running`` checks this process instead of calling the run lost."""
+    pid = os.getpid()
+    run_dir.write_status(state="running", pid=pid, pid_started=_create_time(pid), started_at=utc_now())
 
 
 def _create_time(pid: int) -> float | None:

@@ -533,3 +533,29 @@ def test_a_run_that_cannot_start_fails_with_the_reason_and_the_queue_moves_on(ws
     st = jobs.status(ws, second)
     assert st.state == "failed" and st.error == "could not start: OSError: cannot fork: resource temporarily unavailable"
     assert jobs.status(ws, third).state == "failed"
+
+
+def test_a_foreground_run_is_live_to_a_reconcile_and_never_claimed_by_the_queue(ws: Workspace) -> None:
+    # `python -m fashion_core train` starts its run like this, then trains for minutes.
+    code = (
+        "import sys, time\nfrom pathlib import Path\n"
+        "from fashion_core.store import LabelStore\n"
+        "from fashion_core.training.process import start_here\n"
+        "from fashion_core.workspace import Workspace\n"
+        "ws = Workspace(Path(sys.argv[1]))\n"
+        f"run = start_here(LabelStore.open(ws), ws, {config()!r})\n"
+        "print(run.run_id, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(ws.root)], cwd=Path(__file__).resolve().parents[3],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run_id = child.stdout.readline().strip()
+        assert run_id, child.stderr.read()
+        runner = StepRunner()
+        assert jobs.reconcile(ws, runner=runner, trainer=fast_trainer) == {"failed": [], "cancelled": [], "started": None}
+        assert jobs.status(ws, run_id).state == "running" and jobs.status(ws, run_id).pid == child.pid
+    finally:
+        child.kill()
+        child.wait()
+    assert jobs.reconcile(ws, runner=StepRunner(), trainer=fast_trainer)["failed"] == [run_id]  # now it is gone
