@@ -25,10 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_export_labels(args: argparse.Namespace) -> int:
     from fashion_core.labels.export_labels import export_labels
-    from fashion_core.labels.view import ACTIVE
+    from fashion_core.labels.view import LabelSource
 
-    map_name = None if args.no_map else (args.map or ACTIVE)
-    export = export_labels(open_store(args), args.dataset, args.format, args.out, map_name=map_name,
+    source = LabelSource.choose(args.map, no_map=args.no_map)
+    export = export_labels(open_store(args), args.dataset, args.format, args.out, source=source,
                            overwrite=args.overwrite)
     if args.json:
         print_json({**export.to_dict(), "out": str(args.out)})

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from fashion_core.errors import ExportError
-from fashion_core.labels.view import ACTIVE, _Active, label_view
+from fashion_core.labels.view import ACTIVE, LabelSource, label_view
 from fashion_core.schema import Kind, Schema, encode_code, split_value
 from fashion_core.store import LabelStore, utc_now
 
@@ -60,7 +60,7 @@ class LabelExport:
 
 
 def render_labels(store: LabelStore, dataset: str, fmt: str, *,
-                  map_name: str | None | _Active = ACTIVE) -> LabelExport:
+                  source: LabelSource = ACTIVE) -> LabelExport:
     """The current labels of a dataset (through a label map) as the text of one format.
 
     Args:
@@ -70,14 +70,14 @@ def render_labels(store: LabelStore, dataset: str, fmt: str, *,
             ``jd`` (``id,url,l1..`` 0/1 flags), ``csv`` (the generic CSV: long
             ``image,category,value,maybe``, or wide 0/1 columns for one multi-label category),
             ``json`` (every label with its provenance).
-        map_name: ``ACTIVE`` (the dataset's active map), None (no map) or a map name.
+        source: Which labels: ``ACTIVE`` (the dataset's active map), ``NO_MAP`` or a named map.
 
     Raises:
         ExportError: Unknown format, or a schema the format cannot express (it says which to use).
     """
     if fmt not in LABEL_FORMATS:
         raise ExportError(f"`format` must be one of {list(LABEL_FORMATS)}. Received: format={fmt!r}")
-    view = label_view(store, dataset, map_name)
+    view = label_view(store, dataset, source)
     labels = view.labels.sort_values(["image_id", "category"], kind="stable").reset_index(drop=True)
     if fmt == "fashionai":
         text = _fashionai(view.schema, labels)
@@ -91,7 +91,7 @@ def render_labels(store: LabelStore, dataset: str, fmt: str, *,
 
 
 def export_labels(store: LabelStore, dataset: str, fmt: str, out: Path, *,
-                  map_name: str | None | _Active = ACTIVE, overwrite: bool = False) -> LabelExport:
+                  source: LabelSource = ACTIVE, overwrite: bool = False) -> LabelExport:
     """Write ``render_labels`` output to ``out`` atomically (temp file, then rename).
 
     Raises:
@@ -103,7 +103,7 @@ def export_labels(store: LabelStore, dataset: str, fmt: str, out: Path, *,
         raise ExportError(f"{out} already exists; choose another --out or remove it first.")
     if not out.parent.is_dir():
         raise ExportError(f"Folder {out.parent} does not exist; create it or choose another --out.")
-    export = render_labels(store, dataset, fmt, map_name=map_name)
+    export = render_labels(store, dataset, fmt, source=source)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
         f.write(export.text)

@@ -16,7 +16,7 @@ from fashion_core.ingest.importer import import_labels
 from fashion_core.labels.export_labels import LABEL_FORMATS, export_labels, render_labels
 from fashion_core.labels.label_map import LabelMap, Op, Step, parse_merge
 from fashion_core.labels.maps import activate_map, save_map
-from fashion_core.labels.view import label_view
+from fashion_core.labels.view import NO_MAP, LabelSource, label_view
 from fashion_core.schema import FASHIONAI, JD
 from fashion_core.store import LabelStore
 from tests.conftest import write_image
@@ -67,9 +67,9 @@ def jd(tmp_path: Path, store: LabelStore) -> str:
     return "jd"
 
 
-def _round_trip(store: LabelStore, tmp_path: Path, dataset: str, fmt: str, map_name=None) -> pd.DataFrame:
+def _round_trip(store: LabelStore, tmp_path: Path, dataset: str, fmt: str, source: LabelSource = NO_MAP) -> pd.DataFrame:
     out = tmp_path / f"{dataset}-{fmt}.out"
-    export = export_labels(store, dataset, fmt, out, map_name=map_name)
+    export = export_labels(store, dataset, fmt, out, source=source)
     schema = export.schema if fmt in ("fashionai", "jd", "csv") else None
     import_labels(store, dataset=f"{dataset}-{fmt}-back", fmt=fmt, files=[out],
                   images_root=store.dataset(dataset).images_root, schema=schema)
@@ -83,7 +83,7 @@ def test_single_choice_round_trip_keeps_values_and_maybe_marks(
     current = store.current_labels(fashionai)
     assert len(current) == len(ROWS) - 1
     _same_labels(back, current)
-    assert "m" in render_labels(store, fashionai, "fashionai", map_name=None).text.split("\n")[0]
+    assert "m" in render_labels(store, fashionai, "fashionai", source=NO_MAP).text.split("\n")[0]
 
 
 @pytest.mark.parametrize("fmt", ["fashionai", "csv", "json"])
@@ -93,7 +93,7 @@ def test_round_trip_through_a_label_map(tmp_path: Path, store: LabelStore, fashi
     activate_map(store, fashionai, "short")
     view = label_view(store, fashionai)
     assert "Short" in view.schema.category(SLEEVE).values
-    back = _round_trip(store, tmp_path, fashionai, fmt, map_name="short")
+    back = _round_trip(store, tmp_path, fashionai, fmt, LabelSource.named("short"))
     _same_labels(back, view.labels)
     assert (back["maybe"] != "").any()  # marks survive the map and the trip
 
