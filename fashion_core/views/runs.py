@@ -25,6 +25,7 @@ COMPARE_FIELDS: tuple[str, ...] = (
     "batch_size", "learning_rate",
     "schedule", "quick", "imbalance.scheme", "map_name", "val_fraction", "seed",
 )
+FULL_ONLY = ("finetune_epochs", "finetune_layers", "finetune_lr_factor")  # empty for quick runs
 LONG_COLUMNS = ["epoch", "head", "metric", "split", "value"]
 
 
@@ -238,7 +239,11 @@ def comparison_frame(jobs: Sequence[JobStatus]) -> pd.DataFrame:
             continue
         config = job.config or {}
         row: dict[str, Any] = {"run": job.run, "state": job.state}
-        row.update({name: _dotted(config, name) for name in COMPARE_FIELDS})
+        # A quick run has no fine-tuning and trains the heads only: those fields did not apply to it.
+        skipped = FULL_ONLY if config.get("quick") else ()
+        row.update({name: None if name in skipped else _dotted(config, name) for name in COMPARE_FIELDS})
+        if config.get("quick"):
+            row["schedule"] = "quick (heads on cached features)"
         row.update({f"val acc: {cat}": value for cat, value in acc.items()})
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else ["run", "state", *COMPARE_FIELDS])
