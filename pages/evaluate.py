@@ -183,7 +183,9 @@ def _tile(row, thumbs, prefix: str) -> None:
         st.image(str(thumb), width="stretch", output_format="JPEG")
     else:
         st.warning(f"#{row.image_id}: {thumbs.problems.get(row.path, 'no preview')}", icon=":material/broken_image:")
-    st.caption(f"{row.category}: **{row.given}** ({row.given_prob:.0%}) → {row.predicted} ({row.predicted_prob:.0%})")
+    # Zero-width spaces after underscores: long category names wrap there, not mid-word.
+    name = row.category.replace("_", "_\u200b")
+    st.caption(f"{name}:  \n**{row.given}** ({row.given_prob:.0%}) → {row.predicted} ({row.predicted_prob:.0%})")
     st.button("Open", key=f"{prefix}_open_{row.image_id}_{row.category}", icon=":material/zoom_in:",
               type="tertiary", on_click=open_image, args=(row.image_id, row.category))
 

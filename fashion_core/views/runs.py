@@ -125,7 +125,15 @@ def curves_figure(history: pd.DataFrame, heads: Sequence[str] | None = None) -> 
     fig.update_yaxes(matches=None, showticklabels=True)
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
     fig.update_xaxes(dtick=1 if long["epoch"].max() <= 20 else None)
-    fig.update_layout(height=240 * len(metrics) + 60, margin={"t": 30, "b": 30}, legend_title_text="")
+    fig.update_layout(height=240 * len(metrics) + 60, margin={"t": 30, "b": 30},
+                      legend_title_text="head (dashed: validation)")
+    for trace in fig.data:  # one legend entry per head, not per head and split (18 with eight heads)
+        head, _, split = trace.name.partition(", ")
+        trace.legendgroup = head
+        if split.strip() == "val":
+            trace.showlegend = False
+        else:
+            trace.name = head
     start = finetune_start(history)
     if start is not None:
         fig.add_vline(x=start - 0.5, line_dash="dot", line_color="grey", annotation_text="fine-tune")
