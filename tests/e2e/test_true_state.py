@@ -79,6 +79,17 @@ def _start_quick_run(page: Page) -> None:
     button(page, "train_start").click()
 
 
+def _new_run(page: Page, studio: StudioServer, known: set[str], timeout_s: float = 120.0) -> Any:
+    """The run the Start button registered (polled: the click's rerun registers it)."""
+    for _ in range(int(timeout_s)):
+        with studio.store() as store:
+            new = [r for r in list_runs(store, DATASET) if r.id not in known]
+        if new:
+            return new[0]
+        page.wait_for_timeout(1_000)
+    raise AssertionError(f"no new run registered after {timeout_s:.0f} s\n{studio.log_tail()}")
+
+
 def test_train_shows_a_run_started_in_this_tab_live_to_the_end(page: Page, studio: StudioServer):
     open_page(page, "Train")
     main = page.get_by_test_id("stMain")
@@ -96,9 +107,7 @@ def test_train_shows_a_run_started_in_this_tab_live_to_the_end(page: Page, studi
     assert len(first) == 1 and first[0].status == "done", studio.log_tail()
     # A second run from the same tab: the picker and the live panel follow it at once, to its end.
     _start_quick_run(page)
-    with studio.store() as store:
-        runs = list_runs(store, DATASET)
-    second = next(r for r in runs if r.id != first[0].id)
+    second = _new_run(page, studio, {first[0].id})
     expect(keyed(page, "train_run_pick").get_by_role("combobox")).to_have_value(second.id, timeout=LONG)
     running = main.get_by_text(re.compile(r"^(Preparing: |Epoch \d+ of \d+ · |Waiting in the queue)"))
     expect(running).to_be_visible(timeout=TRAIN_TIMEOUT)
