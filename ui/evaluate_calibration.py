@@ -30,7 +30,10 @@ def calibration_tab(run: RunRecord) -> None:
     st.caption(f"Calibrated {str(report.get('created_at', '-'))[:16].replace('T', ' ')}: expected calibration error "
                f"(ECE, lower is better) before and after temperature scaling; below {MIN_ECE_IMAGES} validation "
                f"images an ECE is noisy. {report.get('val_unfamiliar', 0):.1%} of the validation images would be "
-               "called unfamiliar.")
+               "called unfamiliar."
+               + (f" All single-choice categories together: ECE {report['pooled']['before']:.3f} → "
+                  f"{report['pooled']['after']:.3f} ({report['pooled']['images']:,} images)."
+                  if report.get("pooled") else ""))
     st.dataframe(rows, hide_index=True, key="evaluate_calibration_table",
                  column_config={k: st.column_config.NumberColumn(format="%.3f")
                                 for k in ("ECE before", "ECE after", "temperature")})

@@ -19,6 +19,7 @@ from fashion_core.serving.calibration import (
     MIN_ECE_IMAGES,
     Calibration,
     apply_temperature,
+    binned_reliability,
     fit_temperature,
     neighbour_distance,
     reliability,
@@ -63,6 +64,7 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
     progress("fitting", 0.92)
     row_of = {int(i): r for r, i in enumerate(images["image_id"])}
     temperatures, heads = {}, {}
+    pooled: dict[str, list[np.ndarray]] = {"before": [], "after": [], "hit": []}
     for head in predictor.heads:
         rows, targets = _head_targets(rl.labels, head.category, row_of)
         val = is_val[rows]
@@ -73,13 +75,17 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
                             "before": reliability(p, t, head.multi),
                             "after": reliability(apply_temperature(p, temperature, head.multi), t, head.multi),
                             "enough_images": bool(len(t) >= MIN_ECE_IMAGES)}
+        if not head.multi and len(t):  # single-choice heads pooled: small heads' ECEs are mostly noise
+            pooled["before"].append(p.max(axis=1))
+            pooled["after"].append(apply_temperature(p, temperature, False).max(axis=1))
+            pooled["hit"].append((p.argmax(axis=1) == t).astype(np.float64))
     reference = _reference(features[~is_val])
     val_distances = np.sort(neighbour_distance(features[is_val], reference))
     threshold = float(np.quantile(val_distances, FAMILIAR_QUANTILE))
     mean, std = features[~is_val].mean(axis=0), features[~is_val].std(axis=0) + 1e-6
     applies = {h.name: _applies_model(rl.labels, h.name, images["image_id"].to_numpy(), ~is_val, features,
                                       (mean, std)) for h in predictor.heads}
-    report = {"created_at": utc_now(), "heads": heads, "train_images": int((~is_val).sum()),
+    report = {"created_at": utc_now(), "heads": heads, "pooled": _pooled(pooled), "train_images": int((~is_val).sum()),
               "val_images": int(is_val.sum()), "val_unfamiliar": round(float((val_distances > threshold).mean()), 4)}
     calibration = Calibration(temperatures, threshold, val_distances, reference, applies, (mean, std), report)
     write_calibration(rl.run_dir, calibration)
@@ -110,6 +116,15 @@ def _outputs_and_features(
         if on_batch is not None:
             on_batch(done, total)
     return probs, (feats if feats is not None else np.zeros((len(paths), 0), np.float32)), ok
+
+
+def _pooled(parts: dict[str, list[np.ndarray]]) -> dict[str, Any] | None:
+    """ECE before and after over every single-choice head's validation images together."""
+    if not parts["hit"]:
+        return None
+    hit = np.concatenate(parts["hit"])
+    out = {key: binned_reliability(np.concatenate(parts[key]), hit)["ece"] for key in ("before", "after")}
+    return {**out, "images": int(len(hit))}
 
 
 def _head_targets(labels: pd.DataFrame, category: Any, row_of: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -101,11 +101,16 @@ def run_calibrate(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     calibration = calibrate_run(store, args.run, on_progress=_stderr_progress(args.json))
     figures = {"run": args.run, "heads": summary(calibration.report),
+               "pooled": calibration.report.get("pooled"),
                "val_unfamiliar": calibration.report["val_unfamiliar"], "threshold": round(calibration.threshold, 6)}
     if args.json:
         print_json(figures)
         return 0
     print(f"run {args.run}: validation images called unfamiliar {figures['val_unfamiliar']:.1%}")
+    if figures["pooled"]:
+        pooled = figures["pooled"]
+        print(f"  single-choice categories together: ECE {pooled['before']:.3f} -> {pooled['after']:.3f}"
+              f" ({pooled['images']} images)")
     for name, row in figures["heads"].items():
         note = "" if row["images"] >= 100 else "  (few images: noisy)"
         print(f"  {name}: ECE {row['before']:.3f} -> {row['after']:.3f}  (T={row['temperature']:.2f},"

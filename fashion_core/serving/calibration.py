@@ -79,6 +79,12 @@ def reliability(probs: np.ndarray, targets: np.ndarray, multi: bool, bins: int =
     else:
         conf = np.asarray(probs, np.float64).max(axis=1)
         hit = (np.asarray(probs).argmax(axis=1) == targets).astype(np.float64)
+    return binned_reliability(conf, hit, bins)
+
+
+def binned_reliability(conf: np.ndarray, hit: np.ndarray, bins: int = ECE_BINS) -> dict[str, Any]:
+    """ECE and bins of probabilities ``conf`` against 0/1 outcomes ``hit``."""
+    conf, hit = np.asarray(conf, np.float64), np.asarray(hit, np.float64)
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
     rows, ece = [], 0.0
