@@ -15,15 +15,16 @@ from fashion_core.runs.files import record_run_files
 from fashion_core.schema import Kind, split_value
 from fashion_core.serving.photos import decode_batches
 from fashion_core.serving.calibration import (
-    FAMILIAR_QUANTILE,
     MIN_ECE_IMAGES,
+    UNFAMILIAR_SHARE,
     Calibration,
+    Reference,
     apply_temperature,
     binned_reliability,
     fit_temperature,
-    neighbour_distance,
+    familiarity_scores,
+    pixel_stats,
     reliability,
-    unit_rows,
     write_calibration,
 )
 from fashion_core.store import LabelStore, utc_now
@@ -53,9 +54,9 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
     progress("loading the model", 0.02)
     predictor = Predictor.from_run(store, run_id, limits=DATASET_LIMITS)
     files = [str(rl.images_root / p) for p in images["path"]]
-    probs, features, ok = _outputs_and_features(
+    probs, features, pixels, ok = _outputs_and_features(
         predictor, files, batch_size=batch_size, on_batch=lambda d, t: progress(f"features: batch {d}/{t}", 0.05 + 0.85 * d / t))
-    images, features = images[ok].reset_index(drop=True), features[ok]
+    images, features, pixels = images[ok].reset_index(drop=True), features[ok], pixels[ok]
     probs = {k: v[ok] for k, v in probs.items()}
     is_val = (images["subset"] == "val").to_numpy()
     if is_val.sum() < 2 or (~is_val).sum() < 2:
@@ -79,15 +80,17 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
             pooled["before"].append(p.max(axis=1))
             pooled["after"].append(apply_temperature(p, temperature, False).max(axis=1))
             pooled["hit"].append((p.argmax(axis=1) == t).astype(np.float64))
-    reference = _reference(features[~is_val])
-    val_distances = np.sort(neighbour_distance(features[is_val], reference))
-    threshold = float(np.quantile(val_distances, FAMILIAR_QUANTILE))
+    train_rows = _sample(np.flatnonzero(~is_val))
+    references = (Reference.fit(features[train_rows], features[is_val], standardise=False),
+                  Reference.fit(pixels[train_rows], pixels[is_val], standardise=True))
+    val_scores = familiarity_scores(references, (features[is_val], pixels[is_val]))
+    threshold = float(np.quantile(val_scores, UNFAMILIAR_SHARE))
     mean, std = features[~is_val].mean(axis=0), features[~is_val].std(axis=0) + 1e-6
     applies = {h.name: _applies_model(rl.labels, h.name, images["image_id"].to_numpy(), ~is_val, features,
                                       (mean, std)) for h in predictor.heads}
     report = {"created_at": utc_now(), "heads": heads, "pooled": _pooled(pooled), "train_images": int((~is_val).sum()),
-              "val_images": int(is_val.sum()), "val_unfamiliar": round(float((val_distances > threshold).mean()), 4)}
-    calibration = Calibration(temperatures, threshold, val_distances, reference, applies, (mean, std), report)
+              "val_images": int(is_val.sum()), "val_unfamiliar": round(float((val_scores < threshold).mean()), 4)}
+    calibration = Calibration(temperatures, threshold, references, applies, (mean, std), report)
     write_calibration(rl.run_dir, calibration)
     record_run_files(store, run_id)  # the new files join the hashes the model is loaded against
     progress("done", 1.0)
@@ -96,10 +99,11 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
 
 def _outputs_and_features(
     predictor: Any, paths: list[str], *, batch_size: int = 32, on_batch: Callable[[int, int], None] | None = None
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Raw probabilities per output key, features, and which files could be read (bool mask)."""
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """Raw probabilities per output key, features, pixel statistics, and which files could be read (mask)."""
     probs = {h.key: np.zeros((len(paths), h.size), np.float32) for h in predictor.heads}
     feats: np.ndarray | None = None
+    stats = np.zeros((len(paths), 34), np.float32)
     ok = np.zeros(len(paths), bool)
     first, total = 0, -(-len(paths) // batch_size)
     for done, batch in enumerate(decode_batches(paths, predictor.image_size, predictor.limits, batch_size=batch_size), 1):
@@ -111,11 +115,12 @@ def _outputs_and_features(
             f = predictor.features(pixels)
             feats = np.zeros((len(paths), f.shape[1]), np.float32) if feats is None else feats
             feats[rows] = f
+            stats[rows] = pixel_stats(pixels)
             ok[rows] = True
         first += len(batch.names)
         if on_batch is not None:
             on_batch(done, total)
-    return probs, (feats if feats is not None else np.zeros((len(paths), 0), np.float32)), ok
+    return probs, (feats if feats is not None else np.zeros((len(paths), 0), np.float32)), stats, ok
 
 
 def _pooled(parts: dict[str, list[np.ndarray]]) -> dict[str, Any] | None:
@@ -137,10 +142,10 @@ def _head_targets(labels: pd.DataFrame, category: Any, row_of: dict[int, int]) -
     return rows, targets.reshape(len(part), len(category.values))
 
 
-def _reference(train_features: np.ndarray) -> np.ndarray:
-    rows = unit_rows(train_features)
+def _sample(rows: np.ndarray) -> np.ndarray:
+    """Training rows kept as the familiarity reference (a seeded sample above ``MAX_REFERENCE``)."""
     if len(rows) > MAX_REFERENCE:
-        rows = rows[np.random.default_rng(0).choice(len(rows), MAX_REFERENCE, replace=False)]
+        rows = np.sort(np.random.default_rng(0).choice(rows, MAX_REFERENCE, replace=False))
     return rows
 
 

@@ -17,10 +17,10 @@ import numpy as np
 from fashion_core.errors import ModelError
 from fashion_core.runs.files import RunDir, read_json
 
-FORMAT = 1
+FORMAT = 2
 _EPS = 1e-7
 NEIGHBOURS = 5  # a photo's distance is its mean cosine distance to this many nearest training images
-FAMILIAR_QUANTILE = 0.975  # validation images farther than this share of them are "unfamiliar"
+UNFAMILIAR_SHARE = 0.04  # the share of validation images the familiarity cut calls unfamiliar
 ECE_BINS = 15
 MIN_ECE_IMAGES = 100  # fewer labelled validation images: an ECE too noisy to quote
 
@@ -119,20 +119,73 @@ def neighbour_distance(features: np.ndarray, reference: np.ndarray, k: int = NEI
     return out
 
 
+def pixel_stats(pixels: np.ndarray) -> np.ndarray:
+    """Low-level statistics of ``(N, S, S, 3)`` 0..255 pixels: edge energy, colour histograms, saturation.
+
+    The backbone's features alone let much noise and many photos of other kinds pass as familiar
+    (on the demo run: 65% of them flagged); how an image is made (drawn, photographed, noise) shows here.
+    """
+    x = np.asarray(pixels, np.float32) / 255.0
+    rows = []
+    for img in x:
+        dx, dy = np.abs(np.diff(img, axis=1)).mean((0, 1)), np.abs(np.diff(img, axis=0)).mean((0, 1))
+        hist = [np.histogram(img[..., c], bins=8, range=(0, 1))[0] / img[..., c].size for c in range(3)]
+        sat = np.array([(img.max(-1) - img.min(-1)).mean()])
+        rows.append(np.concatenate([dx, dy, *hist, sat, img.std((0, 1))]))
+    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, 34), np.float32)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One view of the training images (backbone features by cosine, or pixel statistics by standardised
+    Euclidean distance) and the sorted distances of the validation images to them."""
+
+    rows: np.ndarray  # unit rows (cosine) or standardised rows
+    val: np.ndarray  # sorted validation distances
+    mean: np.ndarray | None = None  # set: standardised Euclidean distance
+    scale: np.ndarray | None = None
+
+    @classmethod
+    def fit(cls, train: np.ndarray, val: np.ndarray, *, standardise: bool) -> Reference:
+        if not standardise:
+            ref = cls(unit_rows(train), np.zeros(0, np.float32))
+        else:
+            mean, scale = train.mean(axis=0), train.std(axis=0) + 1e-6
+            ref = cls(((train - mean) / scale).astype(np.float32), np.zeros(0, np.float32), mean, scale)
+        return cls(ref.rows, np.sort(ref.distance(val)), ref.mean, ref.scale)
+
+    def distance(self, x: np.ndarray) -> np.ndarray:
+        if self.mean is None:
+            return neighbour_distance(x, self.rows)
+        a = (np.asarray(x, np.float32) - self.mean) / self.scale
+        d2 = (a**2).sum(1)[:, None] + (self.rows**2).sum(1)[None] - 2 * a @ self.rows.T
+        k = max(1, min(NEIGHBOURS, len(self.rows)))
+        return np.sqrt(np.maximum(np.partition(d2, k - 1, axis=1)[:, :k], 0)).mean(axis=1)
+
+    def p_values(self, x: np.ndarray) -> np.ndarray:
+        """Share of validation images at least as far (with one added: never exactly 0)."""
+        n = len(self.val)
+        return (n - np.searchsorted(self.val, self.distance(x), side="left") + 1) / (n + 1)
+
+
+def familiarity_scores(references: tuple[Reference, ...], views: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The lower of the views' p-values: a photo unlike the training images in any view is unusual."""
+    return np.min([ref.p_values(v) for ref, v in zip(references, views)], axis=0)
+
+
 @dataclass(frozen=True)
 class FamiliarityScore:
     """How much a photo looks like the run's training images.
 
     Attributes:
-        score: Share of the run's validation images that are at least as far from the training
-            images (1: as typical as they come, near 0: farther than nearly all of them).
-        distance: Mean cosine distance to the nearest training images.
-        unfamiliar: Farther than ``FAMILIAR_QUANTILE`` of the validation images: the model
-            was not trained on photos like it, so its answers are not to be trusted.
+        score: The lower of two shares of the run's validation images at least as far from the
+            training images: by the backbone's features and by pixel statistics (1: typical,
+            near 0: farther than nearly all of them).
+        unfamiliar: Under the cut that calls ``UNFAMILIAR_SHARE`` of the validation images
+            unfamiliar: the model was not trained on photos like it, its answers are guesses.
     """
 
     score: float
-    distance: float
     unfamiliar: bool
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,9 +200,8 @@ class Calibration:
     """What ``calibrate_run`` fitted for a run (see the module docstring)."""
 
     temperatures: dict[str, float]
-    threshold: float
-    val_distances: np.ndarray  # sorted: the score of a photo is the share at least as far
-    reference: np.ndarray  # unit feature rows of training images
+    threshold: float  # familiarity scores under it are unfamiliar
+    references: tuple[Reference, Reference]  # backbone features, pixel statistics
     applies: dict[str, tuple[np.ndarray, float] | None]  # category: (weights, bias) on scaled features, None = always
     scale: tuple[np.ndarray, np.ndarray]  # the features' mean and std for the applies estimators
     report: dict[str, Any] = field(default_factory=dict)
@@ -157,12 +209,9 @@ class Calibration:
     def temperature(self, category: str) -> float:
         return float(self.temperatures.get(category, 1.0))
 
-    def familiarity(self, features: np.ndarray) -> list[FamiliarityScore]:
-        distances = neighbour_distance(features, self.reference)
-        n = len(self.val_distances)
-        farther = n - np.searchsorted(self.val_distances, distances, side="left")
-        return [FamiliarityScore(float(f) / max(n, 1), float(d), bool(d > self.threshold))
-                for d, f in zip(distances, farther)]
+    def familiarity(self, features: np.ndarray, pixel_statistics: np.ndarray) -> list[FamiliarityScore]:
+        scores = familiarity_scores(self.references, (features, pixel_statistics))
+        return [FamiliarityScore(float(s), bool(s < self.threshold)) for s in scores]
 
     def applies_probs(self, features: np.ndarray) -> list[dict[str, float]]:
         """Per photo, per category: the probability that the photo shows what the category describes."""
@@ -183,7 +232,9 @@ def write_calibration(run_dir: RunDir, calibration: Calibration) -> None:
     from fashion_core.runs.files import write_json_atomic
 
     names = [c for c, m in calibration.applies.items() if m is not None]
-    arrays = {"reference": calibration.reference.astype(np.float16), "val_distances": calibration.val_distances,
+    feats, pix = calibration.references
+    arrays = {"reference": feats.rows.astype(np.float16), "val_distances": feats.val,
+              "pixel_reference": pix.rows, "pixel_val": pix.val, "pixel_mean": pix.mean, "pixel_scale": pix.scale,
               "scale_mean": calibration.scale[0], "scale_std": calibration.scale[1]}
     for i, name in enumerate(names):
         arrays[f"applies_w{i}"] = calibration.applies[name][0]
@@ -212,9 +263,12 @@ def read_calibration(run_dir: RunDir) -> Calibration | None:
         applies = {c: None if i is None else (arrays[f"applies_w{i}"].astype(np.float64),
                                               float(arrays[f"applies_b{i}"][0]))
                    for c, i in meta["applies"].items()}
+        references = (
+            Reference(arrays["reference"].astype(np.float32), np.sort(arrays["val_distances"].astype(np.float32))),
+            Reference(arrays["pixel_reference"].astype(np.float32), np.sort(arrays["pixel_val"].astype(np.float32)),
+                      arrays["pixel_mean"].astype(np.float32), arrays["pixel_scale"].astype(np.float32)))
         return Calibration(
-            {str(k): float(v) for k, v in meta["temperatures"].items()}, float(meta["threshold"]),
-            np.sort(arrays["val_distances"].astype(np.float32)), arrays["reference"].astype(np.float32),
+            {str(k): float(v) for k, v in meta["temperatures"].items()}, float(meta["threshold"]), references,
             applies, (arrays["scale_mean"].astype(np.float64), arrays["scale_std"].astype(np.float64)),
             {k: v for k, v in meta.items() if k not in ("temperatures", "threshold", "applies", "format")})
     except (OSError, KeyError, ValueError, TypeError) as exc:
