@@ -249,13 +249,13 @@ def write_calibration(run_dir: RunDir, calibration: Calibration) -> None:
 
 
 def read_calibration(run_dir: RunDir) -> Calibration | None:
-    """The run's calibration, or None if it was never calibrated.
+    """The run's calibration, or None if it was never calibrated (or in an older format).
 
     Raises:
         ModelError: The files are there but unreadable (naming the file and what to do).
     """
     meta = read_json(run_dir.calibration)
-    if meta is None:
+    if meta is None or meta.get("format") != FORMAT:  # an older format: calibrate again (Predict offers it)
         return None
     try:
         with np.load(run_dir.familiarity, allow_pickle=False) as data:
