@@ -135,7 +135,7 @@ def run_stats(args: argparse.Namespace) -> int:
     view = label_view(store, args.dataset, LabelSource.named(args.map) if args.map else NO_MAP)
     active = store.dataset(args.dataset).active_map
     counts = label_counts(view.schema, view.labels)
-    result = {"dataset": args.dataset, "map": args.map, "active_map": active, "categories": counts}
+    result = {"dataset": args.dataset, "map": args.map, "categories": counts}  # --json keeps its shape
     if args.json:
         print_json(result)
         return 0
