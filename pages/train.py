@@ -49,9 +49,9 @@ def _pick_run(listed: list[JobStatus]) -> JobStatus:
         active = [j.run for j in listed if j.state == "running"]
         chosen = active[0] if active else ids[0]
     by_id = {j.run: j for j in listed}
-    if st.session_state.get(PICK) != chosen:
-        # The widget keeps its own value across reruns (an `index` is ignored then): set it, so a
-        # run started in this tab, or the active one, is what the panel shows.
+    if st.session_state.get(PICK) not in ids:
+        # The widget keeps its own value across reruns (an `index` is ignored then), so it is set
+        # here when it has none, and by _start for a run started in this tab.
         st.session_state[PICK] = chosen
     # No state in the option text: a selectbox keeps showing the text it was drawn with, so
     # "running" would stay after the run ended. The table and the panel below show the state.

@@ -84,9 +84,9 @@ def train_form(dataset: str, map_choice: LabelSource, categories: list[str], bac
                       on_change=_mode_defaults, args=(dataset, backbone))
     st.caption("Quick mode computes each image's backbone features once, caches them, and trains only the "
                "heads on them: a retrain after a label change takes seconds. It trades away augmentation "
-               "and fine-tuning (the backbone stays frozen), so accuracy is usually lower than a full run's."
-               if quick else "Full mode trains on the images themselves with augmentation, then fine-tunes the "
-               "backbone: minutes on a CPU, the most accurate model.")
+               "and fine-tuning (the backbone stays frozen), so accuracy is usually lower than a full run's. "
+               + ("The form shows quick mode's settings only." if quick else
+                  "Full mode (off) trains on the images with augmentation, then fine-tunes: minutes on a CPU."))
     defaults = TrainConfig.from_dict({"dataset": dataset, "backbone": backbone, "quick": quick})
     spec = BACKBONES[backbone]
     for key, field in MODE_FIELDS.items():
