@@ -15,9 +15,11 @@ from fashion_core.analysis.evaluation import (
     tune_thresholds,
 )
 from fashion_core.imaging.thumbnails import GALLERY_SIZE
+from fashion_core.runs.choose import default_run
 from fashion_core.runs.files import RunRecord
 from fashion_core.store import DatasetInfo
 from fashion_core.views.evaluation import confusion_figure
+from ui.evaluate_calibration import calibration_tab
 from ui.evaluate_review import FLASH, OPEN, close, file_stamp, open_image, suspicious
 from ui.image_detail import render_image_detail
 from ui.page import PageContext, run_page
@@ -56,8 +58,11 @@ def _pick_run(info: DatasetInfo) -> RunRecord:
         st.stop()
     ids = [r.id for r in runs]
     by_id = {r.id: r for r in runs}
+    best = default_run(get_store(), info.name)  # the run Predict opens on too
     chosen = st.selectbox("Run", ids, key=RUN, format_func=lambda i: _run_label(by_id[i]),
-                          help="Runs of this dataset that ended with a model, newest first.")
+                          index=ids.index(best.id) if best is not None and best.id in ids else 0,
+                          help="Runs of this dataset that ended with a model, newest first; the best one is"
+                               " chosen first, as on Predict.")
     return by_id[chosen]
 
 
@@ -73,12 +78,17 @@ def _report(run: RunRecord) -> EvaluationReport | None:
     version = tuple(store.labels_version(run.dataset)) if run.dataset else ()
     report = _saved_evaluation(str(store.db_path), run.id, file_stamp(run, EVALUATION_FILE), version)
     if report is None:
-        st.info("This run has not been evaluated yet. Evaluation runs the model over the run's validation "
-                "images (a minute or two for a few thousand on this machine).", icon=":material/fact_check:")
-        if not st.button("Evaluate on the validation images", key="evaluate_start", type="primary",
-                         icon=":material/play_arrow:"):
+        box = st.empty()  # cleared once the evaluation exists: the note would be untrue then
+        with box.container():
+            st.info("This run has not been evaluated yet. Evaluation runs the model over the run's validation "
+                    "images (a minute or two for a few thousand on this machine).", icon=":material/fact_check:")
+            started = st.button("Evaluate on the validation images", key="evaluate_start", type="primary",
+                                icon=":material/play_arrow:")
+        if not started:
             return None
-        return evaluate_run(store, run.id, on_progress=stage_progress("Evaluating"))
+        report = evaluate_run(store, run.id, on_progress=stage_progress("Evaluating"))
+        box.empty()
+        return report
     if report.stale:
         st.warning("Labels changed since this evaluation (edits or imports); its figures use the labels of then.",
                    icon=":material/update:")
@@ -173,7 +183,9 @@ def _tile(row, thumbs, prefix: str) -> None:
         st.image(str(thumb), width="stretch", output_format="JPEG")
     else:
         st.warning(f"#{row.image_id}: {thumbs.problems.get(row.path, 'no preview')}", icon=":material/broken_image:")
-    st.caption(f"{row.category}: **{row.given}** ({row.given_prob:.0%}) → {row.predicted} ({row.predicted_prob:.0%})")
+    # Zero-width spaces after underscores: long category names wrap there, not mid-word.
+    name = row.category.replace("_", "_\u200b")
+    st.caption(f"{name}:  \n**{row.given}** ({row.given_prob:.0%}) → {row.predicted} ({row.predicted_prob:.0%})")
     st.button("Open", key=f"{prefix}_open_{row.image_id}_{row.category}", icon=":material/zoom_in:",
               type="tertiary", on_click=open_image, args=(row.image_id, row.category))
 
@@ -186,10 +198,12 @@ def main(ctx: PageContext) -> None:
     flash(FLASH)
     run = _pick_run(info)
     report = _report(run)
-    metrics_tab, mis_tab, sus_tab = st.tabs(["Metrics", "Misclassified", "Suspicious labels"])
+    metrics_tab, calibration, mis_tab, sus_tab = st.tabs(["Metrics", "Calibration", "Misclassified", "Suspicious labels"])
     with metrics_tab:
         if report is not None:
             _metrics(report)
+    with calibration:
+        calibration_tab(run)
     with mis_tab:
         if report is not None:
             _misclassified(info, report)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from fashion_core.imaging.decode import MAX_IMAGE_BYTES, MB, load_photo
 from fashion_core.runs.choose import default_run, finished_runs, validation_score
-from fashion_core.runs.files import RunRecord
+from fashion_core.runs.files import RunDir, RunRecord
 from fashion_core.serving.photos import IMAGE_SUFFIXES, fetch_image_bytes
 from fashion_core.serving.predictor import LITE_CACHE_FILE, Predictor
 from fashion_core.views.predict import probability_figure
@@ -26,13 +26,14 @@ PRIVATE = "predict_allow_private"
 GRADCAM = "predict_gradcam"
 TOP = "predict_top"
 SOURCES = ("Upload", "Camera", "URL")
+APPLIES_CUT = 0.5  # below: the photo probably does not show what the category describes
 DISPLAY_SIDE = 640
 ENGINE_NAMES = {"tflite": "TFLite", "tf": "TensorFlow"}
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _predictor(db_path: str, run_id: str, model_sha256: str) -> Predictor:
-    """One loaded model per (workspace, run, model hash), shared by every session."""
+def _predictor(db_path: str, run_id: str, model_sha256: str, calibration_sha256: str) -> Predictor:
+    """One loaded model per (workspace, run, model and calibration hashes), shared by every session."""
     return Predictor.from_run(get_store(), run_id)
 
 
@@ -115,7 +116,15 @@ def _photo_bytes() -> tuple[bytes, str] | None:
 
 
 def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown: Image.Image) -> None:
-    prediction = predictor.predict_bytes(data, name=name)
+    prediction = predictor.predict_bytes(data, name=name, details=True)
+    familiarity = prediction.familiarity
+    if familiarity is not None and familiarity.unfamiliar:
+        st.warning(
+            "This photo is unlike anything this model was trained on (only"
+            f" {familiarity.score:.1%} of its validation photos are as unusual): the answers below are guesses,"
+            " not knowledge. Try a photo of a single garment like the training images.",
+            icon=":material/help:",
+        )
     left, right = st.columns([1, 2])
     left.image(shown, caption=name)
     left.caption(
@@ -126,8 +135,14 @@ def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown
     )
     top = left.slider("Values shown per category", 1, 10, 5, key=TOP)
     grid = right.columns(2)
+    applies = prediction.applies or {}
     for i, answer in enumerate(prediction.categories):
         with grid[i % 2]:
+            if applies.get(answer.category, 1.0) < APPLIES_CUT:
+                st.caption(
+                    f":orange[**{answer.category}**: probably not shown in this photo"
+                    f" (applies {applies[answer.category]:.0%}); the values below are not an answer.]"
+                )
             st.plotly_chart(probability_figure(answer, top=top), key=f"predict_bars_{answer.category}")
             if answer.kind.value == "multi":
                 source = "tuned thresholds" if answer.tuned_thresholds else "threshold 0.5"
@@ -138,6 +153,21 @@ def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown
         for i, (category, (index, prob, overlay)) in enumerate(maps.items()):
             value = predictor.schema.category(category).values[index]
             cols[i % 4].image(overlay, caption=f"{category}: {value} ({prob:.0%})")
+
+
+def _offer_calibration(ctx: PageContext, run: RunRecord) -> None:
+    """A run not calibrated yet: its probabilities are raw and it cannot tell unfamiliar photos."""
+    from fashion_core.analysis.calibration import calibrate_run
+
+    st.info(
+        "This model is not calibrated yet: its probabilities may be over-confident and it cannot warn"
+        " about photos unlike its training images.",
+        icon=":material/tune:",
+    )
+    if st.button("Calibrate it now (about a minute)", key="predict_calibrate"):
+        with st.spinner("Calibrating on the run's own images..."):
+            calibrate_run(ctx.store, run.id)
+        st.rerun()
 
 
 def main(ctx: PageContext) -> None:
@@ -160,8 +190,11 @@ def main(ctx: PageContext) -> None:
         if converted
         else "First use of this model: converting it for fast prediction (once; up to a minute on a busy CPU)..."
     ):
-        predictor = _predictor(str(ctx.workspace.db_path), run.id, run.model_sha256)
+        calibration = (run.files_sha256 or {}).get(RunDir.CALIBRATION, "")
+        predictor = _predictor(str(ctx.workspace.db_path), run.id, run.model_sha256, calibration)
     predictor = predictor.with_saved_thresholds()
+    if predictor.calibration is None:
+        _offer_calibration(ctx, run)
     _answers(predictor, run, data, name, shown)
 
 

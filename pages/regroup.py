@@ -19,6 +19,8 @@ from ui.regroup_draft import ACTIONS, NEW_NAME, NO_MAP, values_key
 from ui.regroup_samples import merge_suggestions, samples
 from ui.services import get_store
 
+ACTIVE_PICK = "regroup_active"  # the active-map box's widget state
+ACTIVE_SEEN = "regroup_active_seen"  # (dataset, active map) when the box was last set from the store
 POLICY_HELP = {
     "keep": "keep: use the y value (multi-label: marked values count as positives)",
     "drop": "drop: images with any m mark leave the category",
@@ -36,11 +38,16 @@ def _map_bar(store: LabelStore, info: DatasetInfo) -> None:
     names = label_maps.map_names(store)
     c1, c2, c3 = st.columns([3, 2, 2], vertical_alignment="bottom")
     options = [NO_MAP, *names]
+    active = info.active_map if info.active_map in options else NO_MAP
+    if st.session_state.get(ACTIVE_SEEN) != (info.name, active):
+        # The active map changed (saved with "make it active", switched, another tab): the box's
+        # own state would keep showing, and "Switch" would then restore, the old one.
+        st.session_state[ACTIVE_SEEN] = (info.name, active)
+        st.session_state[ACTIVE_PICK] = active
     c1.selectbox(
         "Active map of this dataset (pages, training and evaluation read through it)",
         options,
-        index=options.index(info.active_map) if info.active_map in options else 0,
-        key="regroup_active",
+        key=ACTIVE_PICK,
     )
     c1.button(
         "Switch active map", key="regroup_switch", on_click=draft_state.switch_active, args=(info.name,)

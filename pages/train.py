@@ -24,6 +24,7 @@ from ui.services import get_workspace
 from ui.train_form import data_and_model, train_form
 
 SELECTED = "train_selected_run"  # the run shown in the live panel
+PICK = "train_run_pick"  # the run picker's widget state (set directly: a started run is shown at once)
 SEEN_STATES = "train_seen_states"  # (run, state) pairs at the last poll: a change reruns the page
 POLL_SECONDS = 2.0
 ACTIVE_STATES = ("queued", "running")
@@ -36,6 +37,7 @@ def _start(config: dict[str, Any]) -> None:
         st.error(str(exc))
         return
     st.session_state[SELECTED] = run_id
+    st.session_state[PICK] = run_id  # the picker is drawn below: it opens on the new run, not the old pick
     state = jobs.status(get_workspace(), run_id).state
     st.toast(f"Run {run_id}: {state}." + (" It starts when the current run ends." if state == "queued" else ""))
 
@@ -47,9 +49,13 @@ def _pick_run(listed: list[JobStatus]) -> JobStatus:
         active = [j.run for j in listed if j.state == "running"]
         chosen = active[0] if active else ids[0]
     by_id = {j.run: j for j in listed}
+    if st.session_state.get(PICK) not in ids:
+        # The widget keeps its own value across reruns (an `index` is ignored then), so it is set
+        # here when it has none, and by _start for a run started in this tab.
+        st.session_state[PICK] = chosen
     # No state in the option text: a selectbox keeps showing the text it was drawn with, so
     # "running" would stay after the run ended. The table and the panel below show the state.
-    picked = st.selectbox("Run", ids, index=ids.index(chosen), key="train_run_pick")
+    picked = st.selectbox("Run", ids, key=PICK)
     st.session_state[SELECTED] = picked
     return by_id[picked]
 

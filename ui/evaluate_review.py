@@ -23,6 +23,9 @@ from ui.widgets import annotator_name, served_thumbnails, stage_progress
 
 QUEUE_SIZE = "evaluate_queue_size"
 OPEN, FLASH = "evaluate_open", "evaluate_flash"  # (image id, category) of the detail view; message
+CONFIRM = "evaluate_confirm"  # the queue row whose relabel waits for a confirmation
+LAST = "evaluate_last_review"  # the last review: its edit id and message (the undo button's)
+BUTTON_WIDTH = 130
 
 
 def file_stamp(run: RunRecord, name: str) -> int:
@@ -50,8 +53,9 @@ def close() -> None:
 def suspicious(info: DatasetInfo, run: RunRecord) -> None:
     store = get_store()
     st.caption(
-        "Each image is scored by a model that never saw it (k-fold cross-validation on the backbone's "
-        "cached features); images whose label that model finds least likely come first."
+        "Each image is scored by a model that never saw it (k-fold cross-validation on the features of the "
+        "run's own backbone, fine-tuned for a full run); images whose label that model finds least likely "
+        "come first. Probabilities are temperature-scaled so that they can be read as they are."
     )
     report = _saved_suspicious(str(store.db_path), run.id, file_stamp(run, SUSPICIOUS_FILE))
     label = "Find suspicious labels" if report is None else "Analyse again with the current labels"
@@ -71,6 +75,7 @@ def suspicious(info: DatasetInfo, run: RunRecord) -> None:
     if report is None:
         return
     _wrong_label_hits(store, report, run.id)
+    _last_review()
     queue = pending_review(store, report)
     st.markdown(
         f"**{len(queue):,} labels to review** ({int(report.table['flagged'].sum()):,} flagged of "
@@ -100,6 +105,7 @@ def _wrong_label_hits(store, report: SuspiciousReport, run_id: str) -> None:
 
 def _queue_row(info: DatasetInfo, row, thumbs) -> None:
     key = f"{row.image_id}_{row.category}_{row.rank}"
+    confirming = st.session_state.get(CONFIRM) == key
     with st.container(border=True, horizontal=True, vertical_alignment="center"):
         thumb = thumbs.thumbnails.get(row.path)
         if thumb is not None:
@@ -110,20 +116,36 @@ def _queue_row(info: DatasetInfo, row, thumbs) -> None:
             f"({row.suggested_prob:.0%})"
         )
         st.space("stretch")
-        st.button(
-            f"Relabel to {row.suggested}",
-            key=f"evaluate_relabel_{key}",
-            type="primary",
-            disabled=not can_relabel(get_store(), info.name, row.category, row.suggested),
-            on_click=_review,
-            args=(info.name, row.image_id, row.category, "relabel", row.suggested),
-        )
-        st.button(
-            "Keep label",
-            key=f"evaluate_keep_{key}",
-            on_click=_review,
-            args=(info.name, row.image_id, row.category, "keep", None),
-        )
+        # Fixed-width buttons with short labels: every row's buttons line up and never wrap.
+        if confirming:
+            st.button(
+                f"Yes, relabel to {row.suggested}",
+                key=f"evaluate_confirm_{key}",
+                type="primary",
+                width=BUTTON_WIDTH * 2,
+                on_click=_review,
+                args=(info.name, row.image_id, row.category, "relabel", row.suggested),
+            )
+            st.button("Cancel", key=f"evaluate_cancel_{key}", width=BUTTON_WIDTH, on_click=_ask, args=(None,))
+        else:
+            st.button(
+                "Relabel…",
+                key=f"evaluate_relabel_{key}",
+                type="primary",
+                width=BUTTON_WIDTH,
+                help=f"Set the label to {row.suggested} (asks to confirm)",
+                disabled=not can_relabel(get_store(), info.name, row.category, row.suggested),
+                on_click=_ask,
+                args=(key,),
+            )
+            st.button(
+                "Label is right",
+                key=f"evaluate_keep_{key}",
+                width=BUTTON_WIDTH,
+                help="Keep the label; it leaves the queue and stays out of later analyses",
+                on_click=_review,
+                args=(info.name, row.image_id, row.category, "keep", None),
+            )
         st.button(
             "Open",
             key=f"evaluate_sus_open_{key}",
@@ -134,7 +156,33 @@ def _queue_row(info: DatasetInfo, row, thumbs) -> None:
         )
 
 
+def _ask(key: str | None) -> None:
+    st.session_state[CONFIRM] = key
+
+
+def _last_review() -> None:
+    """The last review, with an undo button (it brings the row back to the queue)."""
+    last = st.session_state.get(LAST)
+    if not last:
+        return
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.success(last["message"], icon=":material/check_circle:")
+        st.button("Undo", key="evaluate_undo", icon=":material/undo:", on_click=_undo, args=(last,))
+
+
+def _undo(last: dict) -> None:
+    try:
+        get_store().undo_edit(int(last["edit_id"]), annotator=annotator_name() or "unknown",
+                              reason="suspicious-label review: undone")
+    except FashionCoreError as exc:
+        st.toast(str(exc))
+        return
+    st.session_state.pop(LAST, None)
+    st.toast(f"Undone: image #{last['image_id']}, {last['category']} is back in the queue.")
+
+
 def _review(dataset: str, image_id: int, category: str, action: str, value: str | None) -> None:
+    st.session_state.pop(CONFIRM, None)
     if not annotator_name():
         st.toast("Enter your name in the sidebar first: it is recorded with every edit.")
         return
@@ -151,5 +199,6 @@ def _review(dataset: str, image_id: int, category: str, action: str, value: str 
     except FashionCoreError as exc:
         st.toast(str(exc))
         return
-    done = f"relabelled to {edit.new_value}" if action == "relabel" else "kept"
-    st.session_state[FLASH] = f"Image #{image_id}, {category}: {done} (edit #{edit.id})."
+    done = f"relabelled to {edit.new_value}" if action == "relabel" else "label confirmed as right"
+    st.session_state[LAST] = {"edit_id": edit.id, "image_id": int(image_id), "category": category,
+                              "message": f"Image #{image_id}, {category}: {done} (edit #{edit.id})."}

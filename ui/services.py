@@ -50,7 +50,8 @@ def ensure_demo_data() -> None:
     with _demo_lock:  # two browser tabs on a fresh workspace must not both generate
         if store.datasets():
             return
-        box = st.container()
+        slot = st.empty()  # an st.empty, not a container: only its .empty() clears what it holds
+        box = slot.container()
         box.title("Fashion Attribute Studio")
         box.info(
             "First start: the workspace is empty, so the studio draws a synthetic demo data set "
@@ -64,7 +65,7 @@ def ensure_demo_data() -> None:
             get_workspace(),
             on_progress=lambda text, frac: bar.progress(min(frac, 1.0), text=f"First start: {text}"),
         )
-        box.empty()
+        slot.empty()
         if report is not None:
             st.toast(f"Demo data ready: {report.images} images imported.")
 

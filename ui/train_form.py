@@ -66,10 +66,31 @@ def _augmentation_inputs(defaults: Any) -> dict[str, Any]:
     return aug
 
 
+MODE_FIELDS = {"train_epochs": "epochs", "train_learning_rate": "learning_rate"}  # defaults differ per mode
+
+
+def _mode_defaults(dataset: str, backbone: str) -> None:
+    """Quick mode switched: its fields take that mode's defaults (quick mode affords many more epochs)."""
+    defaults = TrainConfig.from_dict({"dataset": dataset, "backbone": backbone,
+                                      "quick": bool(st.session_state.get("train_quick"))})
+    for key, field in MODE_FIELDS.items():
+        st.session_state[key] = getattr(defaults, field)
+
+
 def train_form(dataset: str, map_choice: LabelSource, categories: list[str], backbone: str) -> dict[str, Any] | None:
-    """The rest of the options; returns the config dict when Start is pressed."""
-    defaults = TrainConfig(dataset=dataset, backbone=backbone)
+    """The rest of the options, only those of the chosen mode; returns the config dict when Start is pressed."""
+    # Outside the form: switching mode redraws the form with that mode's settings and defaults.
+    quick = st.toggle("Quick mode (cached embeddings)", value=False, key="train_quick",
+                      on_change=_mode_defaults, args=(dataset, backbone))
+    st.caption("Quick mode computes each image's backbone features once, caches them, and trains only the "
+               "heads on them: a retrain after a label change takes seconds. It trades away augmentation "
+               "and fine-tuning (the backbone stays frozen), so accuracy is usually lower than a full run's. "
+               + ("The form shows quick mode's settings only." if quick else
+                  "Full mode (off) trains on the images with augmentation, then fine-tunes: minutes on a CPU."))
+    defaults = TrainConfig.from_dict({"dataset": dataset, "backbone": backbone, "quick": quick})
     spec = BACKBONES[backbone]
+    for key, field in MODE_FIELDS.items():
+        st.session_state.setdefault(key, getattr(defaults, field))
     with st.form("train_form"):
         cols = st.columns(4)
         weights = cols[0].selectbox("Weights", [*spec.weight_choices, "file"],
@@ -82,47 +103,49 @@ def train_form(dataset: str, map_choice: LabelSource, categories: list[str], bac
         image_size = cols[1].number_input("Image size (px)", spec.min_size, 1024, max(defaults.image_size, spec.min_size),
                                           16, key="train_image_size")
         batch_size = cols[1].number_input("Batch size", 1, 1024, defaults.batch_size, key="train_batch_size")
-        epochs = cols[2].number_input("Epochs", 1, 1000, defaults.epochs, key="train_epochs")
-        finetune_epochs = cols[2].number_input("Fine-tune epochs", 0, 1000, defaults.finetune_epochs,
-                                               key="train_finetune_epochs", help="Used by 'heads, then fine-tune'.")
-        learning_rate = cols[3].number_input("Learning rate", 1e-6, 1.0, defaults.learning_rate, format="%.5f",
-                                             key="train_learning_rate")
-        schedule = cols[3].selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(defaults.schedule),
-                                     format_func=SCHEDULE_TEXT.get, key="train_schedule")
-        quick = st.toggle("Quick mode (cached embeddings)", value=defaults.quick, key="train_quick")
-        st.caption("Quick mode computes each image's backbone features once, caches them, and trains only the "
-                   "heads on them: a retrain after a label change takes seconds. It trades away augmentation "
-                   "and fine-tuning (the backbone stays frozen), so accuracy is usually a little lower.")
-        with st.expander("Fine-tuning (heads, then fine-tune)"):
-            cols = st.columns(2)
-            finetune_layers = cols[0].number_input(
-                "Share of backbone layers to fine-tune", 0.05, 1.0, defaults.finetune_layers, 0.05,
-                key="train_finetune_layers",
-                help="Counted from the top. The early layers are generic and the costliest to train on a CPU: "
-                     "the top half trains 2-4x faster than all layers. 1.0 = all.")
-            finetune_lr_factor = cols[1].number_input(
-                "Fine-tune learning rate factor", 0.01, 1.0, defaults.finetune_lr_factor, 0.05,
-                key="train_finetune_lr_factor", help="Fine-tune learning rate = learning rate x this.")
-        with st.expander("Augmentation (applied on the fly; ignored in quick mode)"):
-            augmentation = _augmentation_inputs(defaults.augmentation)
+        # No `value`: the mode's default is put in the session state above (and on a mode switch).
+        epochs = cols[2].number_input("Epochs" if not quick else "Epochs (at most: stops when no longer improving)",
+                                      1, 1000, key="train_epochs")
+        learning_rate = cols[3].number_input("Learning rate", 1e-6, 1.0, format="%.5f", key="train_learning_rate")
+        full: dict[str, Any] = {}
+        if not quick:
+            full["finetune_epochs"] = cols[2].number_input(
+                "Fine-tune epochs", 0, 1000, defaults.finetune_epochs, key="train_finetune_epochs",
+                help="Used by 'heads, then fine-tune'.")
+            full["schedule"] = cols[3].selectbox("Schedule", SCHEDULES, index=SCHEDULES.index(defaults.schedule),
+                                                 format_func=SCHEDULE_TEXT.get, key="train_schedule")
+            with st.expander("Fine-tuning (heads, then fine-tune)"):
+                cols = st.columns(2)
+                full["finetune_layers"] = float(cols[0].number_input(
+                    "Share of backbone layers to fine-tune", 0.05, 1.0, defaults.finetune_layers, 0.05,
+                    key="train_finetune_layers",
+                    help="Counted from the top. The early layers are generic and the costliest to train on a CPU: "
+                         "the top half trains 2-4x faster than all layers. 1.0 = all."))
+                full["finetune_lr_factor"] = float(cols[1].number_input(
+                    "Fine-tune learning rate factor", 0.01, 1.0, defaults.finetune_lr_factor, 0.05,
+                    key="train_finetune_lr_factor", help="Fine-tune learning rate = learning rate x this."))
+            with st.expander("Augmentation (applied on the fly)"):
+                full["augmentation"] = _augmentation_inputs(defaults.augmentation)
         with st.expander("Imbalance and validation"):
             cols = st.columns(4)
             scheme = cols[0].selectbox("Imbalance", IMBALANCE_SCHEMES,
-                                       index=IMBALANCE_SCHEMES.index(defaults.imbalance.scheme), key="train_imbalance",
+                                       index=IMBALANCE_SCHEMES.index(defaults.imbalance.scheme),
+                                       key="train_imbalance",
                                        help="class_weights: rarer values weigh more; focal: focal loss.")
-            gamma = cols[1].number_input("Focal gamma", 0.0, 10.0, defaults.imbalance.focal_gamma, key="train_focal_gamma")
+            gamma = cols[1].number_input("Focal gamma", 0.0, 10.0, defaults.imbalance.focal_gamma,
+                                         key="train_focal_gamma")
             val_fraction = cols[2].number_input("Validation share", 0.05, 0.9, defaults.val_fraction, 0.05,
                                                 key="train_val_fraction")
             seed = cols[3].number_input("Seed", 0, 2**31 - 1, defaults.seed, key="train_seed")
         if not st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="train_start"):
             return None
     chosen_weights = weights_file.strip() if weights == "file" else weights
+    if "finetune_epochs" in full:
+        full["finetune_epochs"] = int(full["finetune_epochs"])
     return {
         "dataset": dataset, "labels": map_choice, "categories": categories or None, "backbone": backbone,
         "weights": chosen_weights, "image_size": int(image_size), "batch_size": int(batch_size),
-        "epochs": int(epochs), "finetune_epochs": int(finetune_epochs), "learning_rate": float(learning_rate),
-        "finetune_layers": float(finetune_layers), "finetune_lr_factor": float(finetune_lr_factor),
-        "schedule": schedule, "quick": bool(quick), "augmentation": augmentation,
+        "epochs": int(epochs), "learning_rate": float(learning_rate), "quick": bool(quick), **full,
         "imbalance": {**dataclasses.asdict(defaults.imbalance), "scheme": scheme, "focal_gamma": float(gamma)},
         "val_fraction": float(val_fraction), "seed": int(seed),
     }

@@ -44,7 +44,10 @@ def stage_progress(text: str) -> Callable[[str, float], None]:
     bar = st.progress(0.0, text=text)
 
     def update(stage: str, fraction: float) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=f"{text}: {stage}")
+        if fraction >= 1.0:  # finished: a full bar left on screen would read as work still going on
+            bar.empty()
+            return
+        bar.progress(max(fraction, 0.0), text=f"{text}: {stage}")
 
     return update
 

@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_datasets)
 
-    p = sub.add_parser("stats", help="counts per category and value (current labels)")
+    p = sub.add_parser("stats", help="counts per category and value (current labels, without a map unless --map)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--map", default=None, help="count through this label map")
     p.add_argument("--json", action="store_true")
@@ -131,12 +131,21 @@ def run_stats(args: argparse.Namespace) -> int:
     from fashion_core.labels.view import NO_MAP, LabelSource, label_view
 
     # Without --map: the labels before any map (not the active one), as the interface says.
-    view = label_view(open_store(args), args.dataset, LabelSource.named(args.map) if args.map else NO_MAP)
+    store = open_store(args)
+    view = label_view(store, args.dataset, LabelSource.named(args.map) if args.map else NO_MAP)
+    active = store.dataset(args.dataset).active_map
     counts = label_counts(view.schema, view.labels)
-    result = {"dataset": args.dataset, "map": args.map, "categories": counts}
+    result = {"dataset": args.dataset, "map": args.map, "categories": counts}  # --json keeps its shape
     if args.json:
         print_json(result)
         return 0
+    if args.map:
+        print(f"Counts through label map {args.map!r}.")
+    elif active:  # the Distribution page shows the active map's counts: say why these differ
+        print(f"Counts without a label map: the active map {active!r} (what the app's pages show) is not"
+              f" applied; add --map {active} to count through it.")
+    else:
+        print("Counts without a label map (the dataset has no active map).")
     for cat, values in counts.items():
         print(f"{cat} ({sum(values.values())})")
         for value, n in values.items():

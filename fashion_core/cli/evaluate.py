@@ -1,4 +1,4 @@
-"""CLI commands ``evaluate``, ``suspicious`` and ``suggest-merges``: judge a finished run and its data."""
+"""CLI commands ``evaluate``, ``calibrate``, ``suspicious`` and ``suggest-merges``: judge a finished run and its data."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ DEFAULT_TOP = 20
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``evaluate``, ``suspicious`` and ``suggest-merges``."""
+    """Register ``evaluate``, ``calibrate``, ``suspicious`` and ``suggest-merges``."""
     p = sub.add_parser("evaluate", help="a finished run's validation metrics: accuracy, confusion matrices, per value")
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
     p.add_argument("--refresh", action="store_true", help="evaluate again even if a current evaluation is saved")
@@ -23,6 +23,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true",
                    help="print per category accuracy, confusion matrix and per-value metrics as JSON")
     p.set_defaults(func=run_evaluate)
+
+    p = sub.add_parser("calibrate", help="fit a run's temperatures, familiarity and applies estimates (used by predict)")
+    p.add_argument("--run", required=True, help="run id (see `runs list`)")
+    p.add_argument("--json", action="store_true", help="print ECE before/after per category and the familiarity figures")
+    p.set_defaults(func=run_calibrate)
 
     p = sub.add_parser("suspicious", help="labels an out-of-sample model finds least likely (review queue)")
     p.add_argument("--run", required=True, help="run whose backbone, label map and categories are used")
@@ -85,6 +90,32 @@ def _print_evaluation(summary: dict[str, Any]) -> None:
             print(f"  {row['value'][:28]:<28}{cells}{row['support']:>9}")
     if summary.get("problems"):
         print(f"\n{len(summary['problems'])} problems (use --json to list them)")
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Calibrate a run and print ECE before and after per category."""
+    from fashion_core.analysis.calibration import calibrate_run
+    from fashion_core.serving.calibration import summary
+
+    store = open_store(args)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    calibration = calibrate_run(store, args.run, on_progress=_stderr_progress(args.json))
+    figures = {"run": args.run, "heads": summary(calibration.report),
+               "pooled": calibration.report.get("pooled"),
+               "val_unfamiliar": calibration.report["val_unfamiliar"], "threshold": round(calibration.threshold, 6)}
+    if args.json:
+        print_json(figures)
+        return 0
+    print(f"run {args.run}: validation images called unfamiliar {figures['val_unfamiliar']:.1%}")
+    if figures["pooled"]:
+        pooled = figures["pooled"]
+        print(f"  single-choice categories together: ECE {pooled['before']:.3f} -> {pooled['after']:.3f}"
+              f" ({pooled['images']} images)")
+    for name, row in figures["heads"].items():
+        note = "" if row["images"] >= 100 else "  (few images: noisy)"
+        print(f"  {name}: ECE {row['before']:.3f} -> {row['after']:.3f}  (T={row['temperature']:.2f},"
+              f" {row['images']} images){note}")
+    return 0
 
 
 def run_suspicious(args: argparse.Namespace) -> int:

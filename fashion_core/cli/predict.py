@@ -11,6 +11,8 @@ from typing import Any
 
 from fashion_core.cli._common import open_store, print_json
 
+APPLIES_CUT = 0.5  # below: the photo probably does not show what the category describes
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict every category of a run's model for image files or folders")
@@ -22,6 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--json",
         action="store_true",
         help='print {IMAGE: {CATEGORY: [{"value": V, "prob": P}, ...]}}, values sorted by probability',
+    )
+    p.add_argument(
+        "--details",
+        action="store_true",
+        help='with --json: {IMAGE: {"categories": {...}, "familiarity": {"score": S, "unfamiliar": B},'
+        ' "applies": {CATEGORY: P}}} (familiarity and applies need `calibrate` first, else null)',
     )
     p.add_argument("--csv", metavar="OUT", help="write one row per image and category to this CSV file")
     p.add_argument(
@@ -59,7 +67,8 @@ def run_predict(args: argparse.Namespace) -> int:
     get_run(store, args.run)  # an unknown run fails before anything else (and before TensorFlow loads)
     paths, problems = collect_image_paths(args.images)
     predictor = _load_predictor(store, args.run) if paths else None
-    result = predictor.predict_paths(paths, batch_size=args.batch_size) if predictor else None
+    details = predictor is not None and predictor.calibration is not None
+    result = predictor.predict_paths(paths, batch_size=args.batch_size, details=details) if predictor else None
     problems += list(result.problems) if result else []
     for problem in problems:
         print(f"skipped {problem.path}: {problem.reason}", file=sys.stderr)
@@ -69,11 +78,20 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv(Path(args.csv), result.predictions, args.top)
         print(f"wrote {args.csv}: {len(result.predictions)} images", file=sys.stderr)
+    _warn_unfamiliar(result.predictions)
     if args.json:
-        print_json(result.to_dict(args.top))
+        print_json(result.to_dict(args.top, details=args.details))
     elif not args.csv:
         _print_text(result.predictions, args.top or 3)
     return 0
+
+
+def _warn_unfamiliar(predictions: dict[str, Any]) -> None:
+    """On stderr (stdout keeps its shape): photos unlike anything the model was trained on."""
+    for image, prediction in predictions.items():
+        if prediction.familiarity is not None and prediction.familiarity.unfamiliar:
+            print(f"warning: {image} is unlike the photos this model was trained on"
+                  f" (familiarity {prediction.familiarity.score:.3f}); its answers are unreliable", file=sys.stderr)
 
 
 def _load_predictor(store: Any, run_id: str) -> Any:
@@ -109,7 +127,9 @@ def _print_text(predictions: dict[str, Any], top: int) -> None:
         for answer in prediction.categories:
             ranked = ", ".join(f"{v['value']} {v['prob']:.3f}" for v in answer.ranked(top))
             extra = f"  -> {'|'.join(answer.positives) or '(none)'}" if answer.kind.value == "multi" else ""
-            print(f"  {answer.category}: {ranked}{extra}")
+            applies = (prediction.applies or {}).get(answer.category)
+            note = f"  (probably not shown: applies {applies:.2f})" if applies is not None and applies < APPLIES_CUT else ""
+            print(f"  {answer.category}: {ranked}{extra}{note}")
 
 
 def run_export(args: argparse.Namespace) -> int:

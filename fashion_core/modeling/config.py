@@ -268,6 +268,8 @@ class TrainConfig:
             except FashionCoreError as exc:
                 raise TrainConfigError(str(exc)) from exc
         _reject_unknown("TrainConfig", data, cls)
+        if data.get("quick"):  # options not given take quick mode's own defaults (see QUICK_DEFAULTS)
+            data = {**QUICK_DEFAULTS, **data}
         try:
             if isinstance(data.get("augmentation"), Mapping):
                 _reject_unknown("augmentation", data["augmentation"], Augmentation)
@@ -282,6 +284,13 @@ class TrainConfig:
             raise TrainConfigError(f"Incomplete training config: {exc}") from exc
         except ModelError as exc:
             raise TrainConfigError(str(exc)) from exc
+
+
+# Quick mode trains only the heads, on cached features: an epoch takes a fraction of a second, so
+# it can afford many more of them (the full defaults' 2 heads epochs gave mean validation accuracy
+# 0.52 on the demo data against 0.81 for a full run). Early stopping ends it when it stops improving.
+QUICK_DEFAULTS: dict[str, Any] = {"epochs": 60, "learning_rate": 3e-3, "early_stopping_patience": 10,
+                                  "reduce_lr_patience": 4}
 
 
 def _reject_unknown(what: str, data: Mapping[str, Any], cls: type) -> None:

@@ -91,8 +91,10 @@ class RunDir:
     EVALUATION: ClassVar[str] = "evaluation.json"
     LITE_CACHE: ClassVar[str] = "serving.tflite"  # the converted model prediction runs
     SUSPICIOUS: ClassVar[str] = "suspicious.json"
+    CALIBRATION: ClassVar[str] = "calibration.json"  # temperatures, familiarity threshold, ECE before/after
+    FAMILIARITY: ClassVar[str] = "familiarity.npz"  # reference features and the applies estimators
     # The files that change what the model answers: their SHA-256 are recorded and checked.
-    ANSWER_FILES: ClassVar[tuple[str, ...]] = (MODEL, SCHEMA, LABEL_MAP, THRESHOLDS)
+    ANSWER_FILES: ClassVar[tuple[str, ...]] = (MODEL, SCHEMA, LABEL_MAP, THRESHOLDS, CALIBRATION, FAMILIARITY)
 
     @property
     def run_id(self) -> str:
@@ -112,6 +114,8 @@ class RunDir:
     evaluation = property(lambda self: self.path / RunDir.EVALUATION)
     lite_cache = property(lambda self: self.path / RunDir.LITE_CACHE)
     suspicious = property(lambda self: self.path / RunDir.SUSPICIOUS)
+    calibration = property(lambda self: self.path / RunDir.CALIBRATION)
+    familiarity = property(lambda self: self.path / RunDir.FAMILIARITY)
 
     def write_status(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into status.json (atomically) and return the new status.
@@ -298,7 +302,8 @@ def verified_model_path(store: LabelStore, run_id: str) -> Path:
 
 
 _FILE_TITLES = {RunDir.MODEL: "Model file", RunDir.SCHEMA: "Schema file", RunDir.LABEL_MAP: "Label map file",
-                RunDir.THRESHOLDS: "Thresholds file"}
+                RunDir.THRESHOLDS: "Thresholds file", RunDir.CALIBRATION: "Calibration file",
+                RunDir.FAMILIARITY: "Familiarity file"}
 
 
 def _changed_message(path: Path, run_id: str, recorded: str | None, actual: str | None) -> str:

@@ -27,6 +27,14 @@ from fashion_core.runs.readers import check_thresholds
 from fashion_core.runs.readers import read_schema as load_run_schema
 from fashion_core.runs.readers import read_thresholds as load_thresholds
 from fashion_core.schema import Kind, Schema
+from fashion_core.serving.calibration import (
+    Calibration,
+    FamiliarityScore,
+    apply_temperature,
+    calibrated_threshold,
+    pixel_stats,
+    read_calibration,
+)
 from fashion_core.serving.photos import ImageProblem, decode_batches, fetch_image_bytes
 
 ForwardFn = Callable[[np.ndarray], dict[str, np.ndarray]]
@@ -95,6 +103,8 @@ class Prediction:
     categories: tuple[CategoryPrediction, ...]
     inference_ms: float
     total_ms: float
+    familiarity: FamiliarityScore | None = None  # set when asked for details of a calibrated run
+    applies: dict[str, float] | None = None  # per category: does the photo show what it describes
 
     def __getitem__(self, category: str) -> CategoryPrediction:
         for answer in self.categories:
@@ -106,6 +116,15 @@ class Prediction:
         """``{CATEGORY: [{"value": V, "prob": P}, ...]}``, values sorted by probability."""
         return {c.category: c.ranked(top) for c in self.categories}
 
+    def details_dict(self, top: int | None = None) -> dict[str, Any]:
+        """``{"categories": to_dict(), "familiarity": {"score", "unfamiliar"} | None, "applies": {C: P} | None}``."""
+        return {"categories": self.to_dict(top),
+                "familiarity": self.familiarity.to_dict() if self.familiarity else None,
+                "applies": self.applies}
+
+    def with_details(self, familiarity: FamiliarityScore, applies: dict[str, float]) -> Prediction:
+        return Prediction(self.categories, self.inference_ms, self.total_ms, familiarity, applies)
+
 
 @dataclass(frozen=True)
 class BatchPrediction:
@@ -115,8 +134,11 @@ class BatchPrediction:
     problems: tuple[ImageProblem, ...] = ()
     seconds: float = 0.0
 
-    def to_dict(self, top: int | None = None) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """``{IMAGE: {CATEGORY: [{"value": V, "prob": P}, ...]}}`` (the CLI's ``--json``)."""
+    def to_dict(self, top: int | None = None, *, details: bool = False) -> dict[str, Any]:
+        """``{IMAGE: {CATEGORY: [{"value": V, "prob": P}, ...]}}`` (the CLI's ``--json``); with
+        ``details`` each image's ``Prediction.details_dict``."""
+        if details:
+            return {path: p.details_dict(top) for path, p in self.predictions.items()}
         return {path: p.to_dict(top) for path, p in self.predictions.items()}
 
 
@@ -165,6 +187,8 @@ class Predictor:
         self.thresholds = check_thresholds(thresholds or {}, schema, source="thresholds")
         self.image_size = input_size(model)
         self.engine_note = ""
+        self.calibration: Calibration | None = None  # set by from_run when the run was calibrated
+        self._features: Callable[[np.ndarray], np.ndarray] | None = None  # built on first use
         self._forward, self.engine = self._make_forward(engine, lite_cache)
         self._check_outputs()
 
@@ -216,6 +240,7 @@ class Predictor:
                 f" {predictor.image_size}"
             )
         predictor.run_dir = run_dir
+        predictor.calibration = read_calibration(run_dir)
         return predictor
 
     def with_thresholds(self, thresholds: Mapping[str, Mapping[str, float]]) -> Predictor:
@@ -246,6 +271,23 @@ class Predictor:
         """The bare forward pass: float32 ``(N, S, S, 3)`` pixels to per-output probabilities (no checks)."""
         return self._forward(batch)
 
+    def features(self, batch: np.ndarray) -> np.ndarray:
+        """The backbone's features of float32 ``(N, S, S, 3)`` pixels (what familiarity compares)."""
+        if self._features is None:
+            from fashion_core.modeling.features import feature_function
+
+            self._features = feature_function(self.model)
+        return self._features(batch)
+
+    def details(self, pixels: np.ndarray, predictions: Sequence[Prediction]) -> list[Prediction]:
+        """The predictions with familiarity and applies added (unchanged if the run is not calibrated)."""
+        if self.calibration is None or not len(predictions):
+            return list(predictions)
+        feats = self.features(np.asarray(pixels, np.float32))
+        scores = self.calibration.familiarity(feats, pixel_stats(pixels))
+        applies = self.calibration.applies_probs(feats)
+        return [p.with_details(f, a) for p, f, a in zip(predictions, scores, applies)]
+
     # -- predicting --------------------------------------------------------------------------
 
     def predict_pixels(self, pixels: np.ndarray) -> list[Prediction]:
@@ -260,7 +302,7 @@ class Predictor:
         ms = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
         return [self._answer(outputs, i, ms, ms) for i in range(len(batch))]
 
-    def predict_bytes(self, data: bytes, *, name: str | None = None) -> Prediction:
+    def predict_bytes(self, data: bytes, *, name: str | None = None, details: bool = False) -> Prediction:
         """Predict one photo from its file's bytes (JPEG, PNG or WebP).
 
         Raises:
@@ -271,14 +313,17 @@ class Predictor:
         forward_start = time.perf_counter()
         outputs = self.forward(pixels[np.newaxis].astype(np.float32))
         done = time.perf_counter()
-        return self._answer(outputs, 0, (done - forward_start) * 1000, (done - started) * 1000)
+        answer = self._answer(outputs, 0, (done - forward_start) * 1000, (done - started) * 1000)
+        return self.details(pixels[np.newaxis], [answer])[0] if details else answer
 
     def predict_url(self, url: str, *, allow_private: bool = False) -> Prediction:
         """Fetch a photo under the downloader's safety rules and predict it (see ``fetch_image_bytes``)."""
         data = fetch_image_bytes(url, allow_private=allow_private, max_bytes=self.limits.max_bytes)
         return self.predict_bytes(data, name=url)
 
-    def predict_paths(self, paths: Sequence[str | Path], *, batch_size: int = 32) -> BatchPrediction:
+    def predict_paths(
+        self, paths: Sequence[str | Path], *, batch_size: int = 32, details: bool = False
+    ) -> BatchPrediction:
         """Predict image files in batches (decoding in threads); bad files are reported, not raised."""
         started = time.perf_counter()
         predictions: dict[str, Prediction] = {}
@@ -288,9 +333,12 @@ class Predictor:
             problems += batch.problems
             if batch.ok:
                 answers = self.predict_pixels(batch.pixels)
+                answers = self.details(batch.pixels, answers) if details else answers
                 total = (time.perf_counter() - chunk_start) * 1000 / len(batch.ok)
                 for i, answer in zip(batch.ok, answers):
-                    predictions[batch.names[i]] = Prediction(answer.categories, answer.inference_ms, total)
+                    predictions[batch.names[i]] = Prediction(
+                        answer.categories, answer.inference_ms, total, answer.familiarity, answer.applies
+                    )
             chunk_start = time.perf_counter()
         return BatchPrediction(predictions, tuple(problems), time.perf_counter() - started)
 
@@ -334,12 +382,15 @@ class Predictor:
 
     def _rank(self, head: Head, probs: np.ndarray) -> CategoryPrediction:
         values = head.category.values
+        temperature = self.calibration.temperature(head.name) if self.calibration else 1.0
+        probs = apply_temperature(probs, temperature, head.multi)
         order = np.argsort(-probs, kind="stable")
         ranked = tuple(ValueProb(values[i], float(probs[i])) for i in order)
         if not head.multi:
             return CategoryPrediction(head.name, head.category.kind, ranked)
         tuned = self.thresholds.get(head.name, {})
-        cuts = tuple(tuned.get(v.value, DEFAULT_THRESHOLD) for v in ranked)
+        # Thresholds were tuned on raw probabilities: moved to the calibrated scale, decisions stay.
+        cuts = tuple(calibrated_threshold(tuned.get(v.value, DEFAULT_THRESHOLD), temperature) for v in ranked)
         positives = tuple(v.value for v, cut in zip(ranked, cuts) if v.prob >= cut)
         return CategoryPrediction(head.name, head.category.kind, ranked, positives, bool(tuned), cuts)
 

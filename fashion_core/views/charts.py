@@ -191,6 +191,7 @@ def counts_figure(
             annotation_text=f"minimum {min_count:,}",
             annotation_position="top right",  # the first bar's count label sits at the left
             annotation_bgcolor="rgba(255,255,255,0.8)",
+            layer="below",  # behind the bars and their count labels, which it used to cross out
         )
     unit = "images with the class" if multi else "images"
     fig.update_layout(

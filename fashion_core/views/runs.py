@@ -25,6 +25,7 @@ COMPARE_FIELDS: tuple[str, ...] = (
     "batch_size", "learning_rate",
     "schedule", "quick", "imbalance.scheme", "map_name", "val_fraction", "seed",
 )
+FULL_ONLY = ("finetune_epochs", "finetune_layers", "finetune_lr_factor")  # empty for quick runs
 LONG_COLUMNS = ["epoch", "head", "metric", "split", "value"]
 
 
@@ -124,7 +125,15 @@ def curves_figure(history: pd.DataFrame, heads: Sequence[str] | None = None) -> 
     fig.update_yaxes(matches=None, showticklabels=True)
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
     fig.update_xaxes(dtick=1 if long["epoch"].max() <= 20 else None)
-    fig.update_layout(height=240 * len(metrics) + 60, margin={"t": 30, "b": 30}, legend_title_text="")
+    fig.update_layout(height=240 * len(metrics) + 60, margin={"t": 30, "b": 30},
+                      legend_title_text="head (dashed: validation)")
+    for trace in fig.data:  # one legend entry per head, not per head and split (18 with eight heads)
+        head, _, split = trace.name.partition(", ")
+        trace.legendgroup = head
+        if split.strip() == "val":
+            trace.showlegend = False
+        else:
+            trace.name = head
     start = finetune_start(history)
     if start is not None:
         fig.add_vline(x=start - 0.5, line_dash="dot", line_color="grey", annotation_text="fine-tune")
@@ -238,7 +247,11 @@ def comparison_frame(jobs: Sequence[JobStatus]) -> pd.DataFrame:
             continue
         config = job.config or {}
         row: dict[str, Any] = {"run": job.run, "state": job.state}
-        row.update({name: _dotted(config, name) for name in COMPARE_FIELDS})
+        # A quick run has no fine-tuning and trains the heads only: those fields did not apply to it.
+        skipped = FULL_ONLY if config.get("quick") else ()
+        row.update({name: None if name in skipped else _dotted(config, name) for name in COMPARE_FIELDS})
+        if config.get("quick"):
+            row["schedule"] = "quick (heads on cached features)"
         row.update({f"val acc: {cat}": value for cat, value in acc.items()})
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else ["run", "state", *COMPARE_FIELDS])

@@ -117,6 +117,9 @@ def test_suspicious_queue_relabel_writes_an_edit(app_home: TinyRun) -> None:
     image_id, category = relabel[0].split("_")[2:4]
     at.button(key=relabel[0]).click().run()
     assert not at.exception, at.exception
+    assert len(app_home.store.edit_history("tiny")) == before  # the first click only asks to confirm
+    at.button(key=relabel[0].replace("evaluate_relabel_", "evaluate_confirm_")).click().run()
+    assert not at.exception, at.exception
     history = app_home.store.edit_history("tiny")
     assert len(history) == before + 1
     edit = history.sort_values("id").iloc[-1]

@@ -1,0 +1,113 @@
+"""Calibration: temperatures lower the calibration error, familiarity flags photos unlike the training
+images, applies tells the categories a photo shows; all saved with the run and used by prediction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from fashion_core.analysis.calibration import calibrate_run
+from fashion_core.cli import main
+from fashion_core.errors import ModelError
+from fashion_core.runs.files import RunDir, get_run, verified_model_path
+from fashion_core.serving.calibration import (
+    apply_temperature,
+    calibrated_threshold,
+    fit_temperature,
+    neighbour_distance,
+    reliability,
+    unit_rows,
+)
+from fashion_core.serving.predictor import Predictor
+from tests.core.modeling._tiny_data import TinyRun, train_tiny_run
+
+
+def test_temperature_fixes_overconfident_softmax() -> None:
+    rng = np.random.default_rng(0)
+    n, k = 2000, 4
+    y = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), y] += 1.0  # true class somewhat likelier
+    honest = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    sure = apply_temperature(honest, 0.3, multi=False)  # the same model, far too sure
+    t = fit_temperature(sure, y, multi=False)
+    assert 3.0 < t < 3.7  # undoes the 1/0.3 sharpening
+    before, after = reliability(sure, y, False)["ece"], reliability(apply_temperature(sure, t, False), y, False)["ece"]
+    assert after < 0.03 < before
+    assert (apply_temperature(sure, t, False).argmax(1) == sure.argmax(1)).all()  # the answer is unchanged
+
+
+def test_multi_label_threshold_keeps_decisions() -> None:
+    probs = np.array([0.2, 0.4, 0.55, 0.9])
+    for t in (0.5, 2.0):
+        cut = calibrated_threshold(0.45, t)
+        assert ((apply_temperature(probs, t, True) >= cut) == (probs >= 0.45)).all()
+
+
+def test_neighbour_distance_far_for_other_kinds() -> None:
+    rng = np.random.default_rng(1)
+    centre = rng.normal(0, 1, 64)
+    train = centre + rng.normal(0, 0.3, (200, 64))
+    near = centre + rng.normal(0, 0.3, (20, 64))
+    far = rng.normal(0, 1, (20, 64))
+    ref = unit_rows(train)
+    assert neighbour_distance(near, ref).max() < neighbour_distance(far, ref).min()
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRun]:
+    made = train_tiny_run(tmp_path_factory.mktemp("calibrate"), n=48)
+    calibrate_run(made.store, made.run_id)
+    yield made
+    made.store.close()
+
+
+@pytest.mark.slow
+def test_calibration_saved_recorded_and_used(calibrated: TinyRun) -> None:
+    run_dir = RunDir(get_run(calibrated.store, calibrated.run_id).run_dir)
+    assert run_dir.calibration.exists() and run_dir.familiarity.exists()
+    verified_model_path(calibrated.store, calibrated.run_id)  # the new files are part of the record
+    predictor = Predictor.from_run(calibrated.store, calibrated.run_id)
+    assert predictor.calibration is not None
+    assert set(predictor.calibration.temperatures) == {"colour", "size", "tags"}
+    own = predictor.predict_bytes((calibrated.data / "img" / "001.jpg").read_bytes(), details=True)
+    assert own.familiarity is not None and not own.familiarity.unfamiliar
+    assert set(own.applies) == {"colour", "size", "tags"}
+    assert all(0.0 <= p <= 1.0 for p in own.applies.values())
+    for answer in own.categories:
+        assert abs(sum(v.prob for v in answer.values) - 1) < 1e-4 or answer.kind.value == "multi"
+
+
+@pytest.mark.slow
+def test_changed_calibration_file_refused(calibrated: TinyRun) -> None:
+    run_dir = RunDir(get_run(calibrated.store, calibrated.run_id).run_dir)
+    saved = run_dir.calibration.read_bytes()
+    try:
+        data = json.loads(saved)
+        data["temperatures"] = {k: 9.0 for k in data["temperatures"]}
+        run_dir.calibration.write_text(json.dumps(data))
+        with pytest.raises(ModelError, match="Calibration file"):
+            verified_model_path(calibrated.store, calibrated.run_id)
+    finally:
+        run_dir.calibration.write_bytes(saved)
+
+
+@pytest.mark.slow
+def test_predict_json_details_shape(calibrated: TinyRun, capsys: pytest.CaptureFixture[str]) -> None:
+    image = str(calibrated.data / "img" / "002.jpg")
+    code = main(["--home", str(calibrated.workspace.root), "predict", "--run", calibrated.run_id,
+                 image, "--json", "--details"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    entry = out[image]
+    assert set(entry) == {"categories", "familiarity", "applies"}
+    assert set(entry["familiarity"]) == {"score", "unfamiliar"}
+    assert isinstance(entry["familiarity"]["unfamiliar"], bool)
+    assert set(entry["applies"]) == set(entry["categories"]) == {"colour", "size", "tags"}
+    first = entry["categories"]["colour"][0]
+    assert set(first) == {"value", "prob"}
+    code = main(["--home", str(calibrated.workspace.root), "predict", "--run", calibrated.run_id, image, "--json"])
+    assert set(json.loads(capsys.readouterr().out)[image]) == {"colour", "size", "tags"}  # shape kept without it

@@ -1,0 +1,44 @@
+"""The Evaluate page's Calibration tab: ECE before and after temperature scaling, reliability diagrams."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from fashion_core.analysis.calibration import calibrate_run
+from fashion_core.runs.files import RunDir, RunRecord
+from fashion_core.serving.calibration import MIN_ECE_IMAGES, read_calibration, summary
+from fashion_core.views.evaluation import reliability_figure
+from ui.services import get_store
+from ui.widgets import stage_progress
+
+
+def calibration_tab(run: RunRecord) -> None:
+    """The run's calibration figures, or a button that fits them."""
+    calibration = read_calibration(RunDir(run.run_dir))
+    if calibration is None:
+        st.info("This run is not calibrated yet. Calibration fits one temperature per category on the validation "
+                "images (so that 80% means right 80% of the time) and learns what its training photos look like "
+                "(so that prediction can warn about unfamiliar photos).", icon=":material/tune:")
+        if st.button("Calibrate the run", key="evaluate_calibrate", type="primary", icon=":material/tune:"):
+            calibrate_run(get_store(), run.id, on_progress=stage_progress("Calibrating"))
+            st.rerun()
+        return
+    report = calibration.report
+    rows = pd.DataFrame([{"category": c, **r} for c, r in summary(report).items()])
+    rows = rows.rename(columns={"before": "ECE before", "after": "ECE after", "images": "validation images"})
+    st.caption(f"Calibrated {str(report.get('created_at', '-'))[:16].replace('T', ' ')}: expected calibration error "
+               f"(ECE, lower is better) before and after temperature scaling; below {MIN_ECE_IMAGES} validation "
+               f"images an ECE is noisy. {report.get('val_unfamiliar', 0):.1%} of the validation images would be "
+               "called unfamiliar."
+               + (f" All single-choice categories together: ECE {report['pooled']['before']:.3f} → "
+                  f"{report['pooled']['after']:.3f} ({report['pooled']['images']:,} images)."
+                  if report.get("pooled") else ""))
+    st.dataframe(rows, hide_index=True, key="evaluate_calibration_table",
+                 column_config={k: st.column_config.NumberColumn(format="%.3f")
+                                for k in ("ECE before", "ECE after", "temperature")})
+    name = st.selectbox("Reliability diagram of", list(report["heads"]), key="evaluate_calibration_category")
+    st.plotly_chart(reliability_figure(report["heads"][name], name), key="evaluate_reliability")
+    if st.button("Calibrate again", key="evaluate_recalibrate", icon=":material/refresh:"):
+        calibrate_run(get_store(), run.id, on_progress=stage_progress("Calibrating"))
+        st.rerun()
