@@ -13,7 +13,8 @@ from ui import label_state as ls
 from ui.identity import current_identity
 from ui.keyboard import bind_keys
 from ui.services import get_store, get_workspace
-from ui.widgets import require_dataset, served_thumbnails
+from ui.page import PageContext, run_page
+from ui.widgets import served_thumbnails
 
 ALL = "All categories"
 IMAGE_SIZE = 512  # the large image; the next few are made ahead so the next one is ready at the key press
@@ -125,9 +126,8 @@ def _export(info: DatasetInfo) -> None:
                            key="label_export_download", icon=":material/download:")
 
 
-def main() -> None:
-    st.title("Label")
-    info = require_dataset()
+def main(page: PageContext) -> None:
+    info = page.require_dataset()
     who = current_identity()
     if not who:
         st.warning("Type your name in the sidebar first: every label is recorded with it.", icon=":material/badge:")
@@ -159,4 +159,4 @@ def main() -> None:
 
 
 st.html("<style>.st-key-label_prefetch{display:none}</style>")
-main()
+run_page(main, title="Label")

@@ -357,7 +357,7 @@ def test_evaluate_shows_the_confusion_matrix_of_the_finished_run(
 
 def test_app_registers_every_page_of_the_journey():
     titles = {title for _script, title in registered_pages()}
-    assert titles == {"Home", "Browse", "Distribution", "Regroup", "Download", "Train", "Predict", "Evaluate"}
+    assert titles == {"Home", "Browse", "Distribution", "Regroup", "Download", "Train", "Predict", "Evaluate", "Label"}
 
 
 def test_the_server_logged_no_traceback(studio: StudioServer):
