@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -20,7 +22,8 @@ DEFAULT_PORT = 8501
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("app", help="start the app in the browser (Streamlit), on this workspace")
     p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    p.add_argument("--host", type=host_name, default=DEFAULT_HOST,
+                   help=f"address to listen on (default {DEFAULT_HOST})")
     p.set_defaults(func=run_app)
 
 
@@ -28,6 +31,21 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise argparse.ArgumentTypeError(f"must be a number from 1 to 65535, not {text!r}")
     return int(text)
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def host_name(text: str) -> str:
+    """An IP address or a DNS host name, refused before any server starts."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if len(text) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise argparse.ArgumentTypeError(f"must be an IP address or a host name, not {text[:80]!r}")
+    return text
 
 
 def run_app(args: argparse.Namespace) -> int:
