@@ -22,6 +22,8 @@ from fashion_core.serving.calibration import (
     apply_temperature,
     binned_reliability,
     colourfulness,
+    confidences,
+    ece_noise_floor,
     familiarity_scores,
     fit_temperature,
     pixel_stats,
@@ -74,9 +76,10 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
         p, t = probs[head.key][rows][val], targets[val]
         temperature = fit_temperature(p, t, head.multi)
         temperatures[head.name] = temperature
+        scaled = apply_temperature(p, temperature, head.multi)
         heads[head.name] = {"temperature": temperature, "images": int(len(t)),
-                            "before": reliability(p, t, head.multi),
-                            "after": reliability(apply_temperature(p, temperature, head.multi), t, head.multi),
+                            "before": reliability(p, t, head.multi), "after": reliability(scaled, t, head.multi),
+                            "noise_floor": ece_noise_floor(confidences(scaled, head.multi)),
                             "enough_images": bool(len(t) >= MIN_ECE_IMAGES)}
         if not head.multi and len(t):  # single-choice heads pooled: small heads' ECEs are mostly noise
             pooled["before"].append(p.max(axis=1))
@@ -135,7 +138,7 @@ def _pooled(parts: dict[str, list[np.ndarray]]) -> dict[str, Any] | None:
         return None
     hit = np.concatenate(parts["hit"])
     out = {key: binned_reliability(np.concatenate(parts[key]), hit)["ece"] for key in ("before", "after")}
-    return {**out, "images": int(len(hit))}
+    return {**out, "noise_floor": ece_noise_floor(np.concatenate(parts["after"])), "images": int(len(hit))}
 
 
 def _head_targets(labels: pd.DataFrame, category: Any, row_of: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:

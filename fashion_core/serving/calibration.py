@@ -76,12 +76,34 @@ def reliability(probs: np.ndarray, targets: np.ndarray, multi: bool, bins: int =
     Single-choice: the top value's probability against whether it is right. Multi-label: every
     value's probability against whether it is present.
     """
+    conf = confidences(probs, multi)
     if multi:
-        conf, hit = np.asarray(probs, np.float64).ravel(), np.asarray(targets, np.float64).ravel()
+        hit = np.asarray(targets, np.float64).ravel()
     else:
-        conf = np.asarray(probs, np.float64).max(axis=1)
         hit = (np.asarray(probs).argmax(axis=1) == targets).astype(np.float64)
     return binned_reliability(conf, hit, bins)
+
+
+def confidences(probs: np.ndarray, multi: bool) -> np.ndarray:
+    """What the ECE judges: the top value's probability (single-choice) or every probability (multi-label)."""
+    p = np.asarray(probs, np.float64)
+    return p.ravel() if multi else p.max(axis=1)
+
+
+def ece_noise_floor(conf: np.ndarray, bins: int = ECE_BINS, draws: int = 200, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated model with these confidences would show on this many images.
+
+    Binned ECE is biased upwards by sampling noise: each outcome drawn right with probability its
+    confidence, the mean ECE over ``draws`` seeded draws. On the demo run's 118 sleeve-length
+    validation images it is 0.078: an ECE under 0.05 there would take luck, not calibration.
+    """
+    conf = np.asarray(conf, np.float64)
+    if not len(conf):
+        return 0.0
+    rng = np.random.default_rng(seed)
+    eces = [binned_reliability(conf, (rng.random(len(conf)) < conf).astype(np.float64), bins)["ece"]
+            for _ in range(draws)]
+    return round(float(np.mean(eces)), 4)
 
 
 def binned_reliability(conf: np.ndarray, hit: np.ndarray, bins: int = ECE_BINS) -> dict[str, Any]:
@@ -334,6 +356,7 @@ def calibrated_threshold(threshold: float, temperature: float) -> float:
 
 
 def summary(report: Mapping[str, Any]) -> dict[str, Any]:
-    """ECE before and after per head, for tables and ``--json``."""
-    return {c: {"before": r["before"]["ece"], "after": r["after"]["ece"], "images": r["images"],
-                "temperature": r["temperature"]} for c, r in report.get("heads", {}).items()}
+    """ECE before and after per head, and after's noise floor (``ece_noise_floor``; None in older
+    calibrations), for tables and ``--json``."""
+    return {c: {"before": r["before"]["ece"], "after": r["after"]["ece"], "noise_floor": r.get("noise_floor"),
+                "images": r["images"], "temperature": r["temperature"]} for c, r in report.get("heads", {}).items()}
