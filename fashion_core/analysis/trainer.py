@@ -9,16 +9,18 @@ imports one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fashion_core.analysis.calibration import calibrate_run
 from fashion_core.errors import FashionCoreError
-from fashion_core.modeling.config import TrainConfig
 from fashion_core.modeling.report import RunLog
-from fashion_core.modeling.training import EpochHook, train_run
 from fashion_core.runs.files import RunDir
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from fashion_core.modeling.config import TrainConfig
+    from fashion_core.modeling.training import EpochHook
 
 
 def train_and_calibrate(store: LabelStore, workspace: Workspace, config: TrainConfig, run_dir: RunDir, *,
@@ -48,6 +50,8 @@ def train_and_calibrate(store: LabelStore, workspace: Workspace, config: TrainCo
             outcome["calibration_error"] = str(exc)
             return
         log(f"calibrated run {run_dir.run_id}")
+
+    from fashion_core.modeling.training import train_run  # TensorFlow: only when a run trains
 
     metrics = train_run(store, workspace, config, run_dir, on_epoch=on_epoch, before_done=calibrate)
     if metrics.get("state") != "done":
