@@ -22,6 +22,7 @@ from fashion_core.views.evaluation import confusion_figure
 from ui.evaluate_calibration import calibration_tab
 from ui.evaluate_review import FLASH, OPEN, close, file_stamp, open_image, suspicious
 from ui.image_detail import render_image_detail
+from ui.metric_table import metric_table
 from ui.page import PageContext, run_page
 from ui.services import get_store
 from ui.widgets import flash, served_thumbnails, stage_progress
@@ -128,9 +129,7 @@ def _single(report: EvaluationReport, name: str, cat: dict) -> None:
     shown = st.radio("Confusion matrix", ["counts", "normalized"], key=NORMALIZE, horizontal=True,
                      help="normalized: each row divided by its label's images (the diagonal is the recall)")
     st.plotly_chart(confusion_figure(report, name, normalize=shown == "normalized"), key="evaluate_confusion")
-    st.dataframe(report.per_value_frame(name), hide_index=True, key="evaluate_per_value",
-                 column_config={k: st.column_config.NumberColumn(format="%.3f")
-                                for k in ("precision", "recall", "f1", "ap")})
+    metric_table(report.per_value_frame(name), key="evaluate_per_value")
 
 
 def _multi(report: EvaluationReport, name: str, cat: dict) -> None:
@@ -140,7 +139,7 @@ def _multi(report: EvaluationReport, name: str, cat: dict) -> None:
     for col, (label, key) in zip(cols, (("F2 (samples, JD metric)", "f2_samples"), ("F1 (samples)", "f1_samples"),
                                         ("F2 macro", "f2_macro"), ("Exact match", "exact_match"))):
         col.metric(label, f"{summary[key]:.4f}" if summary.get(key) is not None else "-")
-    st.dataframe(report.multilabel_frame(name, threshold), hide_index=True, key="evaluate_multi_table")
+    metric_table(report.multilabel_frame(name, threshold), key="evaluate_multi_table")
     tuned = cat.get("tuned", {})
     st.caption(f"Per-value thresholds tuned on the validation images for {tuned.get('metric', '?').upper()}: "
                f"F2 (samples) {tuned.get('f2_samples') or 0:.4f}, F1 (samples) {tuned.get('f1_samples') or 0:.4f} "

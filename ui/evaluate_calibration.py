@@ -26,17 +26,19 @@ def calibration_tab(run: RunRecord) -> None:
         return
     report = calibration.report
     rows = pd.DataFrame([{"category": c, **r} for c, r in summary(report).items()])
-    rows = rows.rename(columns={"before": "ECE before", "after": "ECE after", "images": "validation images"})
+    rows = rows.rename(columns={"before": "ECE before", "after": "ECE after", "noise_floor": "noise floor",
+                                "images": "validation images"})
     st.caption(f"Calibrated {str(report.get('created_at', '-'))[:16].replace('T', ' ')}: expected calibration error "
                f"(ECE, lower is better) before and after temperature scaling; below {MIN_ECE_IMAGES} validation "
-               f"images an ECE is noisy. {report.get('val_unfamiliar', 0):.1%} of the validation images would be "
+               f"images an ECE is noisy (noise floor: the ECE a perfectly calibrated model would show on as "
+               f"many images). {report.get('val_unfamiliar', 0):.1%} of the validation images would be "
                "called unfamiliar."
                + (f" All single-choice categories together: ECE {report['pooled']['before']:.3f} → "
                   f"{report['pooled']['after']:.3f} ({report['pooled']['images']:,} images)."
                   if report.get("pooled") else ""))
     st.dataframe(rows, hide_index=True, key="evaluate_calibration_table",
                  column_config={k: st.column_config.NumberColumn(format="%.3f")
-                                for k in ("ECE before", "ECE after", "temperature")})
+                                for k in ("ECE before", "ECE after", "noise floor", "temperature")})
     name = st.selectbox("Reliability diagram of", list(report["heads"]), key="evaluate_calibration_category")
     st.plotly_chart(reliability_figure(report["heads"][name], name), key="evaluate_reliability")
     if st.button("Calibrate again", key="evaluate_recalibrate", icon=":material/refresh:"):

@@ -13,20 +13,24 @@ from fashion_core.analysis.run_labels import EvaluationError, run_labels
 from fashion_core.imaging.decode import DATASET_LIMITS
 from fashion_core.runs.files import record_run_files
 from fashion_core.schema import Kind, split_value
-from fashion_core.serving.photos import decode_batches
 from fashion_core.serving.calibration import (
     MIN_ECE_IMAGES,
     UNFAMILIAR_SHARE,
     Calibration,
+    LowTail,
     Reference,
     apply_temperature,
     binned_reliability,
-    fit_temperature,
+    colourfulness,
+    confidences,
+    ece_noise_floor,
     familiarity_scores,
+    fit_temperature,
     pixel_stats,
     reliability,
     write_calibration,
 )
+from fashion_core.serving.photos import decode_batches
 from fashion_core.store import LabelStore, utc_now
 
 MAX_REFERENCE = 4000  # training images kept as the familiarity reference (seeded sample above this)
@@ -54,9 +58,9 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
     progress("loading the model", 0.02)
     predictor = Predictor.from_run(store, run_id, limits=DATASET_LIMITS)
     files = [str(rl.images_root / p) for p in images["path"]]
-    probs, features, pixels, ok = _outputs_and_features(
+    probs, features, pixels, colour, ok = _outputs_and_features(
         predictor, files, batch_size=batch_size, on_batch=lambda d, t: progress(f"features: batch {d}/{t}", 0.05 + 0.85 * d / t))
-    images, features, pixels = images[ok].reset_index(drop=True), features[ok], pixels[ok]
+    images, features, pixels, colour = images[ok].reset_index(drop=True), features[ok], pixels[ok], colour[ok]
     probs = {k: v[ok] for k, v in probs.items()}
     is_val = (images["subset"] == "val").to_numpy()
     if is_val.sum() < 2 or (~is_val).sum() < 2:
@@ -72,9 +76,10 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
         p, t = probs[head.key][rows][val], targets[val]
         temperature = fit_temperature(p, t, head.multi)
         temperatures[head.name] = temperature
+        scaled = apply_temperature(p, temperature, head.multi)
         heads[head.name] = {"temperature": temperature, "images": int(len(t)),
-                            "before": reliability(p, t, head.multi),
-                            "after": reliability(apply_temperature(p, temperature, head.multi), t, head.multi),
+                            "before": reliability(p, t, head.multi), "after": reliability(scaled, t, head.multi),
+                            "noise_floor": ece_noise_floor(confidences(scaled, head.multi)),
                             "enough_images": bool(len(t) >= MIN_ECE_IMAGES)}
         if not head.multi and len(t):  # single-choice heads pooled: small heads' ECEs are mostly noise
             pooled["before"].append(p.max(axis=1))
@@ -83,14 +88,15 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
     train_rows = _sample(np.flatnonzero(~is_val))
     references = (Reference.fit(features[train_rows], features[is_val], standardise=False),
                   Reference.fit(pixels[train_rows], pixels[is_val], standardise=True))
-    val_scores = familiarity_scores(references, (features[is_val], pixels[is_val]))
+    colour_view = LowTail.fit(colour[is_val])
+    val_scores = familiarity_scores((*references, colour_view), (features[is_val], pixels[is_val], colour[is_val]))
     threshold = float(np.quantile(val_scores, UNFAMILIAR_SHARE))
     mean, std = features[~is_val].mean(axis=0), features[~is_val].std(axis=0) + 1e-6
     applies = {h.name: _applies_model(rl.labels, h.name, images["image_id"].to_numpy(), ~is_val, features,
                                       (mean, std)) for h in predictor.heads}
     report = {"created_at": utc_now(), "heads": heads, "pooled": _pooled(pooled), "train_images": int((~is_val).sum()),
               "val_images": int(is_val.sum()), "val_unfamiliar": round(float((val_scores < threshold).mean()), 4)}
-    calibration = Calibration(temperatures, threshold, references, applies, (mean, std), report)
+    calibration = Calibration(temperatures, threshold, references, applies, (mean, std), report, colour_view)
     write_calibration(rl.run_dir, calibration)
     record_run_files(store, run_id)  # the new files join the hashes the model is loaded against
     progress("done", 1.0)
@@ -99,11 +105,13 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
 
 def _outputs_and_features(
     predictor: Any, paths: list[str], *, batch_size: int = 32, on_batch: Callable[[int, int], None] | None = None
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-    """Raw probabilities per output key, features, pixel statistics, and which files could be read (mask)."""
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Raw probabilities per output key, features, pixel statistics, colourfulness, and which files
+    could be read (mask)."""
     probs = {h.key: np.zeros((len(paths), h.size), np.float32) for h in predictor.heads}
     feats: np.ndarray | None = None
     stats = np.zeros((len(paths), 34), np.float32)
+    colour = np.zeros(len(paths), np.float32)
     ok = np.zeros(len(paths), bool)
     first, total = 0, -(-len(paths) // batch_size)
     for done, batch in enumerate(decode_batches(paths, predictor.image_size, predictor.limits, batch_size=batch_size), 1):
@@ -116,11 +124,12 @@ def _outputs_and_features(
             feats = np.zeros((len(paths), f.shape[1]), np.float32) if feats is None else feats
             feats[rows] = f
             stats[rows] = pixel_stats(pixels)
+            colour[rows] = colourfulness(pixels)
             ok[rows] = True
         first += len(batch.names)
         if on_batch is not None:
             on_batch(done, total)
-    return probs, (feats if feats is not None else np.zeros((len(paths), 0), np.float32)), stats, ok
+    return probs, (feats if feats is not None else np.zeros((len(paths), 0), np.float32)), stats, colour, ok
 
 
 def _pooled(parts: dict[str, list[np.ndarray]]) -> dict[str, Any] | None:
@@ -129,7 +138,7 @@ def _pooled(parts: dict[str, list[np.ndarray]]) -> dict[str, Any] | None:
         return None
     hit = np.concatenate(parts["hit"])
     out = {key: binned_reliability(np.concatenate(parts[key]), hit)["ece"] for key in ("before", "after")}
-    return {**out, "images": int(len(hit))}
+    return {**out, "noise_floor": ece_noise_floor(np.concatenate(parts["after"])), "images": int(len(hit))}
 
 
 def _head_targets(labels: pd.DataFrame, category: Any, row_of: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:

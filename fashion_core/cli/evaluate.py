@@ -95,7 +95,7 @@ def _print_evaluation(summary: dict[str, Any]) -> None:
 def run_calibrate(args: argparse.Namespace) -> int:
     """Calibrate a run and print ECE before and after per category."""
     from fashion_core.analysis.calibration import calibrate_run
-    from fashion_core.serving.calibration import summary
+    from fashion_core.serving.calibration import MIN_ECE_IMAGES, summary
 
     store = open_store(args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -110,11 +110,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if figures["pooled"]:
         pooled = figures["pooled"]
         print(f"  single-choice categories together: ECE {pooled['before']:.3f} -> {pooled['after']:.3f}"
-              f" ({pooled['images']} images)")
+              f" (noise floor {pooled.get('noise_floor') or 0:.3f}, {pooled['images']} images)")
     for name, row in figures["heads"].items():
-        note = "" if row["images"] >= 100 else "  (few images: noisy)"
+        note = "" if row["images"] >= MIN_ECE_IMAGES else "  (few images: noisy)"
         print(f"  {name}: ECE {row['before']:.3f} -> {row['after']:.3f}  (T={row['temperature']:.2f},"
-              f" {row['images']} images){note}")
+              f" noise floor {row['noise_floor'] or 0:.3f}, {row['images']} images){note}")
+    print("  noise floor: the ECE a perfectly calibrated model would show on as many images")
     return 0
 
 

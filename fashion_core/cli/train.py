@@ -29,33 +29,18 @@ def run_train(args: argparse.Namespace) -> int:
     run_dir = start_here(store, ws, config.to_dict())
     print(f"run {run_dir.run_id}: {run_dir.path}", file=sys.stderr)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter short
+    from fashion_core.analysis.trainer import train_and_calibrate
     from fashion_core.modeling.distribute import describe_devices, tensorflow_gpus
-    from fashion_core.modeling.training import train_run
 
     print(describe_devices(tensorflow_gpus(), distribute=config.distribute, mixed_precision=config.mixed_precision),
           file=sys.stderr, flush=True)
-    metrics = train_run(store, ws, config, run_dir, on_epoch=_print_epoch)
-    if metrics.get("state") == "done":
-        _calibrate(store, run_dir.run_id)
+    metrics = train_and_calibrate(store, ws, config, run_dir, on_epoch=_print_epoch,  # the queue's trainer too
+                                  on_note=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print_json({"run": run_dir.run_id, "metrics": metrics})
     else:
         _print_summary(run_dir.run_id, metrics)
     return 0 if metrics.get("state") == "done" else 1
-
-
-def _calibrate(store: Any, run_id: str) -> None:
-    """Calibrate the new run (temperatures, familiarity, applies: what `predict` trusts); a failure only
-    warns, since the run itself is done and `calibrate --run` can be tried again."""
-    from fashion_core.analysis.calibration import calibrate_run
-    from fashion_core.errors import FashionCoreError
-
-    print(f"calibrating run {run_id} on its own images...", file=sys.stderr, flush=True)
-    try:
-        calibrate_run(store, run_id)
-    except FashionCoreError as exc:
-        print(f"warning: run {run_id} not calibrated ({exc}); try `python -m fashion_core calibrate --run"
-              f" {run_id}`", file=sys.stderr)
 
 
 def _print_epoch(row: dict[str, Any]) -> None:

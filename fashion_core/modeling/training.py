@@ -50,7 +50,7 @@ EpochHook = Callable[[dict[str, Any]], None]
 
 
 def train_run(store: LabelStore, workspace: Workspace, config: TrainConfig, run_dir: RunDir, *,
-              on_epoch: EpochHook | None = None) -> dict[str, Any]:
+              on_epoch: EpochHook | None = None, before_done: Callable[[], None] | None = None) -> dict[str, Any]:
     """Train one run and write its files; the function a background job runs.
 
     Writes ``schema.json``, ``label_map.json``, ``split.csv``, live ``status.json``,
@@ -66,11 +66,14 @@ def train_run(store: LabelStore, workspace: Workspace, config: TrainConfig, run_
         config: The training configuration.
         run_dir: The run folder.
         on_epoch: Optional hook called with each epoch's history row.
+        before_done: Optional step run when the run is about to end ``done``: its model and files
+            are recorded (it can be loaded), the store still says running (``analysis.trainer``
+            calibrates here, so a run is never seen done without its calibration).
 
     Returns:
         The metrics written to ``metrics.json``.
     """
-    trainer = _Trainer(store, workspace, config, run_dir, on_epoch)
+    trainer = _Trainer(store, workspace, config, run_dir, on_epoch, before_done)
     try:
         return trainer.run()
     except RunCancelled:
@@ -112,9 +115,9 @@ class _Trainer:
     """The state of one run while it trains (kept together so cancel and failure can finish it)."""
 
     def __init__(self, store: LabelStore, workspace: Workspace, config: TrainConfig, run_dir: RunDir,
-                 on_epoch: EpochHook | None) -> None:
+                 on_epoch: EpochHook | None, before_done: Callable[[], None] | None = None) -> None:
         self.store, self.workspace, self.config, self.run_dir = store, workspace, config, run_dir
-        self.on_epoch = on_epoch
+        self.on_epoch, self.before_done = on_epoch, before_done
         self.log = RunLog(run_dir.log)
         self.started = time.perf_counter()
         self.started_at = utc_now()
@@ -327,6 +330,11 @@ class _Trainer:
                                 seconds=time.perf_counter() - self.started, started_at=self.started_at)
         write_json_atomic(self.run_dir.metrics, metrics)
         fault_point("train:before-finish")  # model and metrics on disk, the store still says running
+        if state == "done" and self.before_done is not None:
+            update_run(self.store, self.run_dir.run_id, model_sha256=self.facts.get("model_sha256"))
+            record_run_files(self.store, self.run_dir.run_id)  # loadable now, still running
+            self.run_dir.write_status(state="running", phase="calibrating", message="calibrating the model")
+            self.before_done()
         update_run(self.store, self.run_dir.run_id, status=state, metrics=metrics,
                    model_sha256=self.facts.get("model_sha256"))
         record_run_files(self.store, self.run_dir.run_id)  # model, schema, label map: what its answers depend on

@@ -32,7 +32,6 @@ from fashion_core.serving.calibration import (
     FamiliarityScore,
     apply_temperature,
     calibrated_threshold,
-    pixel_stats,
     read_calibration,
 )
 from fashion_core.serving.photos import ImageProblem, decode_batches, fetch_image_bytes
@@ -284,7 +283,7 @@ class Predictor:
         if self.calibration is None or not len(predictions):
             return list(predictions)
         feats = self.features(np.asarray(pixels, np.float32))
-        scores = self.calibration.familiarity(feats, pixel_stats(pixels))
+        scores = self.calibration.familiarity(feats, np.asarray(pixels))
         applies = self.calibration.applies_probs(feats)
         return [p.with_details(f, a) for p, f, a in zip(predictions, scores, applies)]
 

@@ -6,9 +6,9 @@ by the trainer). Nothing lives only in memory, so a reloaded page or a restarted
 every run again, and ``reconcile`` notices runs whose process died. ``status`` and
 ``list_jobs`` describe runs as ``JobStatus`` records.
 
-A trainer is any ``fn(store, workspace, config, run_dir) -> dict`` (default: the real
-``fashion_core.modeling.training.train_run``). It is passed around as a ``"module:function"``
-spec, so a spawned process imports it itself and the app never imports TensorFlow.
+A trainer is any ``fn(store, workspace, config, run_dir) -> dict`` (default: the real one,
+``fashion_core.analysis.trainer.train_and_calibrate``: ``modeling.training.train_run``, then
+calibration). It is passed around as a ``"module:function"`` spec, so a spawned process imports it itself and the app never imports TensorFlow.
 
 This module is the public API; ``queue.py`` holds the queue, ``process.py`` the runners and
 process checks, ``ending.py`` the recording of a run's end, ``status.py`` the status record.
@@ -48,7 +48,9 @@ __all__ = [  # the public API, including names defined beside it in training/
 ]
 
 TRAINER_ENV = "FASHION_STUDIO_TRAINER"  # "module:function"; lets e2e tests run a fast trainer
-REAL_TRAINER = "fashion_core.modeling.training:train_run"
+# The real trainer trains, then calibrates (``analysis.trainer``): named, never imported here, since
+# calibration loads the run through ``serving``, a layer ``training`` must not import.
+REAL_TRAINER = "fashion_core.analysis.trainer:train_and_calibrate"
 
 # Hooks for tests (set with monkeypatch): the runner and trainer used when none is passed.
 DEFAULT_RUNNER: Runner | None = None

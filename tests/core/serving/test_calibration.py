@@ -14,8 +14,11 @@ from fashion_core.cli import main
 from fashion_core.errors import ModelError
 from fashion_core.runs.files import RunDir, get_run, verified_model_path
 from fashion_core.serving.calibration import (
+    LowTail,
     apply_temperature,
     calibrated_threshold,
+    colourfulness,
+    ece_noise_floor,
     fit_temperature,
     neighbour_distance,
     reliability,
@@ -55,6 +58,22 @@ def test_neighbour_distance_far_for_other_kinds() -> None:
     far = rng.normal(0, 1, (20, 64))
     ref = unit_rows(train)
     assert neighbour_distance(near, ref).max() < neighbour_distance(far, ref).min()
+
+
+def test_colour_view_flags_grayscale_photos_only() -> None:
+    rng = np.random.default_rng(2)
+    colourful = rng.integers(0, 256, (40, 16, 16, 3)).astype(np.float32)
+    gray = np.repeat(rng.integers(0, 256, (3, 16, 16, 1)), 3, axis=-1).astype(np.float32)
+    assert (colourfulness(gray) == 0).all() and (colourfulness(colourful) > 0.5).all()
+    view = LowTail.fit(colourfulness(colourful))
+    assert (view.p_values(colourfulness(gray)) == 1 / 41).all()  # less colour than every validation image
+    assert view.p_values(colourfulness(colourful)).min() >= 2 / 41  # validation images are not the least
+
+
+def test_ece_noise_floor_shrinks_with_more_images() -> None:
+    rng = np.random.default_rng(3)
+    small, large = rng.uniform(0.5, 1.0, 100), rng.uniform(0.5, 1.0, 10_000)
+    assert ece_noise_floor(small) > 0.04 > 0.01 > ece_noise_floor(large)
 
 
 @pytest.fixture(scope="module")
