@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fashion_core.analysis.active_learning import select_batch  # noqa: E402
 from fashion_core.analysis.assist import fit_suggestions  # noqa: E402
-from fashion_core.analysis.suspicious import read_wrong_labels  # noqa: E402
+from fashion_core.analysis.wrong_labels import read_wrong_labels  # noqa: E402
 from fashion_core.demo import generate_demo_data  # noqa: E402
 from fashion_core.ingest.importer import import_labels  # noqa: E402
 from fashion_core.schema import Schema  # noqa: E402
