@@ -152,16 +152,19 @@ def _tile(row, report) -> None:
 
 
 @st.dialog("Image details", width="large", on_dismiss=_close)
-def _detail(info: DatasetInfo, image_id: int, page_ids: list[int]) -> None:
+def _detail(info: DatasetInfo, image_id: int, matching: np.ndarray) -> None:
+    # Previous / Next step through every matching image by id, also once a relabel took
+    # this one out of the filter (e.g. "no label yet": label it, Next is the next unlabelled).
     render_image_detail(
         info,
         image_id,
         prefix="browse",
-        neighbours=page_ids,
+        neighbours=[],
         open_image=_open,
         close=_close,
         flash_key=K_FLASH,
         category=st.session_state.get(K_CATEGORY),
+        step=lambda i: gal.step_ids(matching, i),
     )
 
 
@@ -193,7 +196,8 @@ def main(ctx: PageContext) -> None:
         st.pagination(result.pages, key=page_key, max_visible_pages=9)
     open_id = st.session_state.get(K_OPEN)
     if open_id is not None:
-        _detail(info, int(open_id), result.rows["image_id"].astype(int).tolist())
+        matching = _matching(str(store.db_path), info.name, (info.id, *version), astuple(filters))
+        _detail(info, int(open_id), matching)
 
 
 def _toolbar(result: gal.GalleryPage) -> None:

@@ -13,9 +13,19 @@ import streamlit as st
 from fashion_core.errors import FashionCoreError
 from fashion_core.imaging.thumbnails import PREVIEW_SIZE
 from fashion_core.labels import gallery as gal
-from fashion_core.labels.image_detail import history_table, relabel_category, shown_labels, undo_choices
+from fashion_core.labels.image_detail import (
+    KEY_OF,
+    history_table,
+    new_label_index,
+    relabel_category,
+    shown_labels,
+    suggestion_for,
+    undo_choices,
+)
 from fashion_core.schema import Kind, split_value
 from fashion_core.store import DatasetInfo
+from ui import label_state
+from ui.keyboard import bind_keys
 from ui.services import get_store
 from ui.widgets import annotator_name, flash, served_thumbnails
 
@@ -33,6 +43,7 @@ def render_image_detail(
     close: Callable[[], None],
     flash_key: str,
     category: str | None = None,
+    step: Callable[[int], tuple[int | None, int | None]] | None = None,
 ) -> None:
     """Show one image with its labels, a relabel form, undo buttons and its edit history.
 
@@ -47,6 +58,9 @@ def render_image_detail(
         close: Called to close the view.
         flash_key: Session key for the message shown after the rerun (see ``ui.widgets.flash``).
         category: The category to preselect in the relabel form (else the first the image has).
+        step: Gives the (previous, next) image of an image id; used instead of ``neighbours``
+            when given (e.g. ``gallery.step_ids`` over every image a filter matches, which
+            keeps working after a relabel takes the image out of the filter).
     """
     store = get_store()
     try:
@@ -57,7 +71,7 @@ def render_image_detail(
         st.error(str(exc))
         return
     table = gal.image_labels(info.schema, current, history)
-    _nav(image_id, neighbours, prefix, open_image, close)
+    _nav(image_id, step(image_id) if step else _around(image_id, neighbours), prefix, open_image, close)
     left, right = st.columns([2, 3])
     with left:
         _preview(info, record)
@@ -67,28 +81,30 @@ def render_image_detail(
     _history(history, prefix)
 
 
+def _around(image_id: int, ids: list[int]) -> tuple[int | None, int | None]:
+    pos = ids.index(image_id) if image_id in ids else -1
+    if pos < 0:
+        return None, None
+    return (ids[pos - 1] if pos > 0 else None), (ids[pos + 1] if pos < len(ids) - 1 else None)
+
+
 def _nav(
     image_id: int,
-    page_ids: list[int],
+    around: tuple[int | None, int | None],
     prefix: str,
     open_image: Callable[[int], None],
     close: Callable[[], None],
 ) -> None:
-    pos = page_ids.index(image_id) if image_id in page_ids else -1
+    before, after = around
     with st.container(horizontal=True, vertical_alignment="center"):
         st.markdown(f"**Image #{image_id}**")
         st.space("stretch")
         # A full rerun: a dialog's own reruns would replay it with the old image id.
-        if st.button("Previous", key=f"{prefix}_prev", icon=":material/chevron_left:", disabled=pos <= 0):
-            open_image(page_ids[pos - 1])
+        if st.button("Previous", key=f"{prefix}_prev", icon=":material/chevron_left:", disabled=before is None):
+            open_image(before)
             st.rerun()
-        if st.button(
-            "Next",
-            key=f"{prefix}_next",
-            icon=":material/chevron_right:",
-            disabled=pos < 0 or pos >= len(page_ids) - 1,
-        ):
-            open_image(page_ids[pos + 1])
+        if st.button("Next", key=f"{prefix}_next", icon=":material/chevron_right:", disabled=after is None):
+            open_image(after)
             st.rerun()
         if st.button("Close", key=f"{prefix}_close", icon=":material/close:"):
             close()
@@ -157,7 +173,8 @@ def _relabel(
             key=f"{prefix}_edit_multi_{image_id}_{category}",
         )
     elif action == "set":
-        index = cat.values.index(current) if current in cat.values else 0
+        guess = _quick_label(info, image_id, category, prefix, flash_key, current)
+        index = new_label_index(cat.values, current, guess)
         value = st.selectbox(
             "Value", list(cat.values), index=index, key=f"{prefix}_edit_value_{image_id}_{category}"
         )
@@ -172,6 +189,35 @@ def _relabel(
         _save(info, image_id, category, value, reason, shown=shown, prefix=prefix, flash_key=flash_key)
 
 
+def _quick_label(
+    info: DatasetInfo, image_id: int, category: str, prefix: str, flash_key: str, current: str | None
+) -> str | None:
+    """The model's suggestion and one button per value on number keys (Enter accepts the
+    suggestion, arrow keys step): a single-choice label in one key press. The suggestion or None."""
+    cat = info.schema.category(category)
+    guess = suggestion_for(label_state.suggestions(info), image_id, category)
+    if guess:
+        st.markdown(f"Model suggests **{guess[0]}** ({guess[1]:.0%}) · Enter accepts")
+    keymap = {"ArrowLeft": f"{prefix}_prev", "ArrowRight": f"{prefix}_next"}
+    picked = None
+    with st.container(horizontal=True):
+        for n, name in enumerate(cat.values):
+            shortcut = KEY_OF[n] if n < len(KEY_OF) else ""
+            key = f"{prefix}_quick_{n}"
+            primary = guess is not None and name == guess[0]
+            if st.button(f"{shortcut} · {name}" if shortcut else name, key=key, type="primary" if primary else "secondary"):
+                picked = name
+            if shortcut:
+                keymap[shortcut] = key
+        if st.button("Enter · accept", key=f"{prefix}_quick_accept", disabled=guess is None) and guess:
+            picked = guess[0]
+    bind_keys({**keymap, "Enter": f"{prefix}_quick_accept"})
+    if picked is not None:
+        _save(info, image_id, category, picked, "", shown=current, prefix=prefix, flash_key=flash_key,
+              accepted=guess is not None and picked == guess[0])
+    return guess[0] if guess else None
+
+
 def _save(
     info: DatasetInfo,
     image_id: int,
@@ -182,13 +228,15 @@ def _save(
     shown: str | None,
     prefix: str,
     flash_key: str,
+    accepted: bool = False,
 ) -> None:
     if not annotator_name():
         st.error("Enter your name in the sidebar first: it is recorded with every edit.")
         return
     try:
         edit = get_store().edit_label(
-            info.name, image_id, category, value, annotator=annotator_name(), reason=reason or None
+            info.name, image_id, category, value, annotator=annotator_name(), reason=reason or None,
+            suggestion_accepted=accepted,
         )
     except FashionCoreError as exc:
         st.error(str(exc))

@@ -14,7 +14,11 @@ import numpy as np
 from fashion_core.errors import FashionCoreError
 
 STRATEGIES = ("label_next", "margin", "random")
-DEFAULT_POOL_FACTOR = 5  # least-sure pool = this many times the batch, then k-center inside it
+# Least-sure pool = this many times the batch, then k-center inside it, on unit-length features
+# (the geometry the quick head sees). On the demo data (5 seeds) this saved 11-14% of random's
+# labels, 5x on raw features 11%: within the seeds' noise. Plain margin saved 18%, but gives
+# near-copies on real data; the issue's 30% was not reached by any order tried.
+DEFAULT_POOL_FACTOR = 2
 
 
 class ActiveLearningError(FashionCoreError, ValueError):
@@ -115,7 +119,14 @@ def select_batch(probs: np.ndarray, features: np.ndarray, labelled: np.ndarray, 
     order = unlabelled[np.argsort(margins(np.asarray(probs)[unlabelled]) + jitter, kind="stable")]
     if strategy == "margin" or pool_factor == 1:
         return order[:k]
-    return k_center_greedy(features, order[:k * pool_factor], np.flatnonzero(mask), k)
+    return k_center_greedy(unit_rows(features), order[:k * pool_factor], np.flatnonzero(mask), k)
+
+
+def unit_rows(features: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (an all-zero row stays zero): the quick head's own geometry."""
+    x = np.asarray(features, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
 
 
 def rank_queue(probs: np.ndarray, features: np.ndarray, labelled: np.ndarray, *, batch: int = 20,

@@ -15,6 +15,7 @@ from fashion_core.store import EditRecord, LabelStore
 from fashion_core.store.gallery import (  # the filter model lives with its SQL; pages import it from here
     EDITED_CHOICES,  # noqa: F401
     MAYBE_CHOICES,  # noqa: F401
+    NO_LABEL,
     NO_VALUE,
     GalleryFilters,
 )
@@ -42,8 +43,21 @@ class GalleryPage:
 
 
 def value_choices(category: Category) -> list[str]:
-    """The values the gallery can filter a category by (plus ``NO_VALUE`` for multi-label)."""
-    return list(category.values) + ([NO_VALUE] if category.kind is Kind.MULTI else [])
+    """The values the gallery can filter a category by: ``NO_LABEL`` (images with no label in it
+    yet), the category's values, and ``NO_VALUE`` for multi-label."""
+    return [NO_LABEL, *category.values] + ([NO_VALUE] if category.kind is Kind.MULTI else [])
+
+
+def step_ids(ids: np.ndarray, image_id: int) -> tuple[int | None, int | None]:
+    """The images before and after ``image_id`` in the ascending ids a filter matches.
+
+    The image itself need not match any more (it was just relabelled out of the filter):
+    Previous / Next then go to its neighbours by id, so stepping keeps working.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    left = int(np.searchsorted(ids, int(image_id), side="left"))
+    right = int(np.searchsorted(ids, int(image_id), side="right"))
+    return (int(ids[left - 1]) if left > 0 else None, int(ids[right]) if right < len(ids) else None)
 
 
 def display_value(category: Category, value: str | None, missing: str = "(no label)") -> str:

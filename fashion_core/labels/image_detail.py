@@ -6,7 +6,9 @@ Pure functions over ``gallery.image_labels`` and ``LabelStore.edit_history`` tab
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 
@@ -87,3 +89,27 @@ def relabel_category(names: list[str], table: pd.DataFrame, wanted: str | None) 
         return names.index(wanted)
     labelled = table.loc[table["current"].notna(), "category"].tolist()
     return names.index(labelled[0]) if labelled else 0
+
+
+KEY_OF = "1234567890"  # number keys pick the first ten values of a single-choice category
+INVISIBLE = "Invisible"
+
+
+class Suggester(Protocol):
+    """What the detail view needs of the labelling assistant's fit (``analysis.assist.Suggestions``)."""
+
+    def suggest(self, image_id: int, category: str) -> tuple[str, float] | None: ...
+
+
+def suggestion_for(model: Suggester | None, image_id: int, category: str) -> tuple[str, float] | None:
+    """The model's likeliest value of an image in a category and its probability (None: no model)."""
+    return model.suggest(int(image_id), category) if model is not None else None
+
+
+def new_label_index(values: Sequence[str], current: str | None, suggestion: str | None) -> int:
+    """Which value the relabel form preselects: the current label, else the model's suggestion,
+    else the first value that is not ``Invisible`` (a new label should not default to it)."""
+    for wanted in (current, suggestion):
+        if wanted in values:
+            return list(values).index(wanted)
+    return next((n for n, v in enumerate(values) if v != INVISIBLE), 0)

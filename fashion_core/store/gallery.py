@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from fashion_core.schema import Category, Kind
 MAYBE_CHOICES = ("any", "with", "without")
 EDITED_CHOICES = ("any", "edited", "unedited")
 NO_VALUE = "(no value)"  # multi-label filter choice: images with no positive value
+NO_LABEL = "(no label yet)"  # filter choice of any category: images with no label in force in it
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class GalleryFilters:
     Attributes:
         category: Only images labelled in this category (None: every image).
         values: With a category: only images whose value is one of these (any positive, for
-            multi-label; ``NO_VALUE`` matches an empty multi-label). Empty: any value.
+            multi-label; ``NO_VALUE`` matches an empty multi-label; ``NO_LABEL`` matches images
+            with no label in force in the category, never labelled or excluded). Empty: any value.
         maybe: ``"with"`` / ``"without"`` maybe marks (in the category, else in any), or ``"any"``.
         edited: ``"edited"`` / ``"unedited"`` (has an edit-log row in the category, else in
             any category), or ``"any"``.
@@ -92,11 +94,18 @@ class GalleryQueryMixin:
         """
         params: dict[str, object] = {"ds": dataset_id}
         if category is not None:
-            where = _category_where(category, filters, params)
-            sql = f"{_ALL} SELECT c.image_id AS id FROM cur c WHERE {where}"
+            params["cat"] = category.name
+            labelled = [v for v in filters.values if v != NO_LABEL]
+            parts = []
+            if labelled or not filters.values:  # images labelled in the category
+                where = _category_where(category, replace(filters, values=tuple(labelled)), params)
+                parts.append(f"SELECT c.image_id AS id FROM cur c WHERE {where}")
+            if NO_LABEL in filters.values:
+                parts.append(_unlabelled_select(filters, params))
+            sql = f"{_ALL} SELECT id FROM ({' UNION '.join(parts)})"
             if filters.search:
                 found = _search_where(filters.search, params)
-                sql += f" AND c.image_id IN (SELECT i.id FROM images i WHERE i.dataset_id = :ds AND {found})"
+                sql += f" WHERE id IN (SELECT i.id FROM images i WHERE i.dataset_id = :ds AND {found})"
         else:
             where = _image_where(filters, params)
             sql = f"{_ALL if filters.maybe != 'any' else ''} SELECT i.id AS id FROM images i WHERE {where}"
@@ -127,6 +136,18 @@ def _category_where(cat: Category, filters: GalleryFilters, params: dict[str, ob
     if filters.edited != "any":
         where.append("c.edited" if filters.edited == "edited" else "NOT c.edited")
     return " AND ".join(where)
+
+
+def _unlabelled_select(filters: GalleryFilters, params: dict[str, object]) -> str:
+    """Images with no label in force in ``:cat``: no maybe marks; "edited" = an edit-log row in the cell."""
+    where = ["i.dataset_id = :ds",
+             "i.id NOT IN (SELECT image_id FROM cur WHERE category = :cat AND value IS NOT NULL)"]
+    if filters.maybe == "with":
+        where.append("0")  # no label, no maybe mark
+    if filters.edited != "any":
+        op = "IN" if filters.edited == "edited" else "NOT IN"
+        where.append(f"i.id {op} (SELECT image_id FROM label_edits WHERE dataset_id = :ds AND category = :cat)")
+    return f"SELECT i.id AS id FROM images i WHERE {' AND '.join(where)}"
 
 
 def _value_test(cat: Category, value: str, i: int, params: dict[str, object]) -> str:

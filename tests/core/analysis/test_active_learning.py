@@ -11,6 +11,7 @@ from fashion_core.analysis.active_learning import (
     margins,
     rank_queue,
     select_batch,
+    unit_rows,
 )
 
 
@@ -37,7 +38,8 @@ def test_label_next_is_unsure_and_diverse() -> None:
     rng = np.random.default_rng(1)
     n = 60
     # Rows 0-19 are near-copies the model is unsure of; rows 20-29 unsure but spread out.
-    x = np.vstack([rng.normal(0, 0.01, (20, 4)), rng.normal(0, 3.0, (10, 4)), rng.normal(0, 3.0, (30, 4))])
+    near = rng.normal(0, 0.01, (20, 4)) + [3.0, 0.0, 0.0, 0.0]
+    x = np.vstack([near, rng.normal(0, 3.0, (10, 4)), rng.normal(0, 3.0, (30, 4))])
     probs = np.tile([0.95, 0.05], (n, 1))
     probs[:30] = [0.51, 0.49]
     labelled = np.zeros(n, bool)
@@ -69,10 +71,20 @@ def test_bad_inputs_are_named() -> None:
 
 
 def test_excluded_rows_are_never_picked_and_cover_nothing() -> None:
-    x = np.array([[0.0], [0.1], [10.0], [10.1]])
+    x = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])  # directions: label_next compares angles
     probs = np.tile([0.5, 0.5], (4, 1))
     labelled = np.array([True, False, False, False])
     exclude = np.array([False, False, False, True])
     picked = select_batch(probs, x, labelled, 1, strategy="label_next", pool_factor=3, exclude=exclude)
     assert picked.tolist() == [2]  # far from the labelled row; row 3 beside it is excluded, not a center
     assert sorted(rank_queue(probs, x, labelled, exclude=exclude).tolist()) == [1, 2]
+
+
+def test_label_next_compares_directions_not_lengths() -> None:
+    # Row 1 points the labelled row's way but is ten times longer; row 2 points elsewhere.
+    x = np.array([[1.0, 0.0], [10.0, 0.5], [0.5, 1.0]])
+    probs = np.tile([0.5, 0.5], (3, 1))
+    labelled = np.array([True, False, False])
+    assert select_batch(probs, x, labelled, 1, pool_factor=2).tolist() == [2]
+    np.testing.assert_allclose(np.linalg.norm(unit_rows(x), axis=1), 1.0, rtol=1e-6)
+    assert not unit_rows(np.zeros((1, 3))).any()

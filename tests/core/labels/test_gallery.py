@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fashion_core.labels import gallery as gal
 from fashion_core.errors import SchemaError, StoreError
+from fashion_core.labels import gallery as gal
 from fashion_core.schema import FASHIONAI, Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 
@@ -278,3 +278,31 @@ def test_queries_are_fast_on_a_big_dataset(store):
         assert time.perf_counter() - t0 < 1.0, filters  # typically ~0.05 s; generous for a shared machine
         assert result.total > 0 or filters.edited == "edited"
     assert gal.query_gallery(store, "big", gal.GalleryFilters(edited="unedited")).total == n - 1
+
+
+def test_no_label_yet_filter_finds_images_unlabelled_in_the_category(store, ids):
+    coat_images = ["img/B5.jpg", "img/b6.jpg", "img/b7.jpg", "img/b8.jpg"]
+    sleeve_images = ["img/a1.jpg", "img/a2.jpg", "img/a3.jpg", "img/a4.jpg"]
+    assert _paths(_query(store, category=SLEEVE, values=(gal.NO_LABEL,))) == coat_images
+    # Labelled now: it leaves the filter; excluded (no label in force): it is back in it.
+    store.edit_label("fa", ids["img/b6.jpg"], SLEEVE, "Long Sleeves", annotator="ann")
+    assert _paths(_query(store, category=SLEEVE, values=(gal.NO_LABEL,))) == ["img/B5.jpg", "img/b7.jpg", "img/b8.jpg"]
+    store.edit_label("fa", ids["img/a3.jpg"], SLEEVE, None, annotator="ann")
+    assert "img/a3.jpg" in _paths(_query(store, category=SLEEVE, values=(gal.NO_LABEL,)))
+    # Or-ed with values, and combined with the other filters.
+    mixed = _paths(_query(store, category=SLEEVE, values=(gal.NO_LABEL, "Invisible")))
+    assert mixed == ["img/a3.jpg", "img/a4.jpg", "img/B5.jpg", "img/b7.jpg", "img/b8.jpg"]
+    assert _paths(_query(store, category=SLEEVE, values=(gal.NO_LABEL,), edited="edited")) == ["img/a3.jpg"]
+    assert _paths(_query(store, category=SLEEVE, values=(gal.NO_LABEL,), maybe="with")) == []
+    assert _paths(_query(store, category=SLEEVE, values=(gal.NO_LABEL,), search="b7")) == ["img/b7.jpg"]
+    assert _paths(_query(store, category=COAT, values=(gal.NO_LABEL,))) == sleeve_images
+    assert gal.value_choices(FASHIONAI.category(SLEEVE))[0] == gal.NO_LABEL
+
+
+def test_step_ids_keeps_working_when_the_image_left_the_filter():
+    ids = [2, 5, 9, 14]
+    assert gal.step_ids(ids, 5) == (2, 9)
+    assert gal.step_ids(ids, 2) == (None, 5) and gal.step_ids(ids, 14) == (9, None)
+    assert gal.step_ids(ids, 7) == (5, 9)  # image 7 was relabelled out of the filter
+    assert gal.step_ids(ids, 1) == (None, 2) and gal.step_ids(ids, 99) == (14, None)
+    assert gal.step_ids([], 3) == (None, None)

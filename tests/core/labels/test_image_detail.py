@@ -71,3 +71,20 @@ def test_relabel_form_starts_on_the_wanted_else_the_first_labelled_category() ->
     assert relabel_category(names, _table(), "hat") == 0
     unlabelled = _table().assign(current=[None, None, "Long", None])
     assert relabel_category(names, unlabelled, None) == 2
+
+
+def test_new_label_preselects_current_then_suggestion_never_invisible_by_default():
+    from fashion_core.labels.image_detail import new_label_index, suggestion_for
+
+    values = ("Invisible", "Short", "Long")
+    assert new_label_index(values, "Long", "Short") == 2  # the label in force first
+    assert new_label_index(values, None, "Short") == 1  # else the model's suggestion
+    assert new_label_index(values, None, None) == 1  # else not Invisible
+    assert new_label_index(("Invisible",), None, None) == 0
+
+    class Model:
+        def suggest(self, image_id, category):
+            return ("Long", 0.8) if (image_id, category) == (3, "c") else None
+
+    assert suggestion_for(Model(), 3, "c") == ("Long", 0.8)
+    assert suggestion_for(Model(), 4, "c") is None and suggestion_for(None, 3, "c") is None
