@@ -19,6 +19,7 @@ import tensorflow as tf
 from fashion_core.errors import ModelError
 from fashion_core.modeling.heads import make_heads
 from fashion_core.modeling.lite import INPUT_NAME, LITE_THREADS, SIGNATURE, LiteForward  # noqa: F401 - re-exported
+from fashion_core.modeling.serving_model import input_spec, write_bytes_atomic, input_size
 from fashion_core.runs.files import RunDir, get_run
 from fashion_core.runs.readers import read_schema, read_thresholds
 from fashion_core.store import LabelStore
@@ -47,18 +48,6 @@ class ExportResult:
         }
 
 
-def input_size(model: keras.Model) -> int:
-    """The square input side of a studio model (``(None, S, S, 3)`` input).
-
-    Raises:
-        ModelError: The model does not take square RGB images.
-    """
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or not shape[1]:
-        raise ModelError(f"Expected a model taking (batch, S, S, 3) RGB images; its input is {shape}")
-    return int(shape[1])
-
-
 def serving_function(model: keras.Model, *, jit_compile: bool = False) -> Any:
     """The model's inference pass as one traced ``tf.function`` with a fixed input signature.
 
@@ -67,7 +56,7 @@ def serving_function(model: keras.Model, *, jit_compile: bool = False) -> Any:
     pipeline per call), a call costs little more than the arithmetic, so one photo is fast.
     """
     return tf.function(
-        _inference(model), input_signature=[_input_spec(model)], jit_compile=jit_compile, autograph=False
+        _inference(model), input_signature=[input_spec(model)], jit_compile=jit_compile, autograph=False
     )
 
 
@@ -76,11 +65,6 @@ def _inference(model: keras.Model) -> Any:
         return model(images, training=False)
 
     return serve
-
-
-def _input_spec(model: keras.Model) -> tf.TensorSpec:
-    size = input_size(model)
-    return tf.TensorSpec((None, size, size, 3), tf.float32, name=INPUT_NAME)
 
 
 def tflite_blob(model: keras.Model) -> bytes:
@@ -119,7 +103,7 @@ def lite_forward(
     check_forward(model, forward)
     if cache is not None:
         try:
-            _write_bytes_atomic(cache, blob)
+            write_bytes_atomic(cache, blob)
         except OSError:
             pass  # a read-only run folder: convert again next time
     return forward
@@ -244,7 +228,7 @@ def export_tflite(
         size, blob = input_size(model), tflite_blob(model)
     schema_path = out.with_name(out.stem + ".schema.json")
     _write_schema(schema_path, export_schema(store, run_id, size))
-    _write_bytes_atomic(out, blob)
+    write_bytes_atomic(out, blob)
     return ExportResult(run_id, out, schema_path, size)
 
 
@@ -258,7 +242,7 @@ def _fresh_target(out: Path) -> Path:
 def _write_saved_model(model: keras.Model, path: Path) -> None:
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", _inference(model), input_signature=[_input_spec(model)])
+    archive.add_endpoint("serve", _inference(model), input_signature=[input_spec(model)])
     archive.write_out(str(path), verbose=False)
 
 
@@ -272,14 +256,3 @@ def _convert_to_tflite(saved_model: Path) -> bytes:
 
 def _write_schema(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -10,6 +10,7 @@ model after post-training INT8 quantization, calibrated on training images (writ
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,7 @@ import tensorflow as tf
 from fashion_core.errors import ImageError, ModelError
 from fashion_core.imaging.decode import DATASET_LIMITS, file_pixels
 from fashion_core.modeling.backbones import BACKBONE_LAYER
-from fashion_core.modeling.export import _input_spec, _write_bytes_atomic, input_size
-from fashion_core.modeling.lite import FEATURES, SIGNATURE, LiteForward
+from fashion_core.modeling.lite import FEATURES, INPUT_NAME, SIGNATURE, LiteForward
 from fashion_core.runs.files import RunDir, get_run, read_json, record_run_files, write_json_atomic
 from fashion_core.store import LabelStore, utc_now
 
@@ -33,6 +33,23 @@ PROB_TOLERANCE = 1e-4  # largest difference in probability accepted (float model
 FEATURE_TOLERANCE = 1e-3  # largest difference in features, relative to their largest magnitude
 INFO_FORMAT = 1
 _PROBE_SEED = 7
+
+
+def input_size(model: keras.Model) -> int:
+    """The square input side of a studio model (``(None, S, S, 3)`` input).
+
+    Raises:
+        ModelError: The model does not take square RGB images.
+    """
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or not shape[1]:
+        raise ModelError(f"Expected a model taking (batch, S, S, 3) RGB images; its input is {shape}")
+    return int(shape[1])
+
+
+def input_spec(model: keras.Model) -> tf.TensorSpec:
+    size = input_size(model)
+    return tf.TensorSpec((None, size, size, 3), tf.float32, name=INPUT_NAME)
 
 
 def serving_keras_model(model: keras.Model) -> keras.Model:
@@ -59,7 +76,7 @@ def serving_blob(model: keras.Model, *, representative: np.ndarray | None = None
         archive = keras.export.ExportArchive()
         archive.track(serving)
         archive.add_endpoint("serve", lambda images: serving(images, training=False),
-                             input_signature=[_input_spec(model)])
+                             input_signature=[input_spec(model)])
         archive.write_out(str(staged), verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(staged), signature_keys=[SIGNATURE])
         if representative is not None:
@@ -123,18 +140,15 @@ def check_pixels(store: LabelStore, run_id: str, image_size: int) -> np.ndarray:
     return np.concatenate([val, probe])
 
 
-def write_serving_model(store: LabelStore, run_id: str, model: keras.Model | None = None) -> dict[str, Any]:
+def write_serving_model(store: LabelStore, run_id: str, model: keras.Model) -> dict[str, Any]:
     """Convert the run's model, check it on validation images, save it as ``serving.tflite`` and record it.
 
     Returns:
         The check: images compared and the largest differences (also kept in ``serving.json``).
 
     Raises:
-        ModelError: No trusted model, the conversion fails, or its answers differ from the model's.
+        ModelError: The conversion fails, or its answers differ from the model's.
     """
-    from fashion_core.modeling.training import load_run_model
-
-    model = model if model is not None else load_run_model(store, run_id)
     run_dir = RunDir(get_run(store, run_id).run_dir)
     size = input_size(model)
     blob = serving_blob(model)
@@ -142,22 +156,19 @@ def write_serving_model(store: LabelStore, run_id: str, model: keras.Model | Non
     if not check["max_prob_diff"] <= PROB_TOLERANCE or not check["max_feature_diff"] <= FEATURE_TOLERANCE:
         raise ModelError(f"The converted model of run {run_id} differs from the Keras model ({check});"
                          " predictions will use TensorFlow.")
-    _write_bytes_atomic(run_dir.serving, blob)
+    write_bytes_atomic(run_dir.serving, blob)
     _update_info(run_dir, float={"created_at": utc_now(), "image_size": size, "check": check})
     record_run_files(store, run_id, serving=True)
     return check
 
 
-def write_int8_model(store: LabelStore, run_id: str, model: keras.Model | None = None) -> dict[str, Any]:
+def write_int8_model(store: LabelStore, run_id: str, model: keras.Model) -> dict[str, Any]:
     """Quantize the run's model to INT8 (calibrated on up to ``REPRESENTATIVE_IMAGES`` training images),
     save it as ``serving-int8.tflite`` and record it; return how far it moved from the Keras model.
 
     Raises:
-        ModelError: No trusted model, no readable training image, or the conversion fails.
+        ModelError: No readable training image, or the conversion fails.
     """
-    from fashion_core.modeling.training import load_run_model
-
-    model = model if model is not None else load_run_model(store, run_id)
     run_dir = RunDir(get_run(store, run_id).run_dir)
     size = input_size(model)
     representative = read_pixels(run_image_paths(store, run_id, "train", REPRESENTATIVE_IMAGES), size)
@@ -165,7 +176,7 @@ def write_int8_model(store: LabelStore, run_id: str, model: keras.Model | None =
         raise ModelError(f"Run {run_id} has no readable training image to calibrate INT8 quantization on.")
     blob = serving_blob(model, representative=representative)
     check = compare(model, LiteForward(blob), check_pixels(store, run_id, size))
-    _write_bytes_atomic(run_dir.serving_int8, blob)
+    write_bytes_atomic(run_dir.serving_int8, blob)
     _update_info(run_dir, int8={"created_at": utc_now(), "representative_images": int(len(representative)),
                                 "check": check})
     record_run_files(store, run_id, serving=True)
@@ -176,3 +187,14 @@ def _update_info(run_dir: RunDir, **parts: Any) -> None:
     info = read_json(run_dir.serving_info, default={}) or {}
     info.update(parts, format=INFO_FORMAT)
     write_json_atomic(run_dir.serving_info, info)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

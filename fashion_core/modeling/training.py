@@ -345,7 +345,8 @@ class _Trainer:
         self.run_dir.write_status(phase="serving", message="converting the model for fast prediction")
         started = time.perf_counter()
         try:
-            check = write_serving_model(self.store, self.run_dir.run_id)
+            model = load_run_model(self.store, self.run_dir.run_id)  # the best checkpoint, as it will be served
+            check = write_serving_model(self.store, self.run_dir.run_id, model)
             self.log.write(f"serving model written in {time.perf_counter() - started:.1f}s"
                            f" (checked on {check['images']} images: max difference {check['max_prob_diff']:.1g})")
         except Exception as exc:  # noqa: BLE001 - never fails the run: TensorFlow answers instead

@@ -356,9 +356,10 @@ def _serving_forward(store: LabelStore, run_id: str, *, int8: bool) -> tuple[Lit
                          f" `python -m fashion_core quantize --run {run_id}`.")
     if path is None:  # a run from before serving models: write it now, once (TensorFlow converts)
         from fashion_core.modeling.serving_model import write_serving_model
+        from fashion_core.modeling.training import load_run_model
 
         try:
-            write_serving_model(store, run_id)
+            write_serving_model(store, run_id, load_run_model(store, run_id))
         except (ModelError, OSError) as exc:
             return None, f"TFLite unavailable ({short_reason(exc)}); running in TensorFlow"
         path = verified_serving_path(store, run_id, name)
