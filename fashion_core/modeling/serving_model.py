@@ -58,7 +58,7 @@ def serving_keras_model(model: keras.Model) -> keras.Model:
         node = model.get_layer(BACKBONE_LAYER)._inbound_nodes[0]  # the backbone's call inside this model
         features = node.output_tensors[0]
         outputs = {**model.output, FEATURES: features}
-        return keras.Model(model.inputs, outputs, name=f"{model.name}_serving")
+        return keras.Model(model.inputs[0], outputs, name=f"{model.name}_serving")
     except (ValueError, AttributeError, IndexError, TypeError) as exc:
         raise ModelError(f"The model has no backbone layer {BACKBONE_LAYER!r} to take features from: {exc}") from exc
 
