@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as the CLI: no LiteRT or TensorFlow log lines
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
 # Runs a command and prints its wall time and peak RSS (the only child of this wrapper).

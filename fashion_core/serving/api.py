@@ -182,6 +182,8 @@ def create_app(
 
 
 def _load(models: _Models, run: str) -> _Loaded:
+    if run == models.default:
+        return models.get(run)  # loaded at start: no store query per request
     try:
         get_run(models.store, run)
     except JobError as exc:
