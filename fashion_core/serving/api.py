@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -83,8 +84,8 @@ class _Models:
                 return self._loaded[run_id]
             predictor = Predictor.from_run(self.store, run_id, limits=self.limits, engine=self.engine)
 
-            def predict(batch: Any) -> list:
-                return predictor.with_saved_thresholds().predict_pixels(batch, details=True)
+            def predict(batch: Any) -> list:  # the forward pass only: details follow in each request's thread
+                return predictor.with_saved_thresholds().answer_rows(batch)
 
             loaded = _Loaded(predictor, Batcher(predict))
             self._loaded[run_id] = loaded
@@ -174,7 +175,10 @@ def create_app(
             raise ApiError(415, "not_an_image", str(exc)) from None
         except ImageError as exc:
             raise ApiError(422, "bad_image", str(exc)) from None
-        answer = await asyncio.wrap_future(loaded.batcher.submit(pixels))
+        answer, features = await asyncio.wrap_future(loaded.batcher.submit(pixels))
+        if loaded.predictor.calibration is not None:  # familiarity and applies, beside the next forward pass
+            feats = None if features is None else features[np.newaxis]
+            [answer] = await run_in_threadpool(loaded.predictor.details, pixels[np.newaxis], [answer], feats)
         return JSONResponse({name: answer.details_dict()},
                             headers={"X-Run": run, "X-Engine": loaded.predictor.engine})
 

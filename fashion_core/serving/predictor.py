@@ -168,7 +168,8 @@ class Predictor:
             return load_run_model(store, run_id)
 
         predictor = cls(None if lite else load_model(), schema, thresholds=thresholds, run_id=run_id,
-                        limits=limits, engine="tf" if lite is None else "auto", lite=lite, load_model=load_model)
+                        limits=limits, engine=engine if engine in ("tflite", "tf") else "tf", lite=lite,
+                        load_model=load_model)
         predictor.engine_note = predictor.engine_note or note
         configured = (read_json(run_dir.config, default={}) or {}).get("image_size")
         if configured is not None and configured != predictor.image_size:
@@ -239,18 +240,28 @@ class Predictor:
 
     def predict_pixels(self, pixels: np.ndarray, *, details: bool = False) -> list[Prediction]:
         """Predict a batch of ready pixels, ``(N, S, S, 3)`` in 0..255 (uint8 or float), in one forward pass."""
+        rows = self.answer_rows(pixels)
+        answers = [answer for answer, _ in rows]
+        if not details or not rows:
+            return answers
+        features = None if rows[0][1] is None else np.stack([f for _, f in rows])
+        return self.details(np.asarray(pixels), answers, features)
+
+    def answer_rows(self, pixels: np.ndarray) -> list[tuple[Prediction, np.ndarray | None]]:
+        """One forward pass over ``(N, S, S, 3)`` pixels: each row's ranked answer and its backbone
+        features (None if the model does not give them), for ``details`` later (the API adds them
+        in the request's own thread, beside the next batch's forward pass)."""
         batch = np.asarray(pixels)
         if batch.ndim != 4 or batch.shape[1:] != (self.image_size, self.image_size, 3):
             raise ImageError(
                 f"Expected pixels of shape (N, {self.image_size}, {self.image_size}, 3); got {batch.shape}"
             )
         started = time.perf_counter()
-        rows = batch.astype(np.float32, copy=False)
-        outputs = dict(self._forward(rows))
+        outputs = dict(self._forward(batch.astype(np.float32, copy=False)))
         features = outputs.pop(FEATURES, None)
         ms = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
-        answers = [self._answer(outputs, i, ms, ms) for i in range(len(batch))]
-        return self.details(batch, answers, features) if details else answers
+        return [(self._answer(outputs, i, ms, ms), None if features is None else np.asarray(features[i], np.float32))
+                for i in range(len(batch))]
 
     def predict_bytes(self, data: bytes, *, name: str | None = None, details: bool = False) -> Prediction:
         """Predict one photo from its file's bytes (JPEG, PNG or WebP).
