@@ -71,6 +71,21 @@ def test_answers_equal_the_clis(trained: TinyRun, client: TestClient, capsys: py
 
 
 @pytest.mark.slow
+def test_a_calibrated_runs_details_equal_the_clis(trained: TinyRun, capsys: pytest.CaptureFixture) -> None:
+    from fashion_core.analysis.calibration import calibrate_run
+
+    calibrate_run(trained.store, trained.run_id)  # familiarity and applies join the answers
+    paths = [photo(trained, i) for i in range(4)]
+    code = main(["--home", str(trained.workspace.root), "predict", "--run", trained.run_id, *map(str, paths),
+                 "--json", "--details"])
+    cli = json.loads(capsys.readouterr().out)
+    assert code == 0 and all(cli[str(p)]["familiarity"] is not None for p in paths)
+    with TestClient(create_app(trained.store, trained.run_id)) as c, ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda p: c.post("/v1/predict", files=upload(p)).json(), paths))
+    assert answers == [{str(p): cli[str(p)]} for p in paths]
+
+
+@pytest.mark.slow
 def test_runs_health_and_docs(trained: TinyRun, client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "run": trained.run_id, "engine": "tflite"}
     runs = client.get("/v1/runs").json()
