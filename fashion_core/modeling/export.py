@@ -19,7 +19,7 @@ import tensorflow as tf
 from fashion_core.errors import ModelError
 from fashion_core.modeling.heads import make_heads
 from fashion_core.modeling.lite import INPUT_NAME, LITE_THREADS, SIGNATURE, LiteForward  # noqa: F401 - re-exported
-from fashion_core.modeling.serving_model import input_spec, write_bytes_atomic, input_size
+from fashion_core.modeling.serving_model import input_size, input_spec, write_bytes_atomic
 from fashion_core.runs.files import RunDir, get_run
 from fashion_core.runs.readers import read_schema, read_thresholds
 from fashion_core.store import LabelStore
