@@ -10,8 +10,9 @@ from PIL import Image
 from fashion_core.imaging.decode import MAX_IMAGE_BYTES, MB, load_photo
 from fashion_core.runs.choose import default_run, finished_runs, validation_score
 from fashion_core.runs.files import RunDir, RunRecord
+from fashion_core.runs.readers import read_int8_comparison
 from fashion_core.serving.photos import IMAGE_SUFFIXES, fetch_image_bytes
-from fashion_core.serving.predictor import LITE_CACHE_FILE, Predictor
+from fashion_core.serving.predictor import Predictor
 from fashion_core.views.predict import probability_figure
 from ui.page import PageContext, run_page
 from ui.services import get_store
@@ -184,7 +185,7 @@ def main(ctx: PageContext) -> None:
         data, name=name, max_side=DISPLAY_SIDE
     )  # a bad file fails here, before the model loads
     # The model is loaded once per process; thresholds are re-read (evaluation may have tuned them since).
-    converted = (Path(run.run_dir) / LITE_CACHE_FILE).exists()
+    converted = RunDir.SERVING in (run.files_sha256 or {})  # written when the run finished
     with st.spinner(
         "Loading the model (once per process)..."
         if converted
@@ -196,6 +197,16 @@ def main(ctx: PageContext) -> None:
     if predictor.calibration is None:
         _offer_calibration(ctx, run)
     _answers(predictor, run, data, name, shown)
+    _int8_note(run)
+
+
+def _int8_note(run: RunRecord) -> None:
+    """What the INT8 model would cost, as measured by `quantize` (shown before anyone serves with it)."""
+    comparison = read_int8_comparison(RunDir(Path(run.run_dir)))
+    if comparison:
+        f, q = comparison["float"], comparison["int8"]
+        st.caption(f"INT8 model of this run (`serve --int8`): validation accuracy {q['accuracy']:.3f} vs float"
+                   f" {f['accuracy']:.3f} on {comparison['images']} images; one photo {q['ms']:.1f} ms vs {f['ms']:.1f} ms.")
 
 
 run_page(

@@ -118,9 +118,9 @@ def _outputs_and_features(
         if batch.ok:
             rows = [first + i for i in batch.ok]
             pixels = batch.pixels.astype(np.float32)
-            for key, value in predictor.forward(pixels).items():
+            outputs, f = predictor.forward_with_features(pixels)  # one pass when the serving model gives both
+            for key, value in outputs.items():
                 probs[key][rows] = value
-            f = predictor.features(pixels)
             feats = np.zeros((len(paths), f.shape[1]), np.float32) if feats is None else feats
             feats[rows] = f
             stats[rows] = pixel_stats(pixels)

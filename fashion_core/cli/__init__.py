@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",  # train (foreground)
     "runs",  # runs list/show/cancel/submit (background jobs)
     "predict",  # predict, export-model
+    "serve",  # serve (the HTTP API), quantize
     "evaluate",  # evaluate, suspicious, suggest-merges
     "labels",  # export-labels
     "doctor",  # doctor, backup, restore

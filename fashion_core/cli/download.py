@@ -9,11 +9,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fashion_core.cli._common import print_json
-from fashion_core.download import DownloadConfig, DownloadSummary, ProgressInfo, download_images
-from fashion_core.download.summary import summarize_download
+
+# The downloader pulls in pandas and requests (~1 s): imported when `download` runs, not for every command.
+if TYPE_CHECKING:
+    from fashion_core.download import DownloadConfig, DownloadSummary, ProgressInfo
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     cancel = threading.Event()
     with _progress_bar() as on_progress, _interrupt_sets(cancel):
+        from fashion_core.download import download_images
+
         summary = download_images(args.list, args.out, config=config, on_progress=on_progress, cancel=cancel)
     if args.json:
         print_json(summary.to_dict())
@@ -61,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> DownloadConfig:
+    from fashion_core.download import DownloadConfig
+
     config = DownloadConfig(allow_private=args.allow_private, resize_short_side=args.resize)
     if args.workers is not None:
         config = replace(config, workers=args.workers)
@@ -71,6 +77,8 @@ def _config(args: argparse.Namespace) -> DownloadConfig:
 
 
 def _human(summary: DownloadSummary) -> str:
+    from fashion_core.download.summary import summarize_download
+
     figures = summarize_download(summary)
     lines = [
         f"{figures.ok} downloaded, {figures.skipped} already there, {figures.failed} failed "

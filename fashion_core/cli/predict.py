@@ -40,6 +40,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="values per category to list (default: all for --json/--csv, 3 for text)",
     )
     p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument(
+        "--engine",
+        choices=("auto", "int8", "tf"),
+        default="auto",
+        help="auto: the run's serving model without TensorFlow (older runs: converted once); int8: its INT8"
+        " model (see `quantize`); tf: the Keras model in TensorFlow",
+    )
+    p.add_argument("--int8", action="store_true", help="the same as --engine int8")
     p.set_defaults(func=run_predict)
 
     e = sub.add_parser("export-model", help="export a run's model as a SavedModel (and a TFLite file)")
@@ -48,6 +56,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--out", required=True, help="folder to create: saved_model/ (+ model.tflite), each with its schema"
     )
     e.add_argument("--tflite", action="store_true", help="also write model.tflite")
+    e.add_argument(
+        "--int8",
+        action="store_true",
+        help="also write model-int8.tflite (post-training INT8, calibrated on training images) and print"
+        " its validation accuracy and speed against the float model",
+    )
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=run_export)
 
@@ -66,7 +80,8 @@ def run_predict(args: argparse.Namespace) -> int:
     store = open_store(args)
     get_run(store, args.run)  # an unknown run fails before anything else (and before TensorFlow loads)
     paths, problems = collect_image_paths(args.images)
-    predictor = _load_predictor(store, args.run) if paths else None
+    engine = "int8" if args.int8 else args.engine
+    predictor = _load_predictor(store, args.run, engine) if paths else None
     details = predictor is not None and predictor.calibration is not None
     result = predictor.predict_paths(paths, batch_size=args.batch_size, details=details) if predictor else None
     problems += list(result.problems) if result else []
@@ -94,11 +109,14 @@ def _warn_unfamiliar(predictions: dict[str, Any]) -> None:
                   f" (familiarity {prediction.familiarity.score:.3f}); its answers are unreliable", file=sys.stderr)
 
 
-def _load_predictor(store: Any, run_id: str) -> Any:
+def _load_predictor(store: Any, run_id: str, engine: str = "auto") -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from fashion_core.serving.predictor import Predictor
 
-    return Predictor.from_run(store, run_id)
+    predictor = Predictor.from_run(store, run_id, engine=engine)
+    if predictor.engine_note:
+        print(f"note: {predictor.engine_note}", file=sys.stderr)
+    return predictor
 
 
 def write_csv(path: Path, predictions: dict[str, Any], top: int | None) -> None:
@@ -145,6 +163,8 @@ def run_export(args: argparse.Namespace) -> int:
     results = {"saved_model": saved.to_dict()}
     if args.tflite:
         results["tflite"] = export_tflite(store, args.run, out / "model.tflite", saved_model=saved).to_dict()
+    if args.int8:
+        results["int8"] = _export_int8(store, args.run, out, saved.image_size)
     if args.json:
         print_json({"run": args.run, **results})
     else:
@@ -153,3 +173,21 @@ def run_export(args: argparse.Namespace) -> int:
                 f"{kind}: {r['model']} (schema: {r['schema']}; input {r['image_size']}x{r['image_size']} RGB 0..255)"
             )
     return 0
+
+
+def _export_int8(store: Any, run_id: str, out: Path, image_size: int) -> dict[str, Any]:
+    """The run's INT8 serving model (written and measured now) copied to ``out/model-int8.tflite``."""
+    import shutil
+
+    from fashion_core.analysis.quantize import quantize_run
+    from fashion_core.runs.files import RunDir, get_run
+
+    report = quantize_run(store, run_id)
+    target = out / "model-int8.tflite"
+    shutil.copyfile(RunDir(get_run(store, run_id).run_dir).serving_int8, target)
+    f, q = report["float"], report["int8"]
+    print(f"INT8 vs float on {report['images']} validation images: accuracy {q['accuracy']:.4f} vs {f['accuracy']:.4f}"
+          f" ({q['accuracy'] - f['accuracy']:+.4f}); one photo {q['ms']:.1f} ms vs {f['ms']:.1f} ms", file=sys.stderr)
+    return {"run": run_id, "model": str(target), "schema": str(out / "saved_model" / "schema.json"),
+            "image_size": image_size, "comparison": report,
+            "note": "outputs: one per category (as the SavedModel) and _features (the backbone's features)"}

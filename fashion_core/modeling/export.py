@@ -1,12 +1,13 @@
-"""A run's model for use outside the studio: the serving functions (TF, TFLite), SavedModel and TFLite files."""
+"""A run's model for use outside the studio: the serving functions (TF, TFLite), SavedModel and TFLite files.
+
+The TFLite files run in LiteRT (``modeling.lite``), not TensorFlow's deprecated ``tf.lite.Interpreter``.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,18 +18,14 @@ import tensorflow as tf
 
 from fashion_core.errors import ModelError
 from fashion_core.modeling.heads import make_heads
+from fashion_core.modeling.lite import INPUT_NAME, LITE_THREADS, SIGNATURE, LiteForward  # noqa: F401 - re-exported
+from fashion_core.modeling.serving_model import input_size, input_spec, write_bytes_atomic
 from fashion_core.runs.files import RunDir, get_run
 from fashion_core.runs.readers import read_schema, read_thresholds
 from fashion_core.store import LabelStore
 
-INPUT_NAME = "image"
-SIGNATURE = "serving_default"
 SCHEMA_FILE = "schema.json"
 EXPORT_FORMAT = "fashion-attribute-studio/1"
-# The TFLite interpreter's XNNPACK kernels run these small convolutional nets about 2.5x
-# faster than TensorFlow on this CPU (bench/predict.py); one thread, because the machine is
-# shared and a second thread mostly waits for a busy core (measured slower under load).
-LITE_THREADS = 1
 LITE_TOLERANCE = 1e-4  # largest difference from the Keras model's probabilities accepted on load
 _PROBE_SEED = 7
 
@@ -51,18 +48,6 @@ class ExportResult:
         }
 
 
-def input_size(model: keras.Model) -> int:
-    """The square input side of a studio model (``(None, S, S, 3)`` input).
-
-    Raises:
-        ModelError: The model does not take square RGB images.
-    """
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or not shape[1]:
-        raise ModelError(f"Expected a model taking (batch, S, S, 3) RGB images; its input is {shape}")
-    return int(shape[1])
-
-
 def serving_function(model: keras.Model, *, jit_compile: bool = False) -> Any:
     """The model's inference pass as one traced ``tf.function`` with a fixed input signature.
 
@@ -71,7 +56,7 @@ def serving_function(model: keras.Model, *, jit_compile: bool = False) -> Any:
     pipeline per call), a call costs little more than the arithmetic, so one photo is fast.
     """
     return tf.function(
-        _inference(model), input_signature=[_input_spec(model)], jit_compile=jit_compile, autograph=False
+        _inference(model), input_signature=[input_spec(model)], jit_compile=jit_compile, autograph=False
     )
 
 
@@ -80,62 +65,6 @@ def _inference(model: keras.Model) -> Any:
         return model(images, training=False)
 
     return serve
-
-
-def _input_spec(model: keras.Model) -> tf.TensorSpec:
-    size = input_size(model)
-    return tf.TensorSpec((None, size, size, 3), tf.float32, name=INPUT_NAME)
-
-
-class LiteForward:
-    """The model's forward pass in the TFLite interpreter, one photo at a time (thread-safe).
-
-    Called like ``serving_function``'s result: float32 ``(N, S, S, 3)`` pixels in, a dict of
-    per-output ``(N, K)`` probabilities out (NumPy arrays).
-
-    Args:
-        blob: A ``.tflite`` model with the ``serving_default`` signature (see ``tflite_blob``).
-        threads: Interpreter threads.
-
-    Raises:
-        ModelError: The blob is not a TFLite model with that signature.
-    """
-
-    def __init__(self, blob: bytes, *, threads: int = LITE_THREADS) -> None:
-        if not isinstance(threads, int) or threads < 1:
-            raise ModelError(f"`threads` must be a positive integer. Received: threads={threads!r}")
-        try:
-            with warnings.catch_warnings():  # TF 2.20 points to the separate LiteRT package; same runtime
-                warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-                self._interpreter = tf.lite.Interpreter(model_content=bytes(blob), num_threads=threads)
-            runner = self._interpreter.get_signature_runner(SIGNATURE)
-            inputs, outputs = runner.get_input_details(), runner.get_output_details()
-            del runner  # it holds the interpreter's internals, which would block resizing below
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"Not a usable TFLite model: {exc}") from exc
-        if list(inputs) != [INPUT_NAME]:
-            raise ModelError(f"The TFLite model's inputs are {list(inputs)}, expected [{INPUT_NAME!r}]")
-        shape = [int(d) for d in inputs[INPUT_NAME]["shape"]]
-        self.image_size = shape[1]
-        self._input = inputs[INPUT_NAME]["index"]
-        self._outputs = {name: d["index"] for name, d in outputs.items()}
-        self._lock = threading.Lock()  # an interpreter holds its tensors: one call at a time
-        # Raw tensor calls on a fixed (1, S, S, 3) input: the signature runner's per-call checks cost ~1 ms.
-        self._interpreter.resize_tensor_input(
-            self._input, [1, self.image_size, self.image_size, 3], strict=False
-        )
-        self._interpreter.allocate_tensors()
-
-    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        rows = np.asarray(batch, np.float32)
-        answers = [self._one(rows[i : i + 1]) for i in range(len(rows))]
-        return {name: np.concatenate([a[name] for a in answers]) for name in self._outputs}
-
-    def _one(self, row: np.ndarray) -> dict[str, np.ndarray]:
-        with self._lock:
-            self._interpreter.set_tensor(self._input, row)
-            self._interpreter.invoke()
-            return {name: self._interpreter.get_tensor(index) for name, index in self._outputs.items()}
 
 
 def tflite_blob(model: keras.Model) -> bytes:
@@ -174,7 +103,7 @@ def lite_forward(
     check_forward(model, forward)
     if cache is not None:
         try:
-            _write_bytes_atomic(cache, blob)
+            write_bytes_atomic(cache, blob)
         except OSError:
             pass  # a read-only run folder: convert again next time
     return forward
@@ -299,7 +228,7 @@ def export_tflite(
         size, blob = input_size(model), tflite_blob(model)
     schema_path = out.with_name(out.stem + ".schema.json")
     _write_schema(schema_path, export_schema(store, run_id, size))
-    _write_bytes_atomic(out, blob)
+    write_bytes_atomic(out, blob)
     return ExportResult(run_id, out, schema_path, size)
 
 
@@ -313,7 +242,7 @@ def _fresh_target(out: Path) -> Path:
 def _write_saved_model(model: keras.Model, path: Path) -> None:
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", _inference(model), input_signature=[_input_spec(model)])
+    archive.add_endpoint("serve", _inference(model), input_signature=[input_spec(model)])
     archive.write_out(str(path), verbose=False)
 
 
@@ -327,14 +256,3 @@ def _convert_to_tflite(saved_model: Path) -> bytes:
 
 def _write_schema(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

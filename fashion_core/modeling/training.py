@@ -79,7 +79,7 @@ def train_run(store: LabelStore, workspace: Workspace, config: TrainConfig, run_
     except RunCancelled:
         return trainer.finish("cancelled")
     except KeyboardInterrupt:
-        trainer.finish("cancelled")
+        trainer.finish("cancelled", serving=False)  # the user wants out now: prediction converts later
         raise
     except BaseException as exc:
         trainer.fail(exc)
@@ -320,8 +320,8 @@ class _Trainer:
         self.run_dir.write_status(state="running", phase=phase, message=message)
         self.log.write(message)
 
-    def finish(self, state: str) -> dict[str, Any]:
-        """Write metrics, record the model hash and end the run in ``state``."""
+    def finish(self, state: str, *, serving: bool = True) -> dict[str, Any]:
+        """Write metrics, record the model hash, write the serving model and end the run in ``state``."""
         if state == "cancelled":
             with contextlib.suppress(Exception):
                 self.save_best()  # quick mode: the best heads so far become the model
@@ -329,6 +329,8 @@ class _Trainer:
         metrics = build_metrics(self.config, self.table, self.is_val, self.progress, self.facts,
                                 seconds=time.perf_counter() - self.started, started_at=self.started_at)
         write_json_atomic(self.run_dir.metrics, metrics)
+        if serving and self.facts.get("model_sha256"):  # before "done": a finished run serves at once
+            self._write_serving_model()
         fault_point("train:before-finish")  # model and metrics on disk, the store still says running
         if state == "done" and self.before_done is not None:
             update_run(self.store, self.run_dir.run_id, model_sha256=self.facts.get("model_sha256"))
@@ -342,6 +344,21 @@ class _Trainer:
         self.run_dir.write_status(state=state, phase=state, message=message, eta_seconds=0, finished_at=utc_now())
         self.log.write(message)
         return metrics
+
+    def _write_serving_model(self) -> None:
+        """The model prediction runs without TensorFlow (checked against this one); if it cannot be
+        written the run is still done: prediction then converts it, or answers in TensorFlow."""
+        from fashion_core.modeling.serving_model import write_serving_model
+
+        self.run_dir.write_status(phase="serving", message="converting the model for fast prediction")
+        started = time.perf_counter()
+        try:
+            model = load_run_model(self.store, self.run_dir.run_id)  # the best checkpoint, as it will be served
+            check = write_serving_model(self.store, self.run_dir.run_id, model)
+            self.log.write(f"serving model written in {time.perf_counter() - started:.1f}s"
+                           f" (checked on {check['images']} images: max difference {check['max_prob_diff']:.1g})")
+        except Exception as exc:  # noqa: BLE001 - never fails the run: TensorFlow answers instead
+            self.log.write(f"no serving model: {type(exc).__name__}: {exc}")
 
     def fail(self, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"

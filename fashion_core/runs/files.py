@@ -4,8 +4,9 @@ A run folder (``<workspace>/runs/<run_id>/``) holds: ``config.json``, ``schema.j
 ``label_map.json``, ``split.csv``, ``status.json`` (live state, rewritten atomically),
 ``history.csv`` (one row per epoch), ``metrics.json``, ``model.keras`` (best checkpoint),
 ``log.txt``, to ask a running job to stop a ``cancel`` flag file, and later
-``thresholds.json`` and ``evaluation.json`` (evaluation), ``serving.tflite`` (prediction),
-``suspicious.json`` (the suspicious-label queue). Every name is defined on ``RunDir`` only.
+``thresholds.json`` and ``evaluation.json`` (evaluation), ``serving.tflite`` (the model prediction
+runs, written when the run finishes; ``serving-int8.tflite`` on request; their checks in
+``serving.json``), ``suspicious.json`` (the suspicious-label queue). Every name is defined on ``RunDir`` only.
 """
 
 from __future__ import annotations
@@ -89,12 +90,17 @@ class RunDir:
     CANCEL: ClassVar[str] = "cancel"
     THRESHOLDS: ClassVar[str] = "thresholds.json"  # tuned multi-label thresholds {category: {value: t}}
     EVALUATION: ClassVar[str] = "evaluation.json"
-    LITE_CACHE: ClassVar[str] = "serving.tflite"  # the converted model prediction runs
+    SERVING: ClassVar[str] = "serving.tflite"  # the converted model prediction runs (no TensorFlow)
+    SERVING_INT8: ClassVar[str] = "serving-int8.tflite"  # the same, INT8-quantized (on request)
+    SERVING_INFO: ClassVar[str] = "serving.json"  # their checks against the Keras model, INT8's accuracy
+    LITE_CACHE: ClassVar[str] = SERVING  # the name older code knew it by
     SUSPICIOUS: ClassVar[str] = "suspicious.json"
     CALIBRATION: ClassVar[str] = "calibration.json"  # temperatures, familiarity threshold, ECE before/after
     FAMILIARITY: ClassVar[str] = "familiarity.npz"  # reference features and the applies estimators
     # The files that change what the model answers: their SHA-256 are recorded and checked.
     ANSWER_FILES: ClassVar[tuple[str, ...]] = (MODEL, SCHEMA, LABEL_MAP, THRESHOLDS, CALIBRATION, FAMILIARITY)
+    # The models a run serves with: hashed when written, trusted only if recorded (older runs have none).
+    SERVING_FILES: ClassVar[tuple[str, ...]] = (SERVING, SERVING_INT8)
 
     @property
     def run_id(self) -> str:
@@ -113,6 +119,9 @@ class RunDir:
     thresholds = property(lambda self: self.path / RunDir.THRESHOLDS)
     evaluation = property(lambda self: self.path / RunDir.EVALUATION)
     lite_cache = property(lambda self: self.path / RunDir.LITE_CACHE)
+    serving = property(lambda self: self.path / RunDir.SERVING)
+    serving_int8 = property(lambda self: self.path / RunDir.SERVING_INT8)
+    serving_info = property(lambda self: self.path / RunDir.SERVING_INFO)
     suspicious = property(lambda self: self.path / RunDir.SUSPICIOUS)
     calibration = property(lambda self: self.path / RunDir.CALIBRATION)
     familiarity = property(lambda self: self.path / RunDir.FAMILIARITY)
@@ -259,17 +268,24 @@ def runs_using_map(store: LabelStore, name: str) -> list[str]:
 # -- the hashes that guard a run's answers -------------------------------------------------------
 
 
-def record_run_files(store: LabelStore, run_id: str) -> dict[str, str] | None:
+def record_run_files(store: LabelStore, run_id: str, *, serving: bool = False) -> dict[str, str] | None:
     """Record the SHA-256 of the run's ``ANSWER_FILES`` as they are now; None if it has no model.
 
     The model's entry is the hash recorded when the model was saved (not re-read), so a model
-    file swapped before this call is still refused.
+    file swapped before this call is still refused. The serving models' entries are kept as
+    recorded, unless ``serving`` (their writer, right after writing them) asks to hash them now.
     """
     run = get_run(store, run_id)
     if not run.model_sha256:
         return None
-    hashes = RunDir(run.run_dir).answer_file_hashes()
+    run_dir = RunDir(run.run_dir)
+    hashes = run_dir.answer_file_hashes()
     hashes[RunDir.MODEL] = run.model_sha256
+    for name in RunDir.SERVING_FILES:
+        if serving and (run_dir.path / name).exists():
+            hashes[name] = sha256_file(run_dir.path / name)
+        elif not serving and name in (run.files_sha256 or {}):
+            hashes[name] = run.files_sha256[name]
     update_run(store, run_id, files_sha256=hashes)
     return hashes
 
@@ -301,9 +317,29 @@ def verified_model_path(store: LabelStore, run_id: str) -> Path:
     return run_dir.model
 
 
+def verified_serving_path(store: LabelStore, run_id: str, name: str = RunDir.SERVING) -> Path | None:
+    """The run's serving model ``name`` if it was recorded when written and every file the run answers
+    with is unchanged; None if the run has none recorded (an older run: TensorFlow serves it).
+
+    Raises:
+        ModelError: A recorded file is missing or changed (as ``verified_model_path``).
+    """
+    verified_model_path(store, run_id)  # model, schema, label map, thresholds, calibration unchanged
+    run = get_run(store, run_id)
+    recorded = (run.files_sha256 or {}).get(name)
+    if recorded is None:
+        return None
+    path = Path(run.run_dir) / name
+    actual = sha256_file(path) if path.exists() else None
+    if actual != recorded:
+        raise ModelError(_changed_message(path, run_id, recorded, actual))
+    return path
+
+
 _FILE_TITLES = {RunDir.MODEL: "Model file", RunDir.SCHEMA: "Schema file", RunDir.LABEL_MAP: "Label map file",
                 RunDir.THRESHOLDS: "Thresholds file", RunDir.CALIBRATION: "Calibration file",
-                RunDir.FAMILIARITY: "Familiarity file"}
+                RunDir.FAMILIARITY: "Familiarity file", RunDir.SERVING: "Serving model",
+                RunDir.SERVING_INT8: "INT8 serving model"}
 
 
 def _changed_message(path: Path, run_id: str, recorded: str | None, actual: str | None) -> str:

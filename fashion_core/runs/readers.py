@@ -90,3 +90,13 @@ def write_thresholds(store: LabelStore, run_id: str, thresholds: Mapping[str, Ma
         run_dir.thresholds.unlink(missing_ok=True)
     record_run_files(store, run_id)
 
+
+
+def read_int8_comparison(run_dir: RunDir) -> dict[str, Any] | None:
+    """The INT8 model's measured cost (``quantize``: float and INT8 validation accuracy and speed), or None."""
+    try:
+        info = read_json(run_dir.serving_info, default={}) or {}
+    except JobError:
+        return None
+    comparison = (info.get("int8") or {}).get("comparison") if isinstance(info, dict) else None
+    return comparison if isinstance(comparison, dict) and "float" in comparison and "int8" in comparison else None

@@ -4,8 +4,11 @@ The model (see ``modeling.model.build_model``) takes float32 RGB pixels in 0..25
 ``(S, S, 3)`` and returns one probability vector per category (softmax for single-choice,
 sigmoid for multi-label). A ``Predictor`` loads it once and answers all categories of a
 photo in one pass. Photos are decoded by ``imaging.decode`` (the decoder training uses).
-TensorFlow is reached only through ``fashion_core.modeling`` and only when a model is
-loaded, so importing this module is cheap.
+
+A run's serving model (``serving.tflite``, written when the run finished) runs in LiteRT
+(``modeling.lite``): answering photos imports no TensorFlow. A run without one (older runs) gets
+it converted on first use (TensorFlow), or is answered by TensorFlow if that fails. Grad-CAM
+loads the Keras model (and TensorFlow) when first asked.
 """
 
 from __future__ import annotations
@@ -13,23 +16,23 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fashion_core.errors import ImageError, ModelError
 from fashion_core.imaging.decode import ImageLimits, photo_pixels, short_reason
 from fashion_core.modeling.heads import Head, make_heads
-from fashion_core.runs.files import RunDir, get_run, read_json
+from fashion_core.modeling.lite import FEATURES, LiteForward
+from fashion_core.runs.files import RunDir, get_run, read_json, verified_serving_path
 from fashion_core.runs.readers import check_thresholds
 from fashion_core.runs.readers import read_schema as load_run_schema
 from fashion_core.runs.readers import read_thresholds as load_thresholds
-from fashion_core.schema import Kind, Schema
+from fashion_core.schema import Schema
+from fashion_core.serving.answers import BatchPrediction, CategoryPrediction, Prediction, ValueProb
 from fashion_core.serving.calibration import (
     Calibration,
-    FamiliarityScore,
     apply_temperature,
     calibrated_threshold,
     read_calibration,
@@ -44,127 +47,40 @@ if TYPE_CHECKING:
     from fashion_core.modeling.gradcam import Heatmap
     from fashion_core.store import LabelStore
 
+__all__ = ["BatchPrediction", "CategoryPrediction", "Prediction", "Predictor", "ValueProb", "load_thresholds"]
+
 THRESHOLDS_FILE = RunDir.THRESHOLDS  # the evaluation's tuned thresholds: {category: {value: t}}
 DEFAULT_THRESHOLD = 0.5
-ENGINES = ("auto", "tflite", "tf")
-LITE_CACHE_FILE = RunDir.LITE_CACHE  # in the run folder: the converted model prediction runs
-
-
-@dataclass(frozen=True)
-class ValueProb:
-    """One value of a category and its predicted probability."""
-
-    value: str
-    prob: float
-
-
-@dataclass(frozen=True)
-class CategoryPrediction:
-    """A category's answer: every value, most probable first.
-
-    Attributes:
-        category: Category name.
-        kind: Single-choice (softmax, probabilities sum to 1) or multi-label (sigmoid).
-        values: All values with their probabilities, sorted by probability (ties: schema order).
-        positives: Multi-label only: the values at or above their threshold, most probable first.
-        tuned_thresholds: Whether those thresholds were tuned on validation data (the run's
-            ``thresholds.json``) rather than the default 0.5.
-        thresholds: Multi-label only: each value's threshold, in the order of ``values``.
-    """
-
-    category: str
-    kind: Kind
-    values: tuple[ValueProb, ...]
-    positives: tuple[str, ...] = ()
-    tuned_thresholds: bool = False
-    thresholds: tuple[float, ...] = ()
-
-    @property
-    def top(self) -> ValueProb:
-        return self.values[0]
-
-    def ranked(self, top: int | None = None) -> list[dict[str, Any]]:
-        """``[{"value": V, "prob": P}, ...]`` most probable first (the first ``top`` only, if given)."""
-        chosen = self.values if top is None else self.values[:top]
-        return [{"value": v.value, "prob": round(v.prob, 6)} for v in chosen]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Every category's answer for one photo, and what it cost.
-
-    Attributes:
-        categories: One answer per category of the run, in schema order.
-        inference_ms: The forward pass (this photo's share of its batch).
-        total_ms: From the file's bytes to the ranked answers.
-    """
-
-    categories: tuple[CategoryPrediction, ...]
-    inference_ms: float
-    total_ms: float
-    familiarity: FamiliarityScore | None = None  # set when asked for details of a calibrated run
-    applies: dict[str, float] | None = None  # per category: does the photo show what it describes
-
-    def __getitem__(self, category: str) -> CategoryPrediction:
-        for answer in self.categories:
-            if answer.category == category:
-                return answer
-        raise KeyError(category)
-
-    def to_dict(self, top: int | None = None) -> dict[str, list[dict[str, Any]]]:
-        """``{CATEGORY: [{"value": V, "prob": P}, ...]}``, values sorted by probability."""
-        return {c.category: c.ranked(top) for c in self.categories}
-
-    def details_dict(self, top: int | None = None) -> dict[str, Any]:
-        """``{"categories": to_dict(), "familiarity": {"score", "unfamiliar"} | None, "applies": {C: P} | None}``."""
-        return {"categories": self.to_dict(top),
-                "familiarity": self.familiarity.to_dict() if self.familiarity else None,
-                "applies": self.applies}
-
-    def with_details(self, familiarity: FamiliarityScore, applies: dict[str, float]) -> Prediction:
-        return Prediction(self.categories, self.inference_ms, self.total_ms, familiarity, applies)
-
-
-@dataclass(frozen=True)
-class BatchPrediction:
-    """Answers for many photos (by path, in input order) and the photos that failed."""
-
-    predictions: dict[str, Prediction]
-    problems: tuple[ImageProblem, ...] = ()
-    seconds: float = 0.0
-
-    def to_dict(self, top: int | None = None, *, details: bool = False) -> dict[str, Any]:
-        """``{IMAGE: {CATEGORY: [{"value": V, "prob": P}, ...]}}`` (the CLI's ``--json``); with
-        ``details`` each image's ``Prediction.details_dict``."""
-        if details:
-            return {path: p.details_dict(top) for path, p in self.predictions.items()}
-        return {path: p.to_dict(top) for path, p in self.predictions.items()}
+# auto: the run's serving model (converted now if an older run lacks it), else TensorFlow;
+# int8: the run's INT8 serving model (see ``quantize``); tflite: converted in memory; tf: TensorFlow.
+ENGINES = ("auto", "int8", "tflite", "tf")
+LITE_CACHE_FILE = RunDir.SERVING  # in the run folder: the serving model prediction runs
 
 
 class Predictor:
     """A loaded multi-head model that answers every category of a photo in one forward pass.
 
-    Build it once per process (``Predictor.from_run``) and reuse it: loading, converting and
-    tracing take seconds, a prediction milliseconds. Safe to share between threads.
-
-    The forward pass runs in the TFLite interpreter (XNNPACK kernels, about 2.5x faster than
-    TensorFlow on this CPU), converted from the model and checked against it on a probe
-    photo; if that fails (``engine="auto"``) it runs as a traced TensorFlow function.
-    Grad-CAM always uses the Keras model.
+    Build it once per process (``Predictor.from_run``) and reuse it: loading takes a fraction of
+    a second from a run's serving model (seconds with TensorFlow), a prediction milliseconds.
+    Safe to share between threads.
 
     Args:
-        model: A studio model (raw 0..255 pixels in, dict of per-category probabilities out).
+        model: A studio Keras model (raw 0..255 pixels in, dict of per-category probabilities out),
+            or None when ``lite`` answers (then ``load_model`` gives it to Grad-CAM on demand).
         schema: The categories and values of its outputs (the run's ``schema.json``).
         thresholds: Multi-label thresholds ``{category: {value: t}}``; missing ones are 0.5.
         run_id: The run the model comes from, if any (for display).
         limits: Size limits for photos.
-        engine: ``auto`` (TFLite, else TensorFlow), ``tflite`` or ``tf``.
-        lite_cache: A file to keep the converted TFLite model in (``from_run``: in the run folder).
+        engine: With a Keras model: ``auto``/``tflite`` (converted in memory, checked; ``auto`` falls
+            back to TensorFlow) or ``tf``.
+        lite_cache: A file to keep the in-memory conversion in (a Keras model only).
+        lite: A serving model's forward pass (``modeling.lite``): no TensorFlow is needed.
+        load_model: Loads the Keras model when Grad-CAM (or a model without features) needs it.
     """
 
     def __init__(
         self,
-        model: keras.Model,
+        model: keras.Model | None,
         schema: Schema,
         *,
         thresholds: Mapping[str, Mapping[str, float]] | None = None,
@@ -172,24 +88,41 @@ class Predictor:
         limits: ImageLimits = ImageLimits(),
         engine: str = "auto",
         lite_cache: Path | None = None,
+        lite: LiteForward | None = None,
+        load_model: Callable[[], keras.Model] | None = None,
     ) -> None:
-        from fashion_core.modeling.export import input_size
-
         if engine not in ENGINES:
             raise ModelError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
-        self.model = model
+        if model is None and lite is None:
+            raise ModelError("A Predictor needs a Keras model or a serving model")
+        self._model, self._load_model = model, load_model
         self.schema = schema
         self.run_id = run_id
         self.run_dir: RunDir | None = None  # set by from_run: where the run's thresholds live
         self.limits = limits
         self.heads: tuple[Head, ...] = make_heads(schema.categories)
         self.thresholds = check_thresholds(thresholds or {}, schema, source="thresholds")
-        self.image_size = input_size(model)
         self.engine_note = ""
         self.calibration: Calibration | None = None  # set by from_run when the run was calibrated
-        self._features: Callable[[np.ndarray], np.ndarray] | None = None  # built on first use
-        self._forward, self.engine = self._make_forward(engine, lite_cache)
+        self._features: Callable[[np.ndarray], np.ndarray] | None = None  # Keras features, built on first use
+        if lite is not None:
+            self.image_size = lite.image_size
+            self._forward, self.engine = lite, ("tflite-int8" if lite.quantized else "tflite")
+        else:
+            from fashion_core.modeling.export import input_size
+
+            self.image_size = input_size(model)
+            self._forward, self.engine = self._make_forward(engine, lite_cache)
         self._check_outputs()
+
+    @property
+    def model(self) -> keras.Model:
+        """The Keras model (loaded with TensorFlow on first use when a serving model answers)."""
+        if self._model is None:
+            if self._load_model is None:
+                raise ModelError("This predictor has no Keras model to load (Grad-CAM needs it)")
+            self._model = self._load_model()
+        return self._model
 
     def _make_forward(self, engine: str, lite_cache: Path | None) -> tuple[ForwardFn, str]:
         from fashion_core.modeling.export import lite_forward, serving_function
@@ -208,30 +141,35 @@ class Predictor:
     def from_run(
         cls, store: LabelStore, run_id: str, *, limits: ImageLimits = ImageLimits(), engine: str = "auto"
     ) -> Predictor:
-        """Load a finished run's model (only if its SHA-256 matches the record), schema and thresholds.
+        """Load a finished run's model (only if the recorded SHA-256 of every file it answers with match),
+        schema, thresholds and calibration.
 
-        The TFLite conversion is kept in the run folder (``serving.tflite``), so only the
-        first load of a run pays for it; the cached file is checked against the model.
+        ``auto``: the run's serving model in LiteRT, without TensorFlow; an older run without one
+        gets it written now (once), else TensorFlow answers. ``int8``: the run's INT8 serving
+        model (``python -m fashion_core quantize``). ``tf``: the Keras model in TensorFlow.
 
         Raises:
             JobError: Unknown run.
-            ModelError: No trusted model, or its files disagree with each other.
+            ModelError: No trusted model, no INT8 model when asked, or files that disagree.
         """
-        from fashion_core.modeling.training import load_run_model
-
+        if engine not in ENGINES:
+            raise ModelError(f"`engine` must be one of {ENGINES}. Received: engine={engine!r}")
         run_dir = RunDir(get_run(store, run_id).run_dir)
         schema = load_run_schema(run_dir)
         thresholds = load_thresholds(run_dir, schema)
-        model = load_run_model(store, run_id)
-        predictor = cls(
-            model,
-            schema,
-            thresholds=thresholds,
-            run_id=run_id,
-            limits=limits,
-            engine=engine,
-            lite_cache=run_dir.path / LITE_CACHE_FILE,
-        )
+        lite, note = None, ""
+        if engine in ("auto", "int8"):
+            lite, note = _serving_forward(store, run_id, int8=engine == "int8")
+
+        def load_model() -> keras.Model:
+            from fashion_core.modeling.training import load_run_model
+
+            return load_run_model(store, run_id)
+
+        predictor = cls(None if lite else load_model(), schema, thresholds=thresholds, run_id=run_id,
+                        limits=limits, engine=engine if engine in ("tflite", "tf") else "tf", lite=lite,
+                        load_model=load_model)
+        predictor.engine_note = predictor.engine_note or note
         configured = (read_json(run_dir.config, default={}) or {}).get("image_size")
         if configured is not None and configured != predictor.image_size:
             raise ModelError(
@@ -259,7 +197,7 @@ class Predictor:
         )
 
     def _check_outputs(self) -> None:
-        """Trace the forward pass now (the first photo need not wait) and check the outputs fit."""
+        """Run the forward pass now (the first photo need not wait) and check the outputs fit."""
         outputs = self.forward(np.zeros((1, self.image_size, self.image_size, 3), np.float32))
         expected = {h.key: h.size for h in self.heads}
         got = {k: int(v.shape[-1]) for k, v in outputs.items()}
@@ -268,38 +206,61 @@ class Predictor:
 
     def forward(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """The bare forward pass: float32 ``(N, S, S, 3)`` pixels to per-output probabilities (no checks)."""
-        return self._forward(batch)
+        return {k: v for k, v in self._forward(batch).items() if k != FEATURES}
+
+    def forward_with_features(self, batch: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Probabilities and the backbone's features, in one forward pass when the serving model gives both."""
+        outputs = dict(self._forward(batch))
+        features = outputs.pop(FEATURES, None)
+        return outputs, (np.asarray(features, np.float32) if features is not None else self.features(batch))
 
     def features(self, batch: np.ndarray) -> np.ndarray:
         """The backbone's features of float32 ``(N, S, S, 3)`` pixels (what familiarity compares)."""
         if self._features is None:
-            from fashion_core.modeling.features import feature_function
+            if FEATURES in getattr(self._forward, "output_names", ()):
+                self._features = lambda x: np.asarray(self._forward(x)[FEATURES], np.float32)
+            else:
+                from fashion_core.modeling.features import feature_function
 
-            self._features = feature_function(self.model)
+                self._features = feature_function(self.model)
         return self._features(batch)
 
-    def details(self, pixels: np.ndarray, predictions: Sequence[Prediction]) -> list[Prediction]:
+    def details(self, pixels: np.ndarray, predictions: Sequence[Prediction],
+                features: np.ndarray | None = None) -> list[Prediction]:
         """The predictions with familiarity and applies added (unchanged if the run is not calibrated)."""
         if self.calibration is None or not len(predictions):
             return list(predictions)
-        feats = self.features(np.asarray(pixels, np.float32))
+        feats = features if features is not None else self.features(np.asarray(pixels, np.float32))
         scores = self.calibration.familiarity(feats, np.asarray(pixels))
         applies = self.calibration.applies_probs(feats)
         return [p.with_details(f, a) for p, f, a in zip(predictions, scores, applies)]
 
     # -- predicting --------------------------------------------------------------------------
 
-    def predict_pixels(self, pixels: np.ndarray) -> list[Prediction]:
-        """Predict a batch of ready pixels, ``(N, S, S, 3)`` in 0..255 (uint8 or float)."""
+    def predict_pixels(self, pixels: np.ndarray, *, details: bool = False) -> list[Prediction]:
+        """Predict a batch of ready pixels, ``(N, S, S, 3)`` in 0..255 (uint8 or float), in one forward pass."""
+        rows = self.answer_rows(pixels)
+        answers = [answer for answer, _ in rows]
+        if not details or not rows:
+            return answers
+        features = None if rows[0][1] is None else np.stack([f for _, f in rows])
+        return self.details(np.asarray(pixels), answers, features)
+
+    def answer_rows(self, pixels: np.ndarray) -> list[tuple[Prediction, np.ndarray | None]]:
+        """One forward pass over ``(N, S, S, 3)`` pixels: each row's ranked answer and its backbone
+        features (None if the model does not give them), for ``details`` later (the API adds them
+        in the request's own thread, beside the next batch's forward pass)."""
         batch = np.asarray(pixels)
         if batch.ndim != 4 or batch.shape[1:] != (self.image_size, self.image_size, 3):
             raise ImageError(
                 f"Expected pixels of shape (N, {self.image_size}, {self.image_size}, 3); got {batch.shape}"
             )
         started = time.perf_counter()
-        outputs = self.forward(batch.astype(np.float32, copy=False))
+        outputs = dict(self._forward(batch.astype(np.float32, copy=False)))
+        features = outputs.pop(FEATURES, None)
         ms = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
-        return [self._answer(outputs, i, ms, ms) for i in range(len(batch))]
+        return [(self._answer(outputs, i, ms, ms), None if features is None else np.asarray(features[i], np.float32))
+                for i in range(len(batch))]
 
     def predict_bytes(self, data: bytes, *, name: str | None = None, details: bool = False) -> Prediction:
         """Predict one photo from its file's bytes (JPEG, PNG or WebP).
@@ -309,11 +270,9 @@ class Predictor:
         """
         started = time.perf_counter()
         pixels = photo_pixels(data, self.image_size, limits=self.limits, name=name)
-        forward_start = time.perf_counter()
-        outputs = self.forward(pixels[np.newaxis].astype(np.float32))
-        done = time.perf_counter()
-        answer = self._answer(outputs, 0, (done - forward_start) * 1000, (done - started) * 1000)
-        return self.details(pixels[np.newaxis], [answer])[0] if details else answer
+        answer = self.predict_pixels(pixels[np.newaxis], details=details)[0]
+        total = (time.perf_counter() - started) * 1000
+        return Prediction(answer.categories, answer.inference_ms, total, answer.familiarity, answer.applies)
 
     def predict_url(self, url: str, *, allow_private: bool = False) -> Prediction:
         """Fetch a photo under the downloader's safety rules and predict it (see ``fetch_image_bytes``)."""
@@ -331,8 +290,7 @@ class Predictor:
         for batch in decode_batches(paths, self.image_size, self.limits, batch_size=batch_size):
             problems += batch.problems
             if batch.ok:
-                answers = self.predict_pixels(batch.pixels)
-                answers = self.details(batch.pixels, answers) if details else answers
+                answers = self.predict_pixels(batch.pixels, details=details)
                 total = (time.perf_counter() - chunk_start) * 1000 / len(batch.ok)
                 for i, answer in zip(batch.ok, answers):
                     predictions[batch.names[i]] = Prediction(
@@ -393,3 +351,26 @@ class Predictor:
         positives = tuple(v.value for v, cut in zip(ranked, cuts) if v.prob >= cut)
         return CategoryPrediction(head.name, head.category.kind, ranked, positives, bool(tuned), cuts)
 
+
+
+def _serving_forward(store: LabelStore, run_id: str, *, int8: bool) -> tuple[LiteForward | None, str]:
+    """The run's (INT8) serving model, and a note when TensorFlow must answer instead.
+
+    Raises:
+        ModelError: ``int8`` and the run has no INT8 serving model; or a recorded file changed.
+    """
+    name = RunDir.SERVING_INT8 if int8 else RunDir.SERVING
+    path = verified_serving_path(store, run_id, name)
+    if path is None and int8:
+        raise ModelError(f"Run {run_id} has no INT8 serving model; write it (and see its accuracy) with"
+                         f" `python -m fashion_core quantize --run {run_id}`.")
+    if path is None:  # a run from before serving models: write it now, once (TensorFlow converts)
+        from fashion_core.modeling.serving_model import write_serving_model
+        from fashion_core.modeling.training import load_run_model
+
+        try:
+            write_serving_model(store, run_id, load_run_model(store, run_id))
+        except (ModelError, OSError) as exc:
+            return None, f"TFLite unavailable ({short_reason(exc)}); running in TensorFlow"
+        path = verified_serving_path(store, run_id, name)
+    return (LiteForward.from_file(path), "") if path is not None else (None, "")

@@ -11,8 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fashion_core.errors import StoreError, UnknownDatasetError
 from fashion_core.schema import Schema
@@ -24,6 +23,9 @@ from fashion_core.store.gallery import GalleryQueryMixin
 from fashion_core.store.maps import MapRowsMixin
 from fashion_core.store.runs import RunRowsMixin
 from fashion_core.workspace import Workspace
+
+if TYPE_CHECKING:  # pandas (~0.5 s to import) is loaded by the queries that return frames
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,8 @@ class LabelStore(EditLogMixin, RunRowsMixin, MapRowsMixin, GalleryQueryMixin):
     def images(self, dataset: str) -> pd.DataFrame:
         """All images of a dataset with their header facts, one row each."""
         info = self.dataset(dataset)
+        import pandas as pd
+
         return pd.read_sql_query(
             "SELECT id AS image_id, path, external_id, url, width, height, format, size_bytes"
             " FROM images WHERE dataset_id = ? ORDER BY id",
@@ -247,6 +251,8 @@ class LabelStore(EditLogMixin, RunRowsMixin, MapRowsMixin, GalleryQueryMixin):
     def original_labels(self, dataset: str) -> pd.DataFrame:
         """The labels exactly as imported: columns image_id, path, category, value, maybe."""
         info = self.dataset(dataset)
+        import pandas as pd
+
         return pd.read_sql_query(
             "SELECT a.image_id, i.path, a.category, a.value, a.maybe FROM annotations a"
             " JOIN images i ON i.id = a.image_id WHERE a.dataset_id = ? ORDER BY a.id",

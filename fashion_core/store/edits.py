@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fashion_core.errors import StoreError
 from fashion_core.schema import normalize_value
 from fashion_core.store.db import utc_now
+
+if TYPE_CHECKING:  # pandas (~0.5 s to import) is loaded by the queries that return frames
+    import pandas as pd
 
 EXCLUDED = None  # new_value of an edit that takes the image out of a category
 # Reason prefix of an edit that accepted a model's suggestion (a convention, not a column, so
@@ -127,6 +129,8 @@ class EditLogMixin:
         if image_id is not None:
             sql += " AND image_id = ?"
             params += (int(image_id),)
+        import pandas as pd
+
         log = pd.read_sql_query(sql + " ORDER BY id DESC", self.conn, params=params)
         log["accepted_suggestion"] = log["reason"].map(accepted_suggestion).astype(bool)
         return log
@@ -138,6 +142,8 @@ class EditLogMixin:
         """
         info = self.dataset(dataset)
         labels = self.original_labels(dataset)
+        import pandas as pd
+
         latest = pd.read_sql_query(
             "SELECT e.image_id, i.path, e.category, e.new_value AS value FROM label_edits e"
             " JOIN (SELECT MAX(id) AS id FROM label_edits WHERE dataset_id = ?"

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[3]
 # TensorFlow's C++ log lines (absl's format and the older one), its Python loggers, absl's.
 TF_LINE = re.compile(
     r"^(?:[IWEF]\d{4} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |WARNING:(?:absl|tensorflow):"
-    r"|WARNING: All log messages before absl)|oneDNN custom operations|cpu_feature_guard",
+    r"|WARNING: All log messages before absl)|oneDNN custom operations|cpu_feature_guard|Created TensorFlow Lite XNNPACK delegate",  # LiteRT too
     re.M,
 )
 

@@ -159,7 +159,9 @@ def test_converts_to_tflite_with_the_same_outputs() -> None:
 
     model = build_efficientnet_lite("lite0", input_shape=(96, 96, 3), weights="bundled")
     blob = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    interpreter = tf.lite.Interpreter(model_content=blob)
+    from ai_edge_litert.interpreter import Interpreter  # LiteRT: tf.lite.Interpreter is deprecated
+
+    interpreter = Interpreter(model_content=blob)
     interpreter.allocate_tensors()
     batch = coffee(96)
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], batch)

@@ -20,7 +20,6 @@ from tests.core.modeling._tiny_data import TINY_SCHEMA, draw
 
 SIDE = 48
 TOLERANCE = 1e-4  # absolute, on probabilities
-pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 
 
 class Run(NamedTuple):
@@ -100,7 +99,9 @@ def test_cli_exports_saved_model_and_tflite_matching_keras(run: Run, tmp_path: P
     served = loaded.signatures["serving_default"](image=tf.constant(run.images))
     for key, probs in keras_probs(run).items():
         np.testing.assert_allclose(served[key].numpy(), probs, atol=1e-5)
-    interpreter = tf.lite.Interpreter(model_path=str(out / "model.tflite"))
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(out / "model.tflite"))
     lite = interpreter.get_signature_runner("serving_default")(image=run.images)
     expected = keras_probs(run)
     assert set(lite) == set(expected) == {"colour", "size", "tags"}

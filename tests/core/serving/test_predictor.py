@@ -74,24 +74,27 @@ def test_every_category_answered_sorted_and_normalised(predictor: Predictor, tra
 
 
 @pytest.mark.slow
-def test_tflite_engine_matches_tensorflow_and_its_cache_is_checked(
+def test_serving_model_matches_tensorflow_and_a_changed_one_is_refused(
     predictor: Predictor, trained: TinyRun
 ) -> None:
-    assert predictor.engine == "tflite" and not predictor.engine_note
-    cache = RunDir(trained.workspace.runs_dir / trained.run_id).path / "serving.tflite"
-    assert cache.is_file()
-    reference = Predictor(predictor.model, predictor.schema, engine="tf")
+    assert predictor.engine == "tflite" and not predictor.engine_note and predictor._model is None
+    serving = RunDir(trained.workspace.runs_dir / trained.run_id).serving
+    assert serving.is_file()
+    reference = Predictor(predictor.model, predictor.schema, engine="tf")  # Grad-CAM's model, loaded on demand
     assert reference.engine == "tf"
     photos = np.stack([photo_pixels(jpeg(seed=i), SIDE) for i in range(4)]).astype(np.float32)
     lite, tf_probs = predictor.forward(photos), reference.forward(photos)
     assert set(lite) == set(tf_probs) == {"colour", "size", "tags"}
     for key in lite:
         np.testing.assert_allclose(lite[key], tf_probs[key], atol=1e-4)
-    original = cache.read_bytes()
-    cache.write_bytes(original[: len(original) // 2])  # a damaged cache is converted again, not trusted
-    again = Predictor.from_run(trained.store, trained.run_id)
-    assert again.engine == "tflite" and cache.read_bytes() == original
-    np.testing.assert_allclose(again.forward(photos)["colour"], lite["colour"], atol=1e-6)
+    np.testing.assert_allclose(predictor.features(photos), reference.features(photos), atol=1e-3)
+    original = serving.read_bytes()
+    try:
+        serving.write_bytes(original[: len(original) // 2])  # a damaged serving model is refused, not used
+        with pytest.raises(ModelError, match="Serving model .* does not match the SHA-256"):
+            Predictor.from_run(trained.store, trained.run_id)
+    finally:
+        serving.write_bytes(original)
     with pytest.raises(ModelError, match="`engine` must be one of"):
         Predictor(predictor.model, predictor.schema, engine="gpu")
 

@@ -1,0 +1,74 @@
+"""CLI commands ``serve`` (the HTTP API on uvicorn) and ``quantize`` (a run's INT8 serving model)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fashion_core.cli._common import open_store, print_json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve a run's model over HTTP (POST /v1/predict, GET /v1/runs, /docs)")
+    p.add_argument("--run", default=None, help="run id answering requests (default: the best finished run)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--int8", action="store_true", help="answer with the run's INT8 model (see `quantize`)")
+    p.set_defaults(func=run_serve)
+
+    q = sub.add_parser("quantize", help="write a run's INT8 serving model and compare its accuracy and speed")
+    q.add_argument("--run", required=True, help="run id (see `runs list`)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=run_quantize)
+
+
+def token_check(store: object) -> object:
+    """The API token check for hosts beyond loopback: None until accounts provide API tokens
+    (then: ``lambda token: name of its user, or None``)."""
+    return None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from fashion_core.errors import ModelError
+    from fashion_core.runs.choose import default_run
+    from fashion_core.serving.api import create_app, is_loopback
+
+    store = open_store(args)
+    check = token_check(store)
+    if check is None and not is_loopback(args.host):
+        raise ModelError(f"Refusing to serve on {args.host}: beyond this machine the API needs API tokens, which"
+                         " this studio does not have yet. Serve on 127.0.0.1 (the default) and put a proxy"
+                         " with authentication in front of it.")
+    run_id = args.run or getattr(default_run(store), "id", None)
+    if run_id is None:
+        raise ModelError("No finished run to serve: train one first (`python -m fashion_core train ...`).")
+    app = create_app(store, run_id, host=args.host, token_check=check, engine="int8" if args.int8 else "auto")
+    import uvicorn
+
+    engine = app.state.models.get(run_id).predictor.engine
+    print(f"serving run {run_id} ({engine}) on http://{args.host}:{args.port}  (API docs: /docs; Ctrl-C stops)",
+          file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from fashion_core.analysis.quantize import quantize_run
+    from fashion_core.runs.files import get_run
+
+    store = open_store(args)
+    get_run(store, args.run)
+    report = quantize_run(store, args.run)
+    if args.json:
+        print_json(report)
+        return 0
+    f, q = report["float"], report["int8"]
+    print(f"run {args.run}: INT8 serving model written ({report['int8_bytes'] / 1e6:.1f} MB,"
+          f" float {report['float_bytes'] / 1e6:.1f} MB)")
+    print(f"validation accuracy on {report['images']} images: float {f['accuracy']:.4f}, INT8 {q['accuracy']:.4f}"
+          f" (change {q['accuracy'] - f['accuracy']:+.4f}); same top answer {report['agreement']:.1%}")
+    for head, acc in f["per_head"].items():
+        print(f"  {head}: float {acc:.4f}, INT8 {q['per_head'][head]:.4f}")
+    print(f"speed (one photo, forward pass): float {f['ms']:.1f} ms, INT8 {q['ms']:.1f} ms")
+    print(f"serve it with: python -m fashion_core serve --run {args.run} --int8")
+    return 0

@@ -1,0 +1,109 @@
+"""The serving model: written when a run finishes, checked and hashed; prediction without TensorFlow; INT8."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fashion_core.errors import ModelError
+from fashion_core.modeling.lite import FEATURES, LiteForward
+from fashion_core.runs.files import RunDir, get_run, update_run
+from fashion_core.serving.predictor import Predictor
+from tests.core.modeling._tiny_data import TinyRun, train_tiny_run
+
+ROOT = Path(__file__).resolve().parents[3]
+# The CLI with TensorFlow and Keras made unimportable: any `import tensorflow` raises ImportError.
+NO_TF = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None;"
+         " from fashion_core.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRun]:
+    made = train_tiny_run(tmp_path_factory.mktemp("serving"), n=24)
+    yield made
+    made.store.close()
+
+
+def run_dir(trained: TinyRun) -> RunDir:
+    return RunDir(trained.workspace.runs_dir / trained.run_id)
+
+
+@pytest.mark.slow
+def test_a_finished_run_has_its_serving_model_checked_and_recorded(trained: TinyRun) -> None:
+    folder = run_dir(trained)
+    recorded = get_run(trained.store, trained.run_id).files_sha256
+    assert RunDir.SERVING in recorded and RunDir.MODEL in recorded
+    info = json.loads(folder.serving_info.read_text())
+    check = info["float"]["check"]
+    assert check["images"] >= 2 and check["max_prob_diff"] <= 1e-4 and check["max_feature_diff"] <= 1e-3
+    forward = LiteForward.from_file(folder.serving)
+    assert set(forward.output_names) == {"colour", "size", "tags", FEATURES} and not forward.quantized
+    photos = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
+    batched, single = forward(photos), [forward(photos[i : i + 1]) for i in range(3)]
+    for key in batched:  # a batch of three is one pass with the same answers as three single passes
+        np.testing.assert_allclose(batched[key], np.concatenate([s[key] for s in single]), atol=1e-6)
+    assert "serving model written" in folder.log.read_text()
+
+
+@pytest.mark.slow
+def test_cli_predicts_with_tensorflow_unimportable(trained: TinyRun) -> None:
+    photo = trained.data / "img" / "003.jpg"
+    args = ["--home", str(trained.workspace.root), "predict", "--run", trained.run_id, str(photo), "--json", "--details"]
+    done = subprocess.run([sys.executable, "-c", NO_TF, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no TensorFlow or LiteRT log noise
+    answer = json.loads(done.stdout)[str(photo)]
+    reference = Predictor.from_run(trained.store, trained.run_id, engine="tf").predict_bytes(photo.read_bytes())
+    for category, ranked in answer["categories"].items():
+        expected = {v.value: v.prob for v in reference[category].values}
+        for item in ranked:
+            assert item["prob"] == pytest.approx(expected[item["value"]], abs=1e-4)
+    # The blocker really blocks: the TensorFlow engine cannot load there.
+    forced = subprocess.run([sys.executable, "-c", NO_TF, *args[:-2], "--engine", "tf"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert forced.returncode != 0 and "import of keras halted" in forced.stderr
+
+
+@pytest.mark.slow
+def test_an_older_run_gets_its_serving_model_on_first_use(trained: TinyRun) -> None:
+    folder = run_dir(trained)
+    record = get_run(trained.store, trained.run_id)
+    kept = folder.serving.read_bytes()
+    try:
+        update_run(trained.store, trained.run_id,
+                   files_sha256={k: v for k, v in record.files_sha256.items() if k != RunDir.SERVING})
+        folder.serving.unlink()
+        predictor = Predictor.from_run(trained.store, trained.run_id)
+        assert predictor.engine == "tflite" and folder.serving.is_file()
+        assert RunDir.SERVING in get_run(trained.store, trained.run_id).files_sha256
+    finally:
+        folder.serving.write_bytes(kept)
+        update_run(trained.store, trained.run_id, files_sha256=record.files_sha256)
+
+
+@pytest.mark.slow
+def test_int8_model_is_written_measured_and_served(trained: TinyRun, capsys: pytest.CaptureFixture) -> None:
+    from fashion_core.cli import main
+
+    with pytest.raises(ModelError, match="no INT8 serving model.*quantize --run"):
+        Predictor.from_run(trained.store, trained.run_id, engine="int8")
+    code = main(["--home", str(trained.workspace.root), "quantize", "--run", trained.run_id, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert report["images"] > 0 and 0.0 <= report["agreement"] <= 1.0
+    for name in ("float", "int8"):
+        assert 0.0 <= report[name]["accuracy"] <= 1.0 and report[name]["ms"] > 0
+        assert set(report[name]["per_head"]) <= {"colour", "size", "tags"}
+    folder = run_dir(trained)
+    assert json.loads(folder.serving_info.read_text())["int8"]["comparison"]["images"] == report["images"]
+    assert RunDir.SERVING_INT8 in get_run(trained.store, trained.run_id).files_sha256
+    int8 = Predictor.from_run(trained.store, trained.run_id, engine="int8")
+    assert int8.engine == "tflite-int8"
+    answer = int8.predict_bytes((trained.data / "img" / "000.jpg").read_bytes())
+    assert [c.category for c in answer.categories] == ["colour", "size", "tags"]
