@@ -71,3 +71,18 @@ def rows_to_csv(rows: Iterable[Iterable[Any]]) -> str:
     buffer = io.StringIO()
     SafeWriter(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
+
+
+def plain_cell(value: Any) -> Any:
+    """Undo ``safe_cell`` when the studio reads back a CSV it wrote (a manifest on resume)."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_PREFIXES):
+        return value[1:]
+    return value
+
+
+def plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(plain_cell)
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from fashion_core.csv_cells import frame_to_csv
 from fashion_core.labels.view import label_view
 from fashion_core.schema import Kind, Schema
 from fashion_core.views import charts
@@ -116,7 +117,7 @@ def _category(schema: Schema, table: pd.DataFrame, co: dict, order: str, metric:
         st.dataframe(charts.flag_rare(rows, min_count), hide_index=True, width="stretch", key="dist_table")
         st.download_button(
             f"Download {name} as CSV",
-            charts.flag_rare(rows, min_count).to_csv(index=False),
+            frame_to_csv(charts.flag_rare(rows, min_count)),
             file_name=f"{name}_counts.csv",
             mime="text/csv",
             key="dist_csv_category",
@@ -168,7 +169,7 @@ def main(ctx: PageContext) -> None:
     _summary(schema, table, min_count)
     st.download_button(
         "Download all counts as CSV",
-        charts.flag_rare(table, min_count).to_csv(index=False),
+        frame_to_csv(charts.flag_rare(table, min_count)),
         file_name=f"{info.name}_label_counts.csv",
         mime="text/csv",
         key="dist_csv_all",

@@ -13,7 +13,6 @@ from fashion_core.analysis.run_labels import EvaluationError, run_labels
 from fashion_core.imaging.decode import DATASET_LIMITS
 from fashion_core.runs.files import record_run_files
 from fashion_core.schema import Kind, split_value
-from fashion_core.serving.photos import decode_batches
 from fashion_core.serving.calibration import (
     MIN_ECE_IMAGES,
     UNFAMILIAR_SHARE,
@@ -21,12 +20,13 @@ from fashion_core.serving.calibration import (
     Reference,
     apply_temperature,
     binned_reliability,
-    fit_temperature,
     familiarity_scores,
+    fit_temperature,
     pixel_stats,
     reliability,
     write_calibration,
 )
+from fashion_core.serving.photos import decode_batches
 from fashion_core.store import LabelStore, utc_now
 
 MAX_REFERENCE = 4000  # training images kept as the familiarity reference (seeded sample above this)

@@ -6,7 +6,6 @@ into a new dataset gives the same current labels (through the same label map, if
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -17,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from fashion_core.csv_cells import SafeWriter
 from fashion_core.errors import ExportError
 from fashion_core.labels.view import ACTIVE, LabelSource, label_view
 from fashion_core.schema import Kind, Schema, encode_code, split_value
@@ -116,7 +116,7 @@ def export_labels(store: LabelStore, dataset: str, fmt: str, out: Path, *,
 
 def _writer() -> tuple[io.StringIO, Any]:
     buffer = io.StringIO()
-    return buffer, csv.writer(buffer, lineterminator="\n")
+    return buffer, SafeWriter(buffer, lineterminator="\n")  # labels come from data: no formulas
 
 
 def _fashionai(schema: Schema, labels: pd.DataFrame) -> str:
