@@ -224,4 +224,5 @@ run_page(
         "while the app runs."
     ),
     needs_dataset=False,
+    action="download",
 )

@@ -12,8 +12,8 @@ from fashion_core.store import DatasetInfo
 from ui import label_state as ls
 from ui.identity import current_identity
 from ui.keyboard import bind_keys
-from ui.services import get_store, get_workspace
 from ui.page import PageContext, run_page
+from ui.services import get_store, get_workspace
 from ui.widgets import served_thumbnails
 
 ALL = "All categories"
