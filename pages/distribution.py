@@ -11,6 +11,7 @@ from fashion_core.schema import Kind, Schema
 from fashion_core.views import charts
 from ui.page import PageContext, run_page
 from ui.services import get_store
+from ui.text import plain
 
 ORDER_LABELS = {"schema": "Schema order", "count": "Largest first"}
 METRIC_LABELS = {"count": "Counts", "share": "Shares"}
@@ -160,7 +161,7 @@ def main(ctx: PageContext) -> None:
     version = tuple(store.labels_version(info.name))
     schema, table, co, map_name, map_version = _distribution(str(store.db_path), info.name, version)
     through = f"through label map **{map_name}** (version {map_version})" if map_name else "no label map"
-    st.caption(f"Current labels of **{info.name}** (originals plus edits), {through}.")
+    st.caption(f"Current labels of **{plain(info.name)}** (originals plus edits), {through}.")
     if int(table.groupby("category")["images"].first().sum()) == 0:
         st.info("This dataset has no labels yet.", icon=":material/info:")
         st.stop()

@@ -14,6 +14,7 @@ from fashion_core.errors import FashionCoreError
 from fashion_core.paths import DATA_ROOTS_ENV, confine
 from ui import state
 from ui.services import get_store
+from ui.text import plain
 
 IMPORTED = "download_imported"  # small summary of the last import: dataset, counts, a few rejections
 FAILURE_ROWS = 50  # failed rows shown; the manifest has them all
@@ -98,7 +99,7 @@ def _imported(out_dir: Path, *, key: str) -> None:
     if not brief or brief["out_dir"] != str(out_dir):
         return
     st.success(
-        f"Imported dataset **{brief['dataset']}**: {brief['images']:,} images, {brief['rows_read']:,} rows "
+        f"Imported dataset **{plain(brief['dataset'])}**: {brief['images']:,} images, {brief['rows_read']:,} rows "
         f"read, {brief['rejected_count']:,} rejected."
     )
     if brief["rejected"]:
