@@ -40,10 +40,14 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def frame_to_csv(frame: pd.DataFrame, **kwargs: Any) -> str:
-    """``frame.to_csv`` of the safe copy (``index=False`` unless asked otherwise)."""
-    kwargs.setdefault("index", False)
-    return safe_frame(frame).to_csv(**kwargs)
+def frame_to_csv(frame: pd.DataFrame) -> str:
+    """``frame`` (without its index) as CSV text with safe cells.
+
+    Written by the csv module, which quotes a cell holding a carriage return (pandas' writer
+    leaves it bare, splitting the row).
+    """
+    rows = frame.astype(object).where(frame.notna(), "").itertuples(index=False, name=None)
+    return rows_to_csv([[str(c) for c in frame.columns], *rows])
 
 
 class SafeWriter:
@@ -63,13 +67,13 @@ class SafeWriter:
 class SafeDictWriter(csv.DictWriter):
     """A ``csv.DictWriter`` whose values are made safe first."""
 
-    def writerow(self, rowdict: dict[str, Any]) -> Any:
-        return super().writerow({k: v if isinstance(v, Number) else safe_cell(v) for k, v in rowdict.items()})
+    def _dict_to_list(self, rowdict: dict[str, Any]) -> list[Any]:  # both writerow and writerows use it
+        return safe_row(super()._dict_to_list(rowdict))
 
 
 def rows_to_csv(rows: Iterable[Iterable[Any]]) -> str:
     buffer = io.StringIO()
-    SafeWriter(buffer, lineterminator="\n").writerows(rows)
+    SafeWriter(buffer, lineterminator="\r\n").writerows(rows)  # RFC 4180; a bare \r in a cell is quoted
     return buffer.getvalue()
 
 

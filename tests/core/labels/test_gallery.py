@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fashion_core.labels import gallery as gal
 from fashion_core.errors import SchemaError, StoreError
+from fashion_core.labels import gallery as gal
 from fashion_core.schema import FASHIONAI, Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 
