@@ -117,14 +117,14 @@ def manifest_chunks(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
             for column in columns:
                 if column not in chunk:
                     chunk[column] = ""
-            yield chunk
+            yield plain_frame(chunk)  # cells the writer made safe, read back as they were
 
 
 def _read_manifest(path: Path, **options: Any) -> Any:
     """``pd.read_csv`` of a manifest as text; a DataFrame, or a chunk reader with ``chunksize``."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, **options)
-        return plain_frame(frame) if isinstance(frame, pd.DataFrame) else (plain_frame(c) for c in frame)
+        return plain_frame(frame) if isinstance(frame, pd.DataFrame) else frame  # chunks: see manifest_chunks
     except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
         raise DownloadError(f"{path}: unreadable manifest ({exc})") from None
     except OSError as exc:
