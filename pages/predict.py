@@ -147,7 +147,7 @@ def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown
             st.plotly_chart(probability_figure(answer, top=top), key=f"predict_bars_{answer.category}")
             if answer.kind.value == "multi":
                 source = "tuned thresholds" if answer.tuned_thresholds else "threshold 0.5"
-                st.caption(f"Predicted: {plain(', '.join(answer.positives) or 'none')} ({plain(source)})")
+                st.caption(f"Predicted: {plain(', '.join(answer.positives) or 'none')} ({source})")
     if st.toggle("Show where the model looked (Grad-CAM heat map per category)", key=GRADCAM):
         maps = _heatmaps(predictor, run.id, run.model_sha256, data)
         cols = st.columns(4)
