@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from fashion_core.access import LOCAL, acting_as
+from fashion_core.access import LOCAL, acting_as, set_resolver
 from fashion_core.accounts import accounts_on
 from fashion_core.accounts.serve import check_serving
 from fashion_core.errors import FashionCoreError
@@ -38,7 +38,11 @@ except FashionCoreError as exc:
     st.stop()
 with acting_as(LOCAL):  # first start: the studio itself draws the demo data, not the visitor
     services.ensure_demo_data()
-identity = auth.require_sign_in()  # before sign-in: only the sign-in form
+set_resolver(auth.resolve)  # fashion_core's checks ask who this browser session is
+identity = auth.current_identity()
+if identity.role is None:  # before sign-in: only the sign-in form, and no list of pages
+    st.navigation([st.Page(auth.sign_in_form, title="Sign in", url_path="sign-in")], position="hidden").run()
+    st.stop()
 
 sections: dict[str, list[st.Page]] = {}
 for script, title, icon, section in PAGES:

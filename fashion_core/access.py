@@ -12,7 +12,7 @@ process, tests) acts as ``LOCAL``, the owner of the workspace files, as before a
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -62,7 +62,10 @@ def _os_user() -> str:
 
 LOCAL = Identity(_os_user(), "admin", "local")
 ANONYMOUS = Identity("anonymous", None, "none")
-_acting: ContextVar[Identity] = ContextVar("fashion_core_acting", default=LOCAL)
+_acting: ContextVar[Identity | None] = ContextVar("fashion_core_acting", default=None)
+# The app installs a resolver that reads the signed-in person of the current browser session (a
+# Streamlit fragment or callback runs outside the context the page's script set), see set_resolver.
+_resolver: Callable[[], Identity] | None = None
 
 
 def check_role(role: str) -> str:
@@ -95,14 +98,23 @@ def require(identity: Identity, action: str) -> Identity:
     )
 
 
+def set_resolver(resolver: Callable[[], Identity] | None) -> None:
+    """Where ``acting`` asks when no identity was set in this context (the app: the session's sign-in)."""
+    global _resolver
+    _resolver = resolver
+
+
 def acting() -> Identity:
-    """The identity the current script run, command or thread acts as."""
-    return _acting.get()
+    """The identity acting now: set by ``acting_as``, else the resolver's answer, else ``LOCAL``."""
+    identity = _acting.get()
+    if identity is not None:
+        return identity
+    return _resolver() if _resolver is not None else LOCAL
 
 
 def require_acting(action: str) -> Identity:
     """``require`` for the acting identity: the check the store and the core actions make."""
-    return require(_acting.get(), action)
+    return require(acting(), action)
 
 
 def act_as(identity: Identity) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fashion_core.access import ANONYMOUS, LOCAL, Identity, act_as
+from fashion_core.access import ANONYMOUS, LOCAL, Identity, set_resolver
 from fashion_core.accounts import accounts_on, sign_in, sso_identity
 from fashion_core.errors import FashionCoreError
 from ui.services import get_store
@@ -51,10 +51,23 @@ def _sso_identity() -> Identity | None:
     return identity
 
 
+def resolve() -> Identity:
+    """The acting identity for fashion_core's checks: this browser session's, ``LOCAL`` for server work.
+
+    Installed with ``fashion_core.access.set_resolver``; a thread without a browser session (a
+    download worker) is the server's own work, started by a page that checked the role first.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return LOCAL
+    return current_identity()
+
+
 def require_sign_in() -> Identity:
-    """Act as the current identity for this run; before sign-in, show only the sign-in form and stop."""
+    """The current identity; before sign-in, show only the sign-in form and stop."""
+    set_resolver(resolve)
     identity = current_identity()
-    act_as(identity)
     if identity.role is not None:
         return identity
     sign_in_form()
