@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# HOST: another address than loopback only with accounts on (README: Serving a team)
+HOST ?= 127.0.0.1
 GPU ?= 0
 
 .PHONY: install run test lint bench browser clean
@@ -35,7 +37,7 @@ $(VENV)/.installed-gpu: requirements.txt
 install: $(INSTALLED)
 
 run: install
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 browser:
 	bash scripts/install-browser.sh

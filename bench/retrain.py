@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fashion_core.demo import generate_demo_data  # noqa: E402
 from fashion_core.ingest.importer import import_labels  # noqa: E402
+from fashion_core.labels.label_map import Op, Step  # noqa: E402
 from fashion_core.labels.maps import activate_map, add_steps  # noqa: E402
 from fashion_core.modeling.config import Augmentation, TrainConfig  # noqa: E402
-from fashion_core.labels.label_map import Op, Step  # noqa: E402
 from fashion_core.runs.files import RunDir, new_run_id, register_run  # noqa: E402
 from fashion_core.store import LabelStore  # noqa: E402
 from fashion_core.workspace import Workspace  # noqa: E402

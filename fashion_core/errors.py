@@ -113,3 +113,23 @@ class StoreBusyError(WorkspaceError):
 
 class InstallError(FashionCoreError, FileNotFoundError):
     """A file the studio ships with (the app's pages, assets) is missing: a broken install."""
+
+
+class AccountError(FashionCoreError, ValueError):
+    """An account cannot be made, changed or used (unknown user, bad role, wrong password)."""
+
+
+class AccessDeniedError(AccountError, PermissionError):
+    """The signed-in identity's role does not allow the action (says which role would)."""
+
+
+class EditConflictError(StoreError):
+    """Someone else changed a label after the person saving saw it: who, when and to what."""
+
+
+class UnsafePathError(FashionCoreError, ValueError):
+    """A name or path would leave the folder it must stay in (traversal, a symlink out, a bad name)."""
+
+
+class ServeConfigError(FashionCoreError, RuntimeError):
+    """The app may not be served as asked (another address without accounts)."""

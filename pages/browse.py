@@ -15,6 +15,7 @@ from ui.browse_bulk import K_FLASH, PICK, bulk_relabel, clear_selection, select,
 from ui.image_detail import render_image_detail
 from ui.page import PageContext, run_page
 from ui.services import get_store
+from ui.text import plain
 from ui.widgets import flash, served_thumbnails
 
 ALL = "All categories"
@@ -121,7 +122,7 @@ def _gallery(info: DatasetInfo, result: gal.GalleryPage) -> None:
         with grid.cell():
             _tile(row, report)
     for path, problem in list(report.problems.items())[:5]:
-        st.caption(f":orange[{path}: {problem}]")
+        st.caption(f":orange[{plain(path)}: {plain(problem)}]")
 
 
 def _tile(row, report) -> None:

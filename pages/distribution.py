@@ -5,11 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from fashion_core.csv_cells import frame_to_csv
 from fashion_core.labels.view import label_view
 from fashion_core.schema import Kind, Schema
 from fashion_core.views import charts
 from ui.page import PageContext, run_page
 from ui.services import get_store
+from ui.text import plain
 
 ORDER_LABELS = {"schema": "Schema order", "count": "Largest first"}
 METRIC_LABELS = {"count": "Counts", "share": "Shares"}
@@ -116,7 +118,7 @@ def _category(schema: Schema, table: pd.DataFrame, co: dict, order: str, metric:
         st.dataframe(charts.flag_rare(rows, min_count), hide_index=True, width="stretch", key="dist_table")
         st.download_button(
             f"Download {name} as CSV",
-            charts.flag_rare(rows, min_count).to_csv(index=False),
+            frame_to_csv(charts.flag_rare(rows, min_count)),
             file_name=f"{name}_counts.csv",
             mime="text/csv",
             key="dist_csv_category",
@@ -159,7 +161,7 @@ def main(ctx: PageContext) -> None:
     version = tuple(store.labels_version(info.name))
     schema, table, co, map_name, map_version = _distribution(str(store.db_path), info.name, version)
     through = f"through label map **{map_name}** (version {map_version})" if map_name else "no label map"
-    st.caption(f"Current labels of **{info.name}** (originals plus edits), {through}.")
+    st.caption(f"Current labels of **{plain(info.name)}** (originals plus edits), {through}.")
     if int(table.groupby("category")["images"].first().sum()) == 0:
         st.info("This dataset has no labels yet.", icon=":material/info:")
         st.stop()
@@ -168,7 +170,7 @@ def main(ctx: PageContext) -> None:
     _summary(schema, table, min_count)
     st.download_button(
         "Download all counts as CSV",
-        charts.flag_rare(table, min_count).to_csv(index=False),
+        frame_to_csv(charts.flag_rare(table, min_count)),
         file_name=f"{info.name}_label_counts.csv",
         mime="text/csv",
         key="dist_csv_all",

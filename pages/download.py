@@ -7,18 +7,21 @@ from typing import Any
 
 import streamlit as st
 
+from fashion_core.access import require_acting
+from fashion_core.accounts.audit import record
 from fashion_core.download import DownloadConfig
 from fashion_core.download.jobs import DownloadJob, DownloadRegistry
 from fashion_core.download.summary import summarize_download
 from fashion_core.download.uploads import default_out_dir, save_list
 from fashion_core.errors import FashionCoreError
+from fashion_core.paths import data_roots, join_inside
 from fashion_core.views.runs import format_duration
 from ui.download_results import IMPORTED, earlier_folder, results
 from ui.page import PageContext, run_page
+from ui.services import get_store
 
 JOB = "download_job"  # id of the download shown
 SEEN = "download_seen"  # (job, state) at the last full run: a change redraws the whole page
-UPLOAD, SERVER_PATH = "Upload a file", "Path on the server"
 POLL_SECONDS = 1.0
 DEFAULTS = DownloadConfig()
 PRIVATE_WARNING = (
@@ -39,22 +42,13 @@ def _registry() -> DownloadRegistry:
 
 
 def _list_choice() -> tuple[str | None, Any]:
-    """The list's display name and either an uploaded file or a server path (None: nothing yet)."""
-    source = st.radio(
-        "URL list",
-        [UPLOAD, SERVER_PATH],
-        horizontal=True,
-        key="download_source",
+    """The uploaded list's name and file (None: nothing yet). No server path: a visitor must not
+    make the server read its own files."""
+    upload = st.file_uploader(
+        "URL list", type=["csv", "txt"], key="download_upload",
         help="A JD-style list: lines 'id,url,l1,...,l13' with 0/1 labels; a header line is allowed.",
     )
-    if source == UPLOAD:
-        upload = st.file_uploader("List file", type=["csv", "txt"], key="download_upload")
-        return (upload.name, upload) if upload is not None else (None, None)
-    typed = st.text_input(
-        "List path on the server", key="download_list_path", placeholder="/data/jd/train.csv"
-    )
-    path = typed.strip()
-    return (Path(path).name, Path(path).expanduser()) if path else (None, None)
+    return (upload.name, upload) if upload is not None else (None, None)
 
 
 def _options() -> DownloadConfig | None:
@@ -91,12 +85,16 @@ def _options() -> DownloadConfig | None:
 def _new_download(downloads: Path) -> None:
     name, chosen = _list_choice()
     out_typed = st.text_input(
-        "Output folder",
+        "Output folder name",
         key="download_out",
-        placeholder=str(downloads / "<list name>"),
-        help="Empty: the default folder.",
+        placeholder="<list name>",
+        help=f"A folder inside the workspace's downloads folder ({downloads}); empty: the list's name.",
     )
-    out_dir = Path(out_typed.strip()).expanduser() if out_typed.strip() else None
+    out_dir = None
+    try:
+        out_dir = join_inside(downloads, out_typed.strip()) if out_typed.strip() else None
+    except FashionCoreError as exc:
+        st.error(str(exc))
     if name is not None and out_dir is None:
         out_dir = default_out_dir(downloads, name)
     if out_dir is not None:
@@ -114,10 +112,10 @@ def _new_download(downloads: Path) -> None:
     ):
         return
     try:
-        list_path = (
-            chosen if isinstance(chosen, Path) else save_list(downloads / "lists", name, chosen.getvalue())
-        )
+        require_acting("download")  # before the list is saved
+        list_path = save_list(downloads / "lists", name, chosen.getvalue())
         job_id = _registry().start(list_path, out_dir, config)
+        record(get_store(), "download", str(out_dir), f"list {list_path.name}")
     except FashionCoreError as exc:
         st.error(str(exc))
         return
@@ -214,7 +212,7 @@ def main(ctx: PageContext) -> None:
         if not job.active:
             _finished(job)
     with st.expander("Look at an earlier download folder"):
-        earlier_folder()
+        earlier_folder(data_roots(ctx.workspace.root))
 
 
 run_page(
@@ -226,4 +224,5 @@ run_page(
         "while the app runs."
     ),
     needs_dataset=False,
+    action="download",
 )

@@ -25,6 +25,7 @@ from ui.image_detail import render_image_detail
 from ui.metric_table import metric_table
 from ui.page import PageContext, run_page
 from ui.services import get_store
+from ui.text import plain
 from ui.widgets import flash, served_thumbnails, stage_progress
 
 RUN, CATEGORY, NORMALIZE = "evaluate_run", "evaluate_category", "evaluate_normalize"
@@ -53,7 +54,7 @@ def _detail(info: DatasetInfo, image_id: int, category: str | None, neighbours: 
 def _pick_run(info: DatasetInfo) -> RunRecord:
     runs = evaluable_runs(get_store(), info.name)
     if not runs:
-        st.info(f"No finished training run of **{info.name}** yet: train a model first, then judge it here.",
+        st.info(f"No finished training run of **{plain(info.name)}** yet: train a model first, then judge it here.",
                 icon=":material/info:")
         st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
         st.stop()
@@ -184,7 +185,7 @@ def _tile(row, thumbs, prefix: str) -> None:
         st.warning(f"#{row.image_id}: {thumbs.problems.get(row.path, 'no preview')}", icon=":material/broken_image:")
     # Zero-width spaces after underscores: long category names wrap there, not mid-word.
     name = row.category.replace("_", "_\u200b")
-    st.caption(f"{name}:  \n**{row.given}** ({row.given_prob:.0%}) → {row.predicted} ({row.predicted_prob:.0%})")
+    st.caption(f"{plain(name)}:  \n**{plain(row.given)}** ({row.given_prob:.0%}) → {plain(row.predicted)} ({row.predicted_prob:.0%})")
     st.button("Open", key=f"{prefix}_open_{row.image_id}_{row.category}", icon=":material/zoom_in:",
               type="tertiary", on_click=open_image, args=(row.image_id, row.category))
 

@@ -7,6 +7,7 @@ import streamlit as st
 from fashion_core.labels.stats import labelled_images
 from ui.page import PageContext, run_page
 from ui.services import get_store
+from ui.text import plain
 
 # The workflow, in the order a new user walks it; each step links to its page.
 WORKFLOW = [
@@ -69,7 +70,7 @@ def main(ctx: PageContext) -> None:
         hide_index=True,
         width="stretch",
     )
-    st.caption(f"Format: {info.source_format} · images root: `{info.images_root}` · imported {info.created_at}")
+    st.caption(f"Format: {plain(info.source_format)} · images root: {plain(info.images_root)} · imported {info.created_at}")
 
 
 run_page(main, title="Fashion Attribute Studio", needs_dataset=False)

@@ -14,6 +14,7 @@ from ui.identity import current_identity
 from ui.keyboard import bind_keys
 from ui.page import PageContext, run_page
 from ui.services import get_store, get_workspace
+from ui.text import plain
 from ui.widgets import served_thumbnails
 
 ALL = "All categories"
@@ -40,7 +41,7 @@ def _image(info: DatasetInfo, item: QueueItem, upcoming: list[str]) -> None:
     report = served_thumbnails(info, [item.path, *upcoming], IMAGE_SIZE)
     thumb = report.thumbnails.get(item.path)
     if thumb is None:
-        st.warning(f"Image {item.path} cannot be shown (missing or unreadable); press S to skip it.")
+        st.warning(f"Image {plain(item.path)} cannot be shown (missing or unreadable); press S to skip it.")
     else:
         st.image(str(thumb), width="stretch", output_format="JPEG")
     with st.container(key="label_prefetch"):  # drawn hidden: the browser has them before the key press
@@ -51,11 +52,11 @@ def _image(info: DatasetInfo, item: QueueItem, upcoming: list[str]) -> None:
 
 def _buttons(info: DatasetInfo, item: QueueItem, who: str, mode: str) -> None:
     values = info.schema.category(item.category).values
-    st.markdown(f"**{item.category}** · image #{item.image_id}"
+    st.markdown(f"**{plain(item.category)}** · image #{item.image_id}"
                 + (f" · now **{item.current}**" if item.current else " · no label yet")
                 + (f" · set by {item.by}" if item.by else ""))
     if item.suggestion:
-        st.markdown(f"Model suggests **{item.suggestion}** ({item.probability:.0%}) · Enter accepts")
+        st.markdown(f"Model suggests **{plain(item.suggestion)}** ({item.probability:.0%}) · Enter accepts")
     else:
         st.caption("No model suggestion yet: start the assistant below.")
     keymap = {}
@@ -63,7 +64,7 @@ def _buttons(info: DatasetInfo, item: QueueItem, who: str, mode: str) -> None:
         for n, value in enumerate(values):
             shortcut = KEY_OF[n] if n < len(KEY_OF) else ""
             key = f"{ls.PICK}{n}"
-            st.button(f"{shortcut} · {value}" if shortcut else value, key=key,
+            st.button(f"{shortcut} · {plain(value)}" if shortcut else plain(value), key=key,
                       type="primary" if value == item.suggestion else "secondary",
                       on_click=ls.give_label, args=(info, value, who, mode))
             if shortcut:

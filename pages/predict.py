@@ -16,6 +16,7 @@ from fashion_core.serving.predictor import Predictor
 from fashion_core.views.predict import probability_figure
 from ui.page import PageContext, run_page
 from ui.services import get_store
+from ui.text import plain
 
 RUN = "predict_run"
 SOURCE = "predict_source"
@@ -147,7 +148,7 @@ def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown
             st.plotly_chart(probability_figure(answer, top=top), key=f"predict_bars_{answer.category}")
             if answer.kind.value == "multi":
                 source = "tuned thresholds" if answer.tuned_thresholds else "threshold 0.5"
-                st.caption(f"Predicted: {', '.join(answer.positives) or 'none'} ({source})")
+                st.caption(f"Predicted: {plain(', '.join(answer.positives) or 'none')} ({source})")
     if st.toggle("Show where the model looked (Grad-CAM heat map per category)", key=GRADCAM):
         maps = _heatmaps(predictor, run.id, run.model_sha256, data)
         cols = st.columns(4)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
@@ -11,6 +9,7 @@ from fashion_core.errors import FashionCoreError
 from fashion_core.labels import maps as label_maps
 from fashion_core.labels.label_map import LabelMap
 from fashion_core.labels.regroup import preview_map
+from fashion_core.paths import join_inside, safe_part
 from fashion_core.store import DatasetInfo, LabelStore
 from fashion_core.views.charts import before_after_figure
 from ui import regroup_draft as draft_state
@@ -122,13 +121,15 @@ def _export(ctx: PageContext, info: DatasetInfo) -> None:
         st.caption(
             f"Through the active map ({info.active_map or 'none'}); hard links where possible, else copies."
         )
-        default = ctx.workspace.exports_dir / f"{info.name}-{info.active_map or 'no-map'}"
-        out = st.text_input("Output folder (new or empty)", str(default), key="regroup_export_dir")
+        default = safe_part(f"{info.name}-{info.active_map or 'no-map'}")
+        out = st.text_input("Output folder name (new or empty)", default, key="regroup_export_dir",
+                            help=f"A folder inside the workspace's exports folder ({ctx.workspace.exports_dir}).")
         if st.button("Export", key="regroup_export"):
             from fashion_core.labels.export_folders import export_folders
 
+            target = join_inside(ctx.workspace.exports_dir, out.strip())  # a name, never a server path
             with st.spinner("Linking files..."):
-                report = export_folders(ctx.store, info.name, Path(out))
+                report = export_folders(ctx.store, info.name, target)
             st.success(
                 f"{report.linked + report.copied:,} files in {report.out_dir} ({report.linked:,} links, "
                 f"{report.copied:,} copies, {len(report.missing):,} missing)."

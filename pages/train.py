@@ -21,6 +21,7 @@ from fashion_core.views.runs import (
 )
 from ui.page import start_page
 from ui.services import get_workspace
+from ui.text import plain
 from ui.train_form import data_and_model, train_form
 
 SELECTED = "train_selected_run"  # the run shown in the live panel
@@ -157,7 +158,7 @@ def _signature(listed: list[JobStatus]) -> tuple[tuple[str, str, Any], ...]:
 
 
 info = start_page("Train").require_dataset()  # the shared skeleton (ui/page.py)
-st.caption(f"Dataset **{info.name}** · one model with a head per category, trained in the background; "
+st.caption(f"Dataset **{plain(info.name)}** · one model with a head per category, trained in the background; "
            "you can leave this page or reload it, the run goes on.")
 
 with st.container(border=True):

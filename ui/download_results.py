@@ -11,8 +11,10 @@ from fashion_core.download.importing import import_download
 from fashion_core.download.manifest_reader import manifest_failures, manifest_file
 from fashion_core.download.summary import DownloadFigures, summarize_manifest
 from fashion_core.errors import FashionCoreError
+from fashion_core.paths import DATA_ROOTS_ENV, confine
 from ui import state
 from ui.services import get_store
+from ui.text import plain
 
 IMPORTED = "download_imported"  # small summary of the last import: dataset, counts, a few rejections
 FAILURE_ROWS = 50  # failed rows shown; the manifest has them all
@@ -97,7 +99,7 @@ def _imported(out_dir: Path, *, key: str) -> None:
     if not brief or brief["out_dir"] != str(out_dir):
         return
     st.success(
-        f"Imported dataset **{brief['dataset']}**: {brief['images']:,} images, {brief['rows_read']:,} rows "
+        f"Imported dataset **{plain(brief['dataset'])}**: {brief['images']:,} images, {brief['rows_read']:,} rows "
         f"read, {brief['rejected_count']:,} rejected."
     )
     if brief["rejected"]:
@@ -118,14 +120,21 @@ def _choose_dataset(name: str) -> None:
     st.session_state[state.DATASET] = name  # in a callback: before the sidebar's widget is drawn
 
 
-def earlier_folder() -> None:
+def earlier_folder(roots: list[Path]) -> None:
+    """An earlier download folder (and its list), confined to the configured data roots."""
     folder = st.text_input("Output folder of an earlier download", key="download_earlier_out")
     listed = st.text_input("Its URL list (to import it)", key="download_earlier_list")
     if not folder.strip():
         st.caption(
-            "Shows the manifest's failures of any download folder, e.g. one made with "
-            "`python -m fashion_core download`, and imports it."
+            "Shows the manifest's failures of a download folder, e.g. one made with "
+            "`python -m fashion_core download`, and imports it. Allowed folders: "
+            + ", ".join(str(r) for r in roots) + f" (more through ${DATA_ROOTS_ENV})."
         )
         return
-    list_path = Path(listed.strip()).expanduser() if listed.strip() else None
-    results(Path(folder.strip()).expanduser(), list_path, key="earlier")
+    try:
+        out_dir = confine(folder.strip(), roots)
+        list_path = confine(listed.strip(), roots) if listed.strip() else None
+    except FashionCoreError as exc:
+        st.error(str(exc))
+        return
+    results(out_dir, list_path, key="earlier")

@@ -19,6 +19,7 @@ from fashion_core.imaging.thumbnails import GALLERY_SIZE
 from fashion_core.runs.files import RunDir, RunRecord
 from fashion_core.store import DatasetInfo
 from ui.services import get_store, get_workspace
+from ui.text import plain
 from ui.widgets import annotator_name, served_thumbnails, stage_progress
 
 QUEUE_SIZE = "evaluate_queue_size"
@@ -178,7 +179,7 @@ def _undo(last: dict) -> None:
         st.toast(str(exc))
         return
     st.session_state.pop(LAST, None)
-    st.toast(f"Undone: image #{last['image_id']}, {last['category']} is back in the queue.")
+    st.toast(f"Undone: image #{last['image_id']}, {plain(last['category'])} is back in the queue.")
 
 
 def _review(dataset: str, image_id: int, category: str, action: str, value: str | None) -> None:
@@ -199,6 +200,6 @@ def _review(dataset: str, image_id: int, category: str, action: str, value: str 
     except FashionCoreError as exc:
         st.toast(str(exc))
         return
-    done = f"relabelled to {edit.new_value}" if action == "relabel" else "label confirmed as right"
+    done = f"relabelled to {plain(edit.new_value)}" if action == "relabel" else "label confirmed as right"
     st.session_state[LAST] = {"edit_id": edit.id, "image_id": int(image_id), "category": category,
                               "message": f"Image #{image_id}, {category}: {done} (edit #{edit.id})."}

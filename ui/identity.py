@@ -1,10 +1,10 @@
-"""Who is labelling: one small function, so accounts can replace the sidebar name later."""
+"""The name recorded with every label this session gives: the signed-in identity's (see ui.auth)."""
 
 from __future__ import annotations
 
-from ui.widgets import annotator_name
+from ui.auth import current_identity as _identity
 
 
 def current_identity() -> str:
-    """The name recorded with every label this session gives (today: the sidebar's name)."""
-    return annotator_name()
+    """The acting person's name (kept for callers that want only the name)."""
+    return _identity().name

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from fashion_core.errors import FashionCoreError
+from fashion_core.errors import EditConflictError, FashionCoreError
 from fashion_core.imaging.thumbnails import PREVIEW_SIZE
 from fashion_core.labels import gallery as gal
 from fashion_core.labels.image_detail import (
@@ -27,6 +27,7 @@ from fashion_core.store import DatasetInfo
 from ui import label_state
 from ui.keyboard import bind_keys
 from ui.services import get_store
+from ui.text import plain
 from ui.widgets import annotator_name, flash, served_thumbnails
 
 ACTIONS = {"set": "Set value", "invisible": "Mark Invisible", "exclude": "Exclude from category"}
@@ -123,7 +124,7 @@ def _preview(info: DatasetInfo, record) -> None:
     else:
         st.image(str(thumb), width="stretch", output_format="JPEG")
     size = f"{record['width']}×{record['height']} {record['format'] or ''}" if record["width"] else ""
-    st.caption(f"`{record['path']}` {size}")
+    st.caption(f"{plain(record['path'])} {size}")
 
 
 def _labels_table(
@@ -148,6 +149,8 @@ def _relabel(
     info: DatasetInfo, image_id: int, table: pd.DataFrame, prefix: str, flash_key: str, wanted: str | None
 ) -> None:
     st.markdown("**Relabel**")
+    if conflict := st.session_state.pop(f"{prefix}_conflict", None):
+        st.error(conflict, icon=":material/sync_problem:")
     names = info.schema.category_names
     default = relabel_category(names, table, wanted)
     category = st.selectbox("Category", names, index=default, key=f"{prefix}_edit_cat_{image_id}")
@@ -230,23 +233,26 @@ def _save(
     flash_key: str,
     accepted: bool = False,
 ) -> None:
-    if not annotator_name():
-        st.error("Enter your name in the sidebar first: it is recorded with every edit.")
-        return
+    seen = None if shown is None or (isinstance(shown, float) and shown != shown) else shown  # NaN: no label
     try:
         edit = get_store().edit_label(
             info.name, image_id, category, value, annotator=annotator_name(), reason=reason or None,
             suggestion_accepted=accepted,
+            expected=seen,  # refused, with who and when, if someone changed it meanwhile
         )
+    except EditConflictError as exc:
+        st.session_state.pop(f"{prefix}_seen", None)  # the rerun shows the label now in force
+        st.session_state[f"{prefix}_conflict"] = str(exc)
+        st.rerun()
     except FashionCoreError as exc:
         st.error(str(exc))
         return
     st.session_state.pop(f"{prefix}_edit_reason", None)
     cat = info.schema.category(category)
     old, new = gal.display_value(cat, edit.old_value), gal.display_value(cat, edit.new_value, "(excluded)")
-    msg = f"Image #{image_id}, {category}: {old} → {new} (edit #{edit.id})."
+    msg = f"Image #{image_id}, {plain(category)}: {plain(old)} → {plain(new)} (edit #{edit.id})."
     if edit.old_value != shown:  # another session changed it while this one was looking
-        msg += f" Note: it had been changed to {old} by someone else meanwhile; both edits are in the log."
+        msg += f" Note: it had been changed to {plain(old)} by someone else meanwhile; both edits are in the log."
     flash(flash_key, msg)
     st.rerun()
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from fashion_core.access import require
 from fashion_core.errors import FashionCoreError
 from fashion_core.store import DatasetInfo, LabelStore
 from fashion_core.workspace import Workspace
+from ui import auth
 from ui.services import active_dataset, get_workspace, store_or_stop
 
 NO_DATASET = (
@@ -55,17 +57,34 @@ def errors_shown() -> Iterator[None]:
         st.error(str(exc))
 
 
-def start_page(title: str, caption: str | None = None, *, needs_dataset: bool = True) -> PageContext:
+def _refusal(identity, action: str) -> Exception:
+    try:
+        require(identity, action)
+    except FashionCoreError as exc:
+        return exc
+    return FashionCoreError(action)
+
+
+def start_page(
+    title: str, caption: str | None = None, *, needs_dataset: bool = True, action: str | None = "view"
+) -> PageContext:
     """Draw the title (and caption), open the services and, if needed, require a dataset.
 
     Args:
         title: The page's title.
         caption: One line under the title saying what the page is for.
         needs_dataset: Stop with the "no dataset" note when the workspace has none.
+        action: What opening the page needs (``fashion_core.access.ACTIONS``); checked for the
+            signed-in identity, the page stops with the reason when its role does not allow it.
 
     Returns:
         The page's context. The page stops (``st.stop``) when it cannot go on.
     """
+    identity = auth.require_sign_in()  # before anything of the workspace is shown
+    if action is not None and not identity.can(action):
+        st.title(title)
+        st.error(str(_refusal(identity, action)), icon=":material/lock:")
+        st.stop()
     st.title(title)
     if caption:
         st.caption(caption)
@@ -85,8 +104,9 @@ def run_page(
     title: str,
     caption: str | None = None,
     needs_dataset: bool = True,
+    action: str | None = "view",
 ) -> None:
     """Start the page (see ``start_page``) and run ``main`` with its context, errors shown."""
-    context = start_page(title, caption, needs_dataset=needs_dataset)
+    context = start_page(title, caption, needs_dataset=needs_dataset, action=action)
     with errors_shown():
         main(context)

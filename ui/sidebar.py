@@ -1,12 +1,10 @@
-"""The sidebar shared by every page: dataset picker and annotator name."""
+"""The sidebar shared by every page: dataset picker and who is signed in."""
 
 from __future__ import annotations
 
-import getpass
-
 import streamlit as st
 
-from ui import state
+from ui import auth, state
 from ui.services import get_store
 
 
@@ -21,14 +19,4 @@ def render() -> None:
                          help="The dataset every page works on.")
         else:
             st.info("No dataset yet.")
-        if state.ANNOTATOR not in st.session_state:
-            st.session_state[state.ANNOTATOR] = _default_annotator()
-        st.text_input("Your name (for the edit log)", key=state.ANNOTATOR,
-                      help="Recorded with every label you change.")
-
-
-def _default_annotator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in some containers
-        return "annotator"
+        auth.sidebar_box()  # the edit log records the signed-in name: nobody types it

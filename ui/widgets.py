@@ -8,13 +8,14 @@ import streamlit as st
 
 from fashion_core.imaging.thumbnails import ThumbnailCache, ThumbnailReport, ensure_thumbnails, served_file
 from fashion_core.store import DatasetInfo
-from ui import state
 from ui.services import get_workspace
 
 
 def annotator_name() -> str:
-    """The name typed in the sidebar (recorded with every edit), stripped; may be empty."""
-    return str(st.session_state.get(state.ANNOTATOR) or "").strip()
+    """The signed-in identity's name, recorded with every edit (no longer typed in the sidebar)."""
+    from ui.auth import current_identity
+
+    return current_identity().name
 
 
 def progress_callback(text: str) -> Callable[[int, int], None]:

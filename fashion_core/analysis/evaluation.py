@@ -24,7 +24,15 @@ from fashion_core.analysis.category_scores import (
 from fashion_core.analysis.run_labels import EvaluationError, RunLabels, run_labels
 from fashion_core.imaging.decode import DATASET_LIMITS
 from fashion_core.modeling.heads import make_heads
-from fashion_core.runs.files import RunDir, RunRecord, get_run, has_model, read_json, runs_with_model, write_json_atomic
+from fashion_core.runs.files import (
+    RunDir,
+    RunRecord,
+    get_run,
+    has_model,
+    read_json,
+    runs_with_model,
+    write_json_atomic,
+)
 from fashion_core.runs.readers import write_thresholds
 from fashion_core.schema import Kind
 from fashion_core.store import LabelStore, utc_now

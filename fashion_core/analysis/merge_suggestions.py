@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from fashion_core.errors import FashionCoreError
 from fashion_core.analysis.evaluation import EvaluationReport
+from fashion_core.errors import FashionCoreError
 from fashion_core.labels.label_map import Op, Step
 from fashion_core.schema import Kind
 

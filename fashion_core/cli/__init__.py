@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",  # evaluate, suspicious, suggest-merges
     "labels",  # export-labels
     "doctor",  # doctor, backup, restore
+    "users",  # users add|list|set-role|passwd|remove|token, audit
     "app",  # app (the Streamlit app)
 )
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from fashion_core.errors import (
+    AccessDeniedError,
     CorruptStoreError,
     DiskFullError,
     FashionCoreError,
@@ -24,6 +25,7 @@ EXIT_CORRUPT_STORE = 6
 EXIT_BUSY = 7
 EXIT_CHECK_FAILED = 8  # images verify / doctor found problems
 EXIT_NEWER_WORKSPACE = 9  # the workspace was written by a newer studio
+EXIT_DENIED = 10  # the acting identity's role does not allow the action
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_CLOSED_PIPE = 141  # the reader of stdout went away (`| head`): like a shell's SIGPIPE, no message
@@ -36,6 +38,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (CorruptStoreError, EXIT_CORRUPT_STORE),
     (StoreBusyError, EXIT_BUSY),
     (WorkspaceVersionError, EXIT_NEWER_WORKSPACE),
+    (AccessDeniedError, EXIT_DENIED),
     (FashionCoreError, EXIT_ERROR),
 )
 
@@ -50,6 +53,7 @@ EXIT_CODES_HELP = """exit codes:
   7    the label store stayed locked by another process; try again
   8    a check ('images verify', 'doctor') found problems
   9    the workspace was written by a newer studio: upgrade the studio or use another --home
+  10   not allowed: the role of the identity acting does not allow it
   70   internal error (a bug: please report the message)
   130  interrupted
   141  the output pipe was closed (e.g. `| head`): ends quietly

@@ -11,11 +11,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+from fashion_core.accounts.serve import DEFAULT_HOST as SERVE_DEFAULT_HOST
+from fashion_core.accounts.serve import check_serving
 from fashion_core.app_files import app_dir
 from fashion_core.errors import InstallError
 from fashion_core.workspace import HOME_ENV, resolve_home
 
-DEFAULT_HOST = "127.0.0.1"  # only this machine; --host 0.0.0.0 shares it on the network
+DEFAULT_HOST = SERVE_DEFAULT_HOST  # only this machine; another address needs accounts (users add)
 DEFAULT_PORT = 8501
 
 
@@ -50,6 +52,7 @@ def host_name(text: str) -> str:
 
 def run_app(args: argparse.Namespace) -> int:
     home = resolve_home(getattr(args, "home", None)).root
+    check_serving(args.host, accounts=_accounts_on(home))
     env = {**os.environ, HOME_ENV: str(home)}  # absolute: the app does not run in the user's folder's terms
     print(f"Fashion Attribute Studio on http://{args.host}:{args.port} (workspace {home}); Ctrl-C stops it.",
           file=sys.stderr, flush=True)
@@ -63,6 +66,18 @@ def run_app(args: argparse.Namespace) -> int:
             server.terminate()
             server.wait()
         raise
+
+
+def _accounts_on(home: Path) -> bool:
+    from fashion_core.accounts import accounts_on
+    from fashion_core.store import LabelStore
+    from fashion_core.workspace import Workspace
+
+    store = LabelStore.open(Workspace(home))
+    try:
+        return accounts_on(store)
+    finally:
+        store.close()
 
 
 def streamlit_command(folder: Path, *, host: str, port: int) -> list[str]:

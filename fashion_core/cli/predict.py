@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from fashion_core.cli._common import open_store, print_json
+from fashion_core.csv_cells import SafeWriter
 
 APPLIES_CUT = 0.5  # below: the photo probably does not show what the category describes
 
@@ -128,7 +128,7 @@ def write_csv(path: Path, predictions: dict[str, Any], top: int | None) -> None:
         header += [f"value_{k}", f"prob_{k}"]
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
+        writer = SafeWriter(f)
         writer.writerow([*header, "positives"])
         for image, prediction in predictions.items():
             for answer in prediction.categories:

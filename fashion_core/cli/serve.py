@@ -6,12 +6,14 @@ import argparse
 import sys
 
 from fashion_core.cli._common import open_store, print_json
+from fashion_core.cli.app import host_name
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve a run's model over HTTP (POST /v1/predict, GET /v1/runs, /docs)")
     p.add_argument("--run", default=None, help="run id answering requests (default: the best finished run)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--host", type=host_name, default="127.0.0.1",
+                   help="address to listen on (default: loopback only; another needs accounts)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--int8", action="store_true", help="answer with the run's INT8 model (see `quantize`)")
     p.set_defaults(func=run_serve)
@@ -22,23 +24,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=run_quantize)
 
 
-def token_check(store: object) -> object:
-    """The API token check for hosts beyond loopback: None until accounts provide API tokens
-    (then: ``lambda token: name of its user, or None``)."""
-    return None
+def token_check(store):  # -> TokenCheck | None (imports kept local for start-up speed)
+    """With accounts on, every request needs one of their API tokens (`users token add`); without, None."""
+    from fashion_core.accounts import accounts_on
+    from fashion_core.accounts.tokens import check_token
+
+    if not accounts_on(store):
+        return None
+
+    def check(token: str) -> str | None:
+        who = check_token(store, token)
+        return None if who is None else who.name
+
+    return check
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from fashion_core.accounts.serve import check_serving
     from fashion_core.errors import ModelError
     from fashion_core.runs.choose import default_run
-    from fashion_core.serving.api import create_app, is_loopback
+    from fashion_core.serving.api import create_app
 
     store = open_store(args)
     check = token_check(store)
-    if check is None and not is_loopback(args.host):
-        raise ModelError(f"Refusing to serve on {args.host}: beyond this machine the API needs API tokens, which"
-                         " this studio does not have yet. Serve on 127.0.0.1 (the default) and put a proxy"
-                         " with authentication in front of it.")
+    check_serving(args.host, accounts=check is not None)  # beyond loopback only with accounts (and tokens)
     run_id = args.run or getattr(default_run(store), "id", None)
     if run_id is None:
         raise ModelError("No finished run to serve: train one first (`python -m fashion_core train ...`).")
@@ -46,8 +55,9 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     engine = app.state.models.get(run_id).predictor.engine
-    print(f"serving run {run_id} ({engine}) on http://{args.host}:{args.port}  (API docs: /docs; Ctrl-C stops)",
-          file=sys.stderr)
+    tokens = "; requests need `Authorization: Bearer TOKEN` (users token add)" if check else ""
+    print(f"serving run {run_id} ({engine}) on http://{args.host}:{args.port}  (API docs: /docs{tokens};"
+          " Ctrl-C stops)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

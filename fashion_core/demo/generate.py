@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 from collections.abc import Callable, Sequence
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from fashion_core.csv_cells import SafeWriter
 from fashion_core.demo.plan import MIN_IMAGES, PlannedImage, plan_demo_images
 from fashion_core.demo.scenes import render_image
 from fashion_core.errors import FashionCoreError
@@ -129,7 +129,7 @@ def _label_csv(plan: Sequence[PlannedImage]) -> str:
 
 def _wrong_labels_csv(plan: Sequence[PlannedImage]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = SafeWriter(buffer, lineterminator="\n")
     writer.writerow(WRONG_LABELS_HEADER)
     for item in plan:
         if item.is_wrong:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fashion_core.access import require_acting
 from fashion_core.download import (
     MANIFEST_NAME,
     DownloadConfig,
@@ -49,6 +50,7 @@ class DownloadJob:
         summary: The final summary (``done`` and ``cancelled``).
         error: Why the download could not run (``failed``).
         finished_at: Wall-clock end, None while running.
+        started_by: Who started it (the acting identity's name).
     """
 
     job_id: str
@@ -62,6 +64,7 @@ class DownloadJob:
     summary: DownloadSummary | None = None
     error: str | None = None
     finished_at: float | None = None
+    started_by: str = ""
 
     @property
     def active(self) -> bool:
@@ -126,6 +129,7 @@ class DownloadRegistry:
             DownloadError: if the list is missing, empty or binary, the output path is a file,
                 or another download of this registry is writing into the same folder.
         """
+        who = require_acting("download").name
         config = DownloadConfig() if config is None else config
         if not isinstance(config, DownloadConfig):
             raise DownloadError(f"`config` must be a DownloadConfig. Received: {type(config).__name__}")
@@ -136,7 +140,9 @@ class DownloadRegistry:
         with self._lock:
             self._refuse_busy_folder(out)
             job_id = f"dl-{next(self._counter):03d}-{uuid.uuid4().hex[:6]}"
-            self._jobs[job_id] = DownloadJob(job_id, list_file, out, config, threading.Event(), time.time())
+            self._jobs[job_id] = DownloadJob(
+                job_id, list_file, out, config, threading.Event(), time.time(), started_by=who
+            )
             # Daemon: stopping the app must not wait for a list of millions of URLs. Image writes
             # are atomic, so a killed run leaves no half files and the next run resumes.
             thread = threading.Thread(

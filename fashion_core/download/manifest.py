@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
+from fashion_core.csv_cells import SafeWriter, plain_cell
 from fashion_core.download.report import RowResult, Status
 from fashion_core.faults import fault_point
 
@@ -44,7 +45,7 @@ class ManifestWriter:
         self.path = path
         self._tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
         self._handle: TextIO = self._tmp.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._handle)
+        self._writer = SafeWriter(self._handle)  # ids and errors come from outside: no formulas
         self._writer.writerow(COLUMNS)
 
     def write(self, row: RowResult) -> None:
@@ -95,6 +96,7 @@ def read_kept_hashes(path: Path) -> dict[str, str]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             for record in csv.DictReader(handle):
+                record = {k: plain_cell(v) for k, v in record.items()}
                 sha = record.get("sha256") or ""
                 if record.get("status") in _KEPT and _SHA256.fullmatch(sha) and record.get("id"):
                     kept[record["id"]] = sha

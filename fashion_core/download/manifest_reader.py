@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from fashion_core.csv_cells import plain_frame
 from fashion_core.download import MANIFEST_NAME
 from fashion_core.download.report import reason_kind
 from fashion_core.errors import DownloadError
@@ -116,13 +117,14 @@ def manifest_chunks(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
             for column in columns:
                 if column not in chunk:
                     chunk[column] = ""
-            yield chunk
+            yield plain_frame(chunk)  # cells the writer made safe, read back as they were
 
 
 def _read_manifest(path: Path, **options: Any) -> Any:
     """``pd.read_csv`` of a manifest as text; a DataFrame, or a chunk reader with ``chunksize``."""
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, **options)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, **options)
+        return plain_frame(frame) if isinstance(frame, pd.DataFrame) else frame  # chunks: see manifest_chunks
     except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
         raise DownloadError(f"{path}: unreadable manifest ({exc})") from None
     except OSError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,8 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from fashion_core.access import require_acting
 from fashion_core.errors import ExportError
 from fashion_core.labels.view import ACTIVE, LabelSource, label_view
+from fashion_core.paths import join_inside, safe_part
 from fashion_core.schema import Schema, split_value
 from fashion_core.store import LabelStore
 
@@ -99,6 +100,7 @@ def export_folders(
     Returns:
         The report; images that could not be exported are listed in ``missing``.
     """
+    require_acting("export")
     info = store.dataset(dataset)
     out = _check_out_dir(Path(out_dir), info.images_root)
     view = label_view(store, dataset, source)
@@ -138,9 +140,8 @@ def _categories(schema: Schema, wanted: Iterable[str] | None) -> list[str]:
 
 
 def safe_folder_name(value: str) -> str:
-    """A folder name for a value: path separators and characters Windows refuses become ``_``."""
-    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", value).strip().rstrip(".")
-    return name if name not in ("", ".", "..") else "_"
+    """A folder name for a value from data: see ``paths.safe_part`` (never ``..``, no separators)."""
+    return safe_part(value)
 
 
 def _plan_files(
@@ -161,7 +162,7 @@ def _plan_files(
         if frames
         else pd.DataFrame(columns=["image_id", "path", "category", "value", "value_dir"])
     )
-    base = plan["path"].map(lambda p: Path(p).name)
+    base = plan["path"].map(lambda p: safe_part(Path(p).name))
     # Two images with the same file name in one folder: both get their image id in front.
     clash = pd.DataFrame({"c": plan["category"], "v": plan["value_dir"], "b": base}).duplicated(keep=False)
     plan["file"] = base.where(~clash, plan["image_id"].astype(str) + "_" + base)
@@ -188,7 +189,7 @@ def _write_files(
 ) -> None:
     total, made, placer = len(plan), set(), _Placer(link)
     for done, row in enumerate(plan.itertuples(index=False), start=1):
-        folder = out / row.category / row.value_dir
+        folder = join_inside(out, row.category, row.value_dir)  # names from data stay inside out
         if folder not in made:
             folder.mkdir(parents=True, exist_ok=True)
             made.add(folder)

@@ -6,7 +6,6 @@ into a new dataset gives the same current labels (through the same label map, if
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -17,8 +16,11 @@ from typing import Any
 
 import pandas as pd
 
+from fashion_core.access import require_acting
+from fashion_core.csv_cells import SafeWriter
 from fashion_core.errors import ExportError
 from fashion_core.labels.view import ACTIVE, LabelSource, label_view
+from fashion_core.paths import safe_part
 from fashion_core.schema import Kind, Schema, encode_code, split_value
 from fashion_core.store import LabelStore, utc_now
 
@@ -52,7 +54,7 @@ class LabelExport:
     def file_name(self) -> str:
         """A suggested download name, e.g. ``demo-fashionai-label.csv``."""
         stem = "label" if self.fmt == "fashionai" else "labels"
-        return f"{self.dataset}-{self.fmt}-{stem}{SUFFIXES[self.fmt]}"
+        return f"{safe_part(self.dataset)}-{self.fmt}-{stem}{SUFFIXES[self.fmt]}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "format": self.fmt, "map": self.map_name,
@@ -75,6 +77,7 @@ def render_labels(store: LabelStore, dataset: str, fmt: str, *,
     Raises:
         ExportError: Unknown format, or a schema the format cannot express (it says which to use).
     """
+    require_acting("export")
     if fmt not in LABEL_FORMATS:
         raise ExportError(f"`format` must be one of {list(LABEL_FORMATS)}. Received: format={fmt!r}")
     view = label_view(store, dataset, source)
@@ -116,7 +119,7 @@ def export_labels(store: LabelStore, dataset: str, fmt: str, out: Path, *,
 
 def _writer() -> tuple[io.StringIO, Any]:
     buffer = io.StringIO()
-    return buffer, csv.writer(buffer, lineterminator="\n")
+    return buffer, SafeWriter(buffer, lineterminator="\n")  # labels come from data: no formulas
 
 
 def _fashionai(schema: Schema, labels: pd.DataFrame) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fashion_core.csv_cells import SafeWriter
 from fashion_core.errors import SchemaError
 from fashion_core.labels.view import LabelView
 from fashion_core.modeling.heads import Head, make_heads
@@ -187,7 +187,7 @@ def stratified_split(strata: Sequence[str], val_fraction: float, seed: int) -> n
 def write_split(path: Path, table: LabelTable, is_val: np.ndarray) -> None:
     """Save the split as CSV: image_id, path, subset (train/val), stratum."""
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
+        writer = SafeWriter(f)
         writer.writerow(["image_id", "path", "subset", "stratum"])
         for image_id, p, val, stratum in zip(table.frame["image_id"], table.frame["path"], is_val,
                                               table.frame["stratum"]):

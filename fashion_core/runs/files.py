@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from fashion_core.csv_cells import SafeDictWriter, plain_cell
 from fashion_core.errors import JobError, ModelError
 from fashion_core.store import LabelStore, utc_now
 from fashion_core.store.runs import FINISHED as FINISHED  # re-exported: callers know runs, not rows
@@ -153,7 +154,7 @@ class RunDir:
             keys += [k for k in r if k not in keys]
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".history.", suffix=".tmp")
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
+            writer = SafeDictWriter(f, fieldnames=keys)
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, self.history)
@@ -162,7 +163,7 @@ class RunDir:
         if not self.history.exists():
             return []
         with open(self.history, newline="", encoding="utf-8") as f:
-            return [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)]
+            return [{k: _number(plain_cell(v)) for k, v in r.items()} for r in csv.DictReader(f)]
 
     def request_cancel(self) -> None:
         self.cancel_flag.touch()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fashion_core.accounts.serve import is_loopback
 from fashion_core.errors import DownloadError, ImageError, JobError, ModelError, UnsafeURLError
 from fashion_core.imaging.decode import ImageLimits, UnknownFormatError, megabytes, photo_pixels
 from fashion_core.runs.choose import finished_runs, validation_score
@@ -41,7 +41,6 @@ from fashion_core.store import LabelStore
 TokenCheck = Callable[[str], str | None]  # token -> who it belongs to, or None if it is not valid
 BODY_SLACK = 64 * 1024  # multipart headers and fields around the photo itself
 EXTRA_RUNS = 2  # runs other than the default kept loaded (least recently used dropped)
-LOOPBACK_NAMES = ("localhost",)
 
 
 class ApiError(Exception):
@@ -50,16 +49,6 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable only from this machine (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fashion_core.access import require_acting
 from fashion_core.errors import StoreError, UnknownDatasetError
 from fashion_core.schema import Schema
 from fashion_core.store import db
@@ -22,6 +23,7 @@ from fashion_core.store.failures import explain
 from fashion_core.store.gallery import GalleryQueryMixin
 from fashion_core.store.maps import MapRowsMixin
 from fashion_core.store.runs import RunRowsMixin
+from fashion_core.store.users import UserRowsMixin
 from fashion_core.workspace import Workspace
 
 if TYPE_CHECKING:  # pandas (~0.5 s to import) is loaded by the queries that return frames
@@ -67,7 +69,7 @@ class AnnotationRecord:
     source_line: int | None = None
 
 
-class LabelStore(EditLogMixin, RunRowsMixin, MapRowsMixin, GalleryQueryMixin):
+class LabelStore(EditLogMixin, RunRowsMixin, MapRowsMixin, GalleryQueryMixin, UserRowsMixin):
     """Access to the workspace's SQLite label store; safe to share between threads.
 
     Each thread gets its own connection (sqlite3 connections must not be used from two
@@ -137,6 +139,7 @@ class LabelStore(EditLogMixin, RunRowsMixin, MapRowsMixin, GalleryQueryMixin):
         """Create an empty dataset; with ``replace`` an existing one of that name is deleted first."""
         if not name or not name.strip():
             raise StoreError("A dataset needs a non-empty name.")
+        require_acting("import")
         with self.transaction() as conn:
             if replace:
                 conn.execute("DELETE FROM datasets WHERE name = ?", (name,))
@@ -164,12 +167,14 @@ class LabelStore(EditLogMixin, RunRowsMixin, MapRowsMixin, GalleryQueryMixin):
         return [_dataset_from_row(r) for r in rows]
 
     def delete_dataset(self, name: str) -> None:
+        require_acting("delete")
         info = self.dataset(name)
         with self.transaction() as conn:
             conn.execute("DELETE FROM datasets WHERE id = ?", (info.id,))
 
     def set_active_map(self, dataset: str, map_name: str | None) -> None:
         """Record which label map the dataset's pages, training and evaluation read through."""
+        require_acting("activate_map")
         info = self.dataset(dataset)
         with self.transaction() as conn:
             conn.execute("UPDATE datasets SET active_map = ? WHERE id = ?", (map_name, info.id))

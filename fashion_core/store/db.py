@@ -16,7 +16,7 @@ from fashion_core.faults import MAX_PAGES_ENV
 # The store's schema version, kept in the file header (PRAGMA user_version: read without a
 # query on a table, so an up-to-date workspace opens without a write). Version 1 kept it only
 # in the meta table. Raise it with every change of DDL and add the step in UPGRADES.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS label_maps (
     spec_json TEXT NOT NULL,
     note TEXT,
     created_at TEXT NOT NULL,
+    created_by TEXT,
     UNIQUE (name, version)
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -95,13 +96,46 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     map_name TEXT,
-    files_json TEXT
+    files_json TEXT,
+    created_by TEXT
+);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    password_hash TEXT,
+    created_at TEXT NOT NULL,
+    failed_signins INTEGER NOT NULL DEFAULT 0,
+    last_failed_at REAL
+);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail TEXT
 );
 """
 # Columns added to existing tables after their first release: (table, column, type). A store
 # made before gets them in the upgrade to version 3; ``map_name`` is the label map a run resolved (its config may
 # say "the active map"), ``files_json`` the SHA-256 of each run file that changes its answers.
-ADDED_COLUMNS = (("runs", "map_name", "TEXT"), ("runs", "files_json", "TEXT"))
+# Version 4 adds ``created_by`` (the signed-in identity) to map versions and runs.
+ADDED_COLUMNS = (
+    ("runs", "map_name", "TEXT"),
+    ("runs", "files_json", "TEXT"),
+    ("label_maps", "created_by", "TEXT"),
+    ("runs", "created_by", "TEXT"),
+)
 
 
 def utc_now() -> str:
@@ -164,7 +198,13 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
 UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: lambda conn: None,  # 2: the version moved into PRAGMA user_version; no table changed
     2: _add_missing_columns,  # 3: runs.map_name (the map a run resolved), runs.files_json (answer-file hashes)
+    3: lambda conn: _upgrade_to_4(conn),  # 4: users, api_tokens, audit_log; created_by of maps and runs
 }
+
+
+def _upgrade_to_4(conn: sqlite3.Connection) -> None:
+    _create_tables(conn)  # IF NOT EXISTS: only the new tables are made
+    _add_missing_columns(conn)
 
 
 def _explained(exc: BaseException, path: Path) -> Exception:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fashion_core.errors import StoreError
+from fashion_core.access import require_acting
+from fashion_core.errors import EditConflictError, StoreError
 from fashion_core.schema import normalize_value
 from fashion_core.store.db import utc_now
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:  # pandas (~0.5 s to import) is loaded by the queries that ret
     import pandas as pd
 
 EXCLUDED = None  # new_value of an edit that takes the image out of a category
+UNCHECKED = object()  # ``expected`` of an edit that does not say what its author saw (scripts)
 # Reason prefix of an edit that accepted a model's suggestion (a convention, not a column, so
 # old databases need no migration); ``accepted_suggestion`` reads it back.
 SUGGESTION_TAG = "[model suggestion accepted]"
@@ -56,13 +58,22 @@ class EditLogMixin:
         annotator: str,
         reason: str | None = None,
         suggestion_accepted: bool = False,
+        expected: object = UNCHECKED,
     ) -> EditRecord:
         """Set an image's label in a category (``None`` excludes it from that category).
 
         ``suggestion_accepted`` marks the edit as a model suggestion taken (``SUGGESTION_TAG``
         leads the reason). The old value is read inside the same write transaction, so two people editing at
         once each get a log row that says truthfully what they replaced.
+
+        ``expected`` is the value the person saw (None: no label); when the label in force
+        differs, someone changed it meanwhile and the edit is refused (no silent last write wins).
+
+        Raises:
+            AccessDeniedError: the acting identity may not relabel.
+            EditConflictError: the label is no longer ``expected``: who changed it, when, to what.
         """
+        require_acting("relabel")
         info = self.dataset(dataset)
         cat = info.schema.category(category)
         value = None if new_value is None else normalize_value(cat, new_value)
@@ -74,6 +85,8 @@ class EditLogMixin:
             reason = f"{SUGGESTION_TAG} {reason or ''}".strip()
         with self.transaction() as conn:
             old = _current(conn, info.id, int(image_id), category)
+            if expected is not UNCHECKED and old != expected:
+                raise _conflict(conn, info.id, int(image_id), category, expected, old)
             cur = conn.execute(
                 "INSERT INTO label_edits(dataset_id, image_id, category, old_value, new_value,"
                 " annotator, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -88,6 +101,7 @@ class EditLogMixin:
         Only the latest edit of an (image, category) can be undone, so an undo never
         silently throws away somebody else's later change.
         """
+        require_acting("relabel")
         target = self.edit(edit_id)
         with self.transaction() as conn:
             row = conn.execute(
@@ -184,6 +198,19 @@ class EditLogMixin:
         last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM label_edits WHERE dataset_id = ?", (info.id,)).fetchone()[0]
         maps = conn.execute("SELECT COALESCE(MAX(id), 0) FROM label_maps").fetchone()[0]
         return (n, last, maps, info.active_map)
+
+
+def _conflict(conn, dataset_id: int, image_id: int, category: str, seen: object, now: str | None) -> EditConflictError:
+    row = conn.execute(
+        "SELECT annotator, created_at FROM label_edits WHERE dataset_id = ? AND image_id = ? AND category = ?"
+        " ORDER BY id DESC LIMIT 1",
+        (dataset_id, image_id, category),
+    ).fetchone()
+    who = f"{row['annotator']} changed it at {row['created_at']}" if row else "it changed"
+    return EditConflictError(
+        f"Not saved: while you looked, {who} (image {image_id}, {category}: {seen or '(none)'} -> "
+        f"{now or '(excluded)'}). The view now shows the current label; decide again."
+    )
 
 
 def _current(conn, dataset_id: int, image_id: int, category: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fashion_core.access import require_acting
 from fashion_core.store.db import utc_now
 
 
@@ -16,6 +17,7 @@ class MapRow:
     spec_json: str
     note: str | None
     created_at: str
+    created_by: str | None = None
 
 
 class MapRowsMixin:
@@ -23,13 +25,15 @@ class MapRowsMixin:
 
     def insert_map_version(self, name: str, spec_json: str, note: str | None) -> int:
         """Save ``spec_json`` as the next version of map ``name`` (1 for a new name); return it."""
+        who = require_acting("regroup").name
         with self.transaction() as conn:  # the write lock makes "max + 1" safe with two savers
             version = conn.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM label_maps WHERE name = ?", (name,)
             ).fetchone()[0]
             conn.execute(
-                "INSERT INTO label_maps(name, version, spec_json, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                (name, version, spec_json, note, utc_now()),
+                "INSERT INTO label_maps(name, version, spec_json, note, created_at, created_by)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, version, spec_json, note, utc_now(), who),
             )
         return int(version)
 
@@ -63,9 +67,11 @@ class MapRowsMixin:
 
     def delete_map_rows(self, name: str) -> int:
         """Delete every version of a map; return how many there were (callers check it is unused)."""
+        require_acting("delete_map")
         with self.transaction() as conn:
             return conn.execute("DELETE FROM label_maps WHERE name = ?", (name,)).rowcount
 
 
 def _map_row(row) -> MapRow:
-    return MapRow(row["name"], int(row["version"]), row["spec_json"], row["note"], row["created_at"])
+    return MapRow(row["name"], int(row["version"]), row["spec_json"], row["note"], row["created_at"],
+                  row["created_by"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fashion_core.access import require_acting
 from fashion_core.errors import JobError
 from fashion_core.store.db import utc_now
 
@@ -49,20 +50,22 @@ class RunRecord:
     updated_at: str
     map_name: str | None = None
     files_sha256: dict[str, str] | None = field(default=None)
+    created_by: str | None = None
 
 
 class RunRowsMixin:
     """Run-row methods of LabelStore (kept apart so each file has one job)."""
 
     def insert_run(self, run_id: str, dataset: str, run_dir: Path, config: dict[str, Any]) -> RunRecord:
-        """Add a run's row in state ``queued``."""
+        """Add a run's row in state ``queued``, recording who started it."""
+        who = require_acting("train").name
         info = self.dataset(dataset)
         now = utc_now()
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO runs(id, dataset_id, status, run_dir, config_json, created_at, updated_at)"
-                " VALUES (?, ?, 'queued', ?, ?, ?, ?)",
-                (run_id, info.id, str(run_dir), json.dumps(config, default=str), now, now),
+                "INSERT INTO runs(id, dataset_id, status, run_dir, config_json, created_at, updated_at,"
+                " created_by) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+                (run_id, info.id, str(run_dir), json.dumps(config, default=str), now, now, who),
             )
         return self.run_row(run_id)
 
@@ -150,4 +153,5 @@ def _record(row: sqlite3.Row) -> RunRecord:
         model_sha256=row["model_sha256"], error=row["error"],
         created_at=row["created_at"], updated_at=row["updated_at"],
         map_name=row["map_name"], files_sha256=json.loads(files) if files else None,
+        created_by=row["created_by"],
     )

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fashion_core.access import require_acting
 from fashion_core.errors import FashionCoreError, JobError
 from fashion_core.runs.files import FINISHED, RunDir, RunRecord, get_run, list_runs, new_run_id, register_run
 from fashion_core.training.ending import LOG_TAIL_LINES, log_tail, opened
@@ -74,6 +75,7 @@ def submit(workspace: Workspace | str | Path, config: Any, *, runner: Runner | N
     Raises:
         JobError: if the config or trainer is unusable. UnknownDatasetError for a bad dataset.
     """
+    require_acting("train")  # before anything is written
     ws = _workspace(workspace)
     dataset = config.get("dataset") if isinstance(config, dict) else getattr(config, "dataset", None)
     if not dataset:

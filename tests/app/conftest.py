@@ -16,7 +16,7 @@ from fashion_core.schema import FASHIONAI, Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 from fashion_core.workspace import HOME_ENV, Workspace
 from tests.conftest import write_image
-from ui import state
+from ui import auth, state
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 DATASET = "tiny"
@@ -133,7 +133,7 @@ def open_app(
 ) -> AppTest:
     """An AppTest of the app switched to ``page`` (not run yet), with a dataset chosen in the sidebar."""
     at = AppTest.from_file(str(APP), default_timeout=timeout)
-    at.session_state[state.ANNOTATOR] = annotator
+    at.session_state[auth.K_IDENTITY] = (annotator, "admin", "password")  # signed in as the annotator
     if dataset is not None:
         at.session_state[state.DATASET] = dataset
     return at.switch_page(page)

@@ -41,8 +41,7 @@ def _frame_with(at: AppTest, column: str):
 
 
 def _start(at: AppTest, list_path: Path, *, workers: int = 4) -> str:
-    at.radio(key="download_source").set_value("Path on the server").run()
-    at.text_input(key="download_list_path").set_value(str(list_path)).run()
+    at.file_uploader(key="download_upload").upload(list_path.name, list_path.read_bytes(), "text/csv").run()
     at.number_input(key="download_workers").set_value(workers).run()
     at.checkbox(key="download_allow_private").check().run()
     at.button(key="download_start").click().run()
@@ -111,23 +110,30 @@ def test_cancel_from_the_page(studio: Studio, open_page, tmp_path: Path) -> None
     assert _frame_with(at, "rows").set_index("reason")["rows"].get("cancelled", 0) > 20
 
 
-def test_a_bad_list_path_shows_an_error_not_a_crash(studio: Studio, open_page, tmp_path: Path) -> None:
+def test_a_bad_list_shows_an_error_and_no_server_path_is_asked(studio: Studio, open_page, tmp_path: Path) -> None:
     at = open_page(PAGE)
-    at.radio(key="download_source").set_value("Path on the server").run()
-    at.text_input(key="download_list_path").set_value(str(tmp_path / "nope.csv")).run()
+    assert not [t for t in at.text_input if t.key == "download_list_path"]  # an upload only
+    at.file_uploader(key="download_upload").upload("bad.csv", b"\x00\x01\x02binary", "text/csv").run()
     at.button(key="download_start").click().run()
     assert not at.exception
-    assert "nope.csv: list file not found" in _texts(at.error)
+    assert "bad.csv" in _texts(at.error)
     assert "No download yet" in _texts(at.info)
+    at.text_input(key="download_out").set_value("../../../etc").run()  # a name, kept inside downloads
+    assert f"go to `{studio.workspace.downloads_dir}" in _texts(at.caption)
 
 
 def test_an_earlier_download_folder_shows_its_failures_and_imports(
-    studio: Studio, open_page, tmp_path: Path
+    studio: Studio, open_page, tmp_path: Path, monkeypatch
 ) -> None:
     with serve() as site:
         listed = write_good_list(tmp_path / "cli.csv", site.base)
         download_images(listed, tmp_path / "cli_out", config=DownloadConfig(workers=2, allow_private=True))
     at = open_page(PAGE)
+    at.text_input(key="download_earlier_out").set_value(str(tmp_path / "cli_out")).run()
+    assert "is outside the folders the studio may use" in _texts(at.error)  # not a data root yet
+    monkeypatch.setenv("FASHION_STUDIO_DATA_ROOTS", str(tmp_path))
+    at.text_input(key="download_earlier_out").set_value("/etc").run()
+    assert "is outside the folders the studio may use" in _texts(at.error)
     at.text_input(key="download_earlier_out").set_value(str(tmp_path / "cli_out")).run()
     assert not at.exception
     assert "6 rows · 4 ok · 2 failed · 0 skipped" in _texts(at.caption)

@@ -9,9 +9,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from fashion_core.labels import maps as label_maps
 from fashion_core.ingest.fashionai import encode_code
 from fashion_core.ingest.importer import import_labels
+from fashion_core.labels import maps as label_maps
 from fashion_core.schema import FASHIONAI
 from fashion_core.store import LabelStore
 from fashion_core.workspace import HOME_ENV, Workspace

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from fashion_core.access import LOCAL
 from tests.e2e.conftest import StudioServer
-from tests.e2e.streamlit_page import LONG, assert_no_exception, choose, fill, keyed, open_page, settle
+from tests.e2e.streamlit_page import LONG, assert_no_exception, choose, keyed, open_page, settle
 
 pytestmark = pytest.mark.e2e
 
 DATASET = "demo"
 DEMO_TIMEOUT = 300_000  # ms: the first start draws and imports the demo images
-LABELLER = "E2E Keyboard"
+LABELLER = LOCAL.name  # no accounts on loopback: the local user
 CATEGORY = "sleeve_length_labels"
 LABELS = 20
 
@@ -30,7 +31,6 @@ def test_label_twenty_images_with_the_keyboard_and_undo(page: Page, studio: Stud
     page.goto(studio.url)
     expect(page.get_by_role("heading", name="Fashion Attribute Studio", exact=True)).to_be_visible(
         timeout=DEMO_TIMEOUT)
-    fill(page, "app_annotator", LABELLER)
     open_page(page, "Label")
     choose(page, "label_category", CATEGORY)
     choose(page, "label_mode", "Complete the other categories")

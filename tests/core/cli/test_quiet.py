@@ -37,7 +37,7 @@ def _cli(home: Path, *args: str, **kw) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def demo_home(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(REPO / "tests" / "fixtures" / "workspace_v3", tmp_path / "ws"))
+    return Path(shutil.copytree(REPO / "tests" / "fixtures" / "workspace_v4", tmp_path / "ws"))
 
 
 def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,8 +11,8 @@ from fashion_core.ingest.folders import read_folders
 from fashion_core.ingest.generic_csv import read_generic_csv
 from fashion_core.ingest.importer import import_labels
 from fashion_core.ingest.jd import read_jd
-from fashion_core.schema import Kind
 from fashion_core.labels.stats import label_counts
+from fashion_core.schema import Kind
 from tests.conftest import write_image
 
 

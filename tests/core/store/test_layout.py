@@ -36,7 +36,7 @@ def test_store_modules_do_not_import_the_store_class_back() -> None:
 
 def test_a_store_made_before_the_new_run_columns_gets_them(tmp_path: Path) -> None:
     path = tmp_path / "studio.db"
-    old_ddl = db.DDL.replace("    map_name TEXT,\n    files_json TEXT\n", "").replace(
+    old_ddl = db.DDL.replace("    map_name TEXT,\n    files_json TEXT,\n    created_by TEXT\n", "").replace(
         "updated_at TEXT NOT NULL,\n);", "updated_at TEXT NOT NULL\n);")
     with sqlite3.connect(path) as conn:
         conn.executescript(old_ddl)

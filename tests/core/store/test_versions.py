@@ -54,7 +54,7 @@ def test_a_version_1_workspace_is_upgraded_in_place_after_a_backup(tmp_path: Pat
     store.close()
 
 
-@pytest.mark.parametrize("fixture", ["workspace_v1", "workspace_v2", "workspace_v3"])
+@pytest.mark.parametrize("fixture", ["workspace_v1", "workspace_v2", "workspace_v3", "workspace_v4"])
 def test_a_workspace_of_every_version_opens_with_every_dataset_edit_map_and_run(fixture: str, tmp_path: Path) -> None:
     ws = _copy(fixture, tmp_path)
 
@@ -140,3 +140,29 @@ def test_the_cli_names_the_backup_when_it_upgrades(tmp_path: Path) -> None:
     [backup] = ws.root.glob("studio-v1-backup-*.db")
     assert f"from version 1 to {SCHEMA_VERSION}" in done.stderr and backup.name in done.stderr
     assert '"demo"' in done.stdout
+
+
+def test_a_version_3_workspace_gets_accounts_tables_and_created_by_columns(tmp_path: Path) -> None:
+    ws = _copy("workspace_v3", tmp_path)
+
+    store = LabelStore.open(ws)
+
+    assert store.upgrade is not None and (store.upgrade.from_version, store.upgrade.to_version) == (3, 4)
+    assert store.user_count() == 0 and store.audit_rows().empty is False  # the edit log joins the audit
+    [run] = store.run_rows()
+    assert run.created_by is None  # made before identities were recorded
+    assert store.map_row("ours").created_by is None
+    store.close()
+
+
+def test_the_version_4_fixture_keeps_its_accounts_and_identities(tmp_path: Path) -> None:
+    ws = _copy("workspace_v4", tmp_path)
+
+    store = LabelStore.open(ws)
+
+    assert store.upgrade is None
+    [user] = store.user_rows()
+    assert (user.name, user.role) == ("ana", "annotator") and user.password_hash.startswith("$argon2id$")
+    assert store.run_rows()[0].created_by and store.map_row("ours").created_by
+    assert [t.label for t in store.token_rows("ana")] == ["fixture"]
+    store.close()

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_core.views import charts
 from fashion_core.labels.view import label_view
 from fashion_core.schema import Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord
+from fashion_core.views import charts
 
 SIZE = Category("size", ("S", "M", "L", "XL"), Kind.SINGLE)
 STYLE = Category("style", ("s1", "s10", "s2"), Kind.MULTI)
