@@ -51,6 +51,7 @@ def _open(image_id: int) -> None:
 
 def _close() -> None:
     st.session_state.pop(K_OPEN, None)
+    st.session_state.pop("browse_seen", None)  # reopened later, the image shows the label then in force
 
 
 def _clear_filters() -> None:

@@ -46,6 +46,7 @@ def open_image(image_id: int, category: str | None = None) -> None:
 
 def close() -> None:
     st.session_state.pop(OPEN, None)
+    st.session_state.pop("evaluate_seen", None)  # reopened later, the image shows the label then in force
 
 
 # -- suspicious labels ----------------------------------------------------------------------------------

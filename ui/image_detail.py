@@ -141,6 +141,7 @@ def _labels_table(
             except FashionCoreError as exc:
                 st.error(str(exc))
                 return
+            st.session_state.pop(f"{prefix}_seen", None)
             flash(flash_key, f"Undid edit #{edit_id}.")
             st.rerun()
 
@@ -156,6 +157,7 @@ def _relabel(
     category = st.selectbox("Category", names, index=default, key=f"{prefix}_edit_cat_{image_id}")
     cat = info.schema.category(category)
     current = table.loc[table["category"] == category, "current"].iloc[0]
+    shown = _shown(prefix, image_id, category, current)
     actions = [a for a in ACTIONS if a != "invisible" or INVISIBLE in cat.values]
     action = (
         st.segmented_control(
@@ -176,7 +178,7 @@ def _relabel(
             key=f"{prefix}_edit_multi_{image_id}_{category}",
         )
     elif action == "set":
-        guess = _quick_label(info, image_id, category, prefix, flash_key, current)
+        guess = _quick_label(info, image_id, category, prefix, flash_key, shown)
         index = new_label_index(cat.values, current, guess)
         value = st.selectbox(
             "Value", list(cat.values), index=index, key=f"{prefix}_edit_value_{image_id}_{category}"
@@ -184,12 +186,22 @@ def _relabel(
     elif action == "invisible":
         value = INVISIBLE
     reason = st.text_input("Reason (optional)", key=f"{prefix}_edit_reason")
-    # What this person last saw: a rerun (the Save click included) re-reads the store first.
-    seen = st.session_state.get(f"{prefix}_seen")
-    shown = seen[2] if seen and seen[:2] == (image_id, category) else current
-    st.session_state[f"{prefix}_seen"] = (image_id, category, current)
     if st.button("Save", key=f"{prefix}_edit_save", type="primary", icon=":material/save:"):
         _save(info, image_id, category, value, reason, shown=shown, prefix=prefix, flash_key=flash_key)
+
+
+def _shown(prefix: str, image_id: int, category: str, current: str | None) -> str | None:
+    """The label this person saw when they opened this image and category (or last saved it).
+
+    Every rerun (choosing a value included) re-reads the store, so the label in force may have
+    changed under them; the edit is checked against what they saw, not against that re-read.
+    """
+    key = f"{prefix}_seen"
+    seen = st.session_state.get(key)
+    if not seen or seen[:2] != (image_id, category):
+        seen = (image_id, category, current)
+        st.session_state[key] = seen
+    return seen[2]
 
 
 def _quick_label(
@@ -248,6 +260,7 @@ def _save(
         st.error(str(exc))
         return
     st.session_state.pop(f"{prefix}_edit_reason", None)
+    st.session_state.pop(f"{prefix}_seen", None)  # the next edit starts from the label just saved
     cat = info.schema.category(category)
     old, new = gal.display_value(cat, edit.old_value), gal.display_value(cat, edit.new_value, "(excluded)")
     msg = f"Image #{image_id}, {plain(category)}: {plain(old)} → {plain(new)} (edit #{edit.id})."

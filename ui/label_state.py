@@ -15,6 +15,7 @@ from ui.services import get_store, get_workspace
 
 K_CATEGORY, K_MODE, K_CELLS, K_SIG = "label_category", "label_mode", "label_cells", "label_sig"
 K_DONE, K_SKIPPED, K_UNSURE, K_FLASH = "label_done", "label_skipped", "label_unsure", "label_flash"
+K_SHOWN = "label_shown"  # [image id, category, label in force] when the cell was first shown
 PICK = "label_pick_"  # + value position: the value buttons
 ACCEPT, SKIP, MAYBE, UNDO = "label_accept", "label_skip", "label_maybe", "label_undo"
 
@@ -63,7 +64,13 @@ def current_item(info: DatasetInfo) -> QueueItem | None:
     if not queue:
         return None
     image_id, category, by = queue[0]
-    return replace(queue_item(get_store(), info.name, image_id, category, suggestions(info)), by=by)
+    item = replace(queue_item(get_store(), info.name, image_id, category, suggestions(info)), by=by)
+    shown = st.session_state.get(K_SHOWN)
+    if shown and shown[:2] == [item.image_id, item.category]:
+        # The label this person saw: a label saved against it is refused if someone changed it since.
+        return replace(item, current=shown[2])
+    st.session_state[K_SHOWN] = [item.image_id, item.category, item.current]
+    return item
 
 
 def give_label(info: DatasetInfo, value: str | None, who: str, mode: str) -> None:
@@ -75,7 +82,8 @@ def give_label(info: DatasetInfo, value: str | None, who: str, mode: str) -> Non
     try:
         edit = record_label(get_store(), info.name, item, value, annotator=who, mode=mode,
                             unsure=bool(st.session_state.get(K_UNSURE)))
-    except FashionCoreError as exc:
+    except FashionCoreError as exc:  # a conflict included: the rerun shows the label now in force
+        st.session_state.pop(K_SHOWN, None)
         st.session_state[K_FLASH] = str(exc)
         return
     st.session_state.setdefault(K_DONE, []).append([edit.id, item.image_id, item.category])

@@ -189,11 +189,13 @@ def record_label(store: LabelStore, dataset: str, item: QueueItem, value: str, *
     """Write a label from the queue through the edit log.
 
     The edit is marked as an accepted suggestion when ``value`` is the model's suggestion;
-    ``unsure`` (the ``m`` key) is noted in the reason.
+    ``unsure`` (the ``m`` key) is noted in the reason. ``item.current`` is the label the person
+    saw: if someone changed it since, the edit is refused (``EditConflictError``) and nothing is written.
     """
     reason = REASON.format(mode=mode) + (MAYBE_NOTE if unsure else "")
     return store.edit_label(dataset, item.image_id, item.category, value, annotator=annotator, reason=reason,
-                            suggestion_accepted=item.suggestion is not None and value == item.suggestion)
+                            suggestion_accepted=item.suggestion is not None and value == item.suggestion,
+                            expected=item.current)
 
 
 def undo_label(store: LabelStore, edit_id: int, *, annotator: str) -> EditRecord:

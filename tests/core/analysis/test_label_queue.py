@@ -9,6 +9,7 @@ import pytest
 
 from fashion_core.analysis import assist
 from fashion_core.analysis.label_queue import QueueError, build_queue, record_label, undo_label
+from fashion_core.errors import EditConflictError
 from fashion_core.ingest.fashionai import encode_code
 from fashion_core.ingest.importer import import_labels
 from fashion_core.schema import FASHIONAI
@@ -82,3 +83,13 @@ def test_queues_and_recording(tmp_path: Path, store: LabelStore, workspace: Work
 def test_settings_are_validated() -> None:
     with pytest.raises(assist.AssistError, match="retrain_every"):
         assist.AssistSettings(retrain_every=0)
+
+
+def test_a_label_given_on_a_cell_someone_changed_meanwhile_is_refused(store: LabelStore, dataset: str) -> None:
+    [item] = [i for i in build_queue(store, dataset, "no_label", category=SLEEVE) if i.path == "img/18.jpg"]
+    assert item.current is None  # what the person sees: no label yet
+    store.edit_label(dataset, item.image_id, SLEEVE, "Short Sleeves", annotator="bob")  # another tab
+    with pytest.raises(EditConflictError, match="bob"):
+        record_label(store, dataset, item, "Long Sleeves", annotator="ann", mode="no_label")
+    assert store.current_value(dataset, item.image_id, SLEEVE) == "Short Sleeves"  # bob's label stands
+    assert store.edit_history(dataset, item.image_id)["annotator"].tolist() == ["bob"]
