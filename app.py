@@ -11,6 +11,7 @@ from fashion_core.accounts import accounts_on
 from fashion_core.accounts.serve import check_serving
 from fashion_core.errors import FashionCoreError
 from ui import auth, services, sidebar
+from ui.text import plain
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,7 +35,7 @@ st.set_page_config(page_title="Fashion Attribute Studio", page_icon="👗", layo
 try:  # another address than loopback only with accounts on (fashion-studio app checks it too)
     check_serving(st.get_option("server.address") or "0.0.0.0", accounts=accounts_on(services.store_or_stop()))
 except FashionCoreError as exc:
-    st.error(str(exc), icon=":material/lock:")
+    st.error(plain(exc), icon=":material/lock:")
     st.stop()
 with acting_as(LOCAL):  # first start: the studio itself draws the demo data, not the visitor
     services.ensure_demo_data()

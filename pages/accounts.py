@@ -9,6 +9,7 @@ from fashion_core.accounts import add_user, list_users, remove_user, set_role
 from fashion_core.accounts.audit import audit_list
 from fashion_core.errors import FashionCoreError
 from ui.page import PageContext, run_page
+from ui.text import plain
 
 
 def _users(ctx: PageContext) -> None:
@@ -43,9 +44,9 @@ def _do(action, message: str) -> None:
     try:
         action()
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
-    st.success(message)
+    st.success(plain(message))  # user names are data: shown as text
 
 
 def main(ctx: PageContext) -> None:

@@ -147,7 +147,7 @@ def _tile(row, report) -> None:
             on_click=_open,
             args=(image_id,),
         )
-    st.caption(row.caption)
+    st.caption(plain(row.caption))
 
 
 # -- detail view -----------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def main(ctx: PageContext) -> None:
         result = _page(str(store.db_path), info.name, (info.id, *version), astuple(filters), page, page_size)
     if info.active_map:
         st.caption(
-            f"Labels as stored (label map **{info.active_map}** is not applied here: "
+            f"Labels as stored (label map **{plain(info.active_map)}** is not applied here: "
             "these are the labels you edit)."
         )
     _toolbar(result)

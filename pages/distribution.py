@@ -130,7 +130,7 @@ def _rare_note(rare: pd.DataFrame, min_count: int) -> None:
     if rare.empty:
         st.success(f"Every value has at least {min_count:,} images.", icon=":material/check_circle:")
         return
-    listed = ", ".join(f"**{v}** ({c:,})" for v, c in zip(rare["value"], rare["count"]))
+    listed = ", ".join(f"**{plain(v)}** ({c:,})" for v, c in zip(rare["value"], rare["count"]))
     st.warning(f"{len(rare)} value(s) under {min_count:,} images: {listed}", icon=":material/warning:")
 
 
@@ -160,7 +160,7 @@ def main(ctx: PageContext) -> None:
     store, info = ctx.store, ctx.require_dataset()
     version = tuple(store.labels_version(info.name))
     schema, table, co, map_name, map_version = _distribution(str(store.db_path), info.name, version)
-    through = f"through label map **{map_name}** (version {map_version})" if map_name else "no label map"
+    through = f"through label map **{plain(map_name)}** (version {map_version})" if map_name else "no label map"
     st.caption(f"Current labels of **{plain(info.name)}** (originals plus edits), {through}.")
     if int(table.groupby("category")["images"].first().sum()) == 0:
         st.info("This dataset has no labels yet.", icon=":material/info:")

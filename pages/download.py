@@ -19,6 +19,7 @@ from fashion_core.views.runs import format_duration
 from ui.download_results import IMPORTED, earlier_folder, results
 from ui.page import PageContext, run_page
 from ui.services import get_store
+from ui.text import plain
 
 JOB = "download_job"  # id of the download shown
 SEEN = "download_seen"  # (job, state) at the last full run: a change redraws the whole page
@@ -78,7 +79,7 @@ def _options() -> DownloadConfig | None:
             allow_private=bool(allow_private),
         )
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None
 
 
@@ -94,12 +95,12 @@ def _new_download(downloads: Path) -> None:
     try:
         out_dir = join_inside(downloads, out_typed.strip()) if out_typed.strip() else None
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
     if name is not None and out_dir is None:
         out_dir = default_out_dir(downloads, name)
     if out_dir is not None:
         st.caption(
-            f"Images and `manifest.csv` go to `{out_dir}`. Running again resumes: images already "
+            f"Images and `manifest.csv` go to {plain(out_dir)}. Running again resumes: images already "
             "there are skipped and failed ones are tried again."
         )
     config = _options()
@@ -117,7 +118,7 @@ def _new_download(downloads: Path) -> None:
         job_id = _registry().start(list_path, out_dir, config)
         record(get_store(), "download", str(out_dir), f"list {list_path.name}")
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.session_state[JOB] = job_id
     st.session_state.pop(IMPORTED, None)
@@ -177,7 +178,7 @@ def _live(job_id: str) -> None:
 
 def _finished(job: DownloadJob) -> None:
     if job.state == "failed":
-        st.error(f"The download could not run: {job.error}")
+        st.error(f"The download could not run: {plain(job.error)}")
         return
     s = job.summary
     if s is None:
@@ -207,7 +208,7 @@ def main(ctx: PageContext) -> None:
     else:
         job = _pick_job(jobs)
         st.session_state[SEEN] = (job.job_id, job.state)
-        st.caption(f"`{job.list_path}` → `{job.out_dir}`")
+        st.caption(f"{plain(job.list_path)} → {plain(job.out_dir)}")
         st.fragment(run_every=POLL_SECONDS if job.active else None)(_live)(job.job_id)
         if not job.active:
             _finished(job)

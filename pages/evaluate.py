@@ -182,7 +182,7 @@ def _tile(row, thumbs, prefix: str) -> None:
     if thumb is not None:
         st.image(str(thumb), width="stretch", output_format="JPEG")
     else:
-        st.warning(f"#{row.image_id}: {thumbs.problems.get(row.path, 'no preview')}", icon=":material/broken_image:")
+        st.warning(f"#{row.image_id}: {plain(thumbs.problems.get(row.path, 'no preview'))}", icon=":material/broken_image:")
     # Zero-width spaces after underscores: long category names wrap there, not mid-word.
     name = row.category.replace("_", "_\u200b")
     st.caption(f"{plain(name)}:  \n**{plain(row.given)}** ({row.given_prob:.0%}) → {plain(row.predicted)} ({row.predicted_prob:.0%})")

@@ -56,7 +56,7 @@ def main(ctx: PageContext) -> None:
     info, store = ctx.require_dataset(), ctx.store
     counts = store.counts(info.name)
     per_cat = _labelled_per_category(info.name, store.labels_version(info.name))
-    st.subheader(f"Dataset: {info.name}")
+    st.subheader(f"Dataset: {plain(info.name)}")
     m = st.columns(4)
     m[0].metric("Images", f"{counts['images']:,}")
     m[1].metric("Labels", f"{counts['annotations']:,}")

@@ -53,8 +53,8 @@ def _image(info: DatasetInfo, item: QueueItem, upcoming: list[str]) -> None:
 def _buttons(info: DatasetInfo, item: QueueItem, who: str, mode: str) -> None:
     values = info.schema.category(item.category).values
     st.markdown(f"**{plain(item.category)}** · image #{item.image_id}"
-                + (f" · now **{item.current}**" if item.current else " · no label yet")
-                + (f" · set by {item.by}" if item.by else ""))
+                + (f" · now **{plain(item.current)}**" if item.current else " · no label yet")
+                + (f" · set by {plain(item.by)}" if item.by else ""))
     if item.suggestion:
         st.markdown(f"Model suggests **{plain(item.suggestion)}** ({item.probability:.0%}) · Enter accepts")
     else:
@@ -99,7 +99,7 @@ def _assistant(info: DatasetInfo) -> None:
         st.info("The assistant is refitting on the labels so far; suggestions refresh when it is done.",
                 icon=":material/hourglass_top:")
     elif state == "failed":
-        st.error(f"The last refit failed: {status.get('error')}")
+        st.error(f"The last refit failed: {plain(status.get('error'))}")
     if model is not None:
         st.caption(f"The model refits after every {SETTINGS.retrain_every} new labels"
                    f" ({assist.new_labels(get_store(), info.name, model)} so far).")
@@ -120,7 +120,7 @@ def _export(info: DatasetInfo) -> None:
         try:
             export = render_labels(get_store(), info.name, fmt)
         except FashionCoreError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
         through = f" through label map {export.map_name!r}" if export.map_name else ""
         st.download_button(f"Download {export.labels:,} labels{through}", export.text, export.file_name,
@@ -138,10 +138,10 @@ def main(page: PageContext) -> None:
         queue = ls.cells(info, mode, category, who)
         item = ls.current_item(info)
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         st.stop()
     if msg := st.session_state.pop(ls.K_FLASH, None):
-        st.error(msg)
+        st.error(plain(msg))
     _progress(info, len(queue))
     if item is None:
         st.success("Nothing left in this queue. Choose another queue or category.", icon=":material/task_alt:")

@@ -142,7 +142,7 @@ def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown
         with grid[i % 2]:
             if applies.get(answer.category, 1.0) < APPLIES_CUT:
                 st.caption(
-                    f":orange[**{answer.category}**: probably not shown in this photo"
+                    f":orange[**{plain(answer.category)}**: probably not shown in this photo"
                     f" (applies {applies[answer.category]:.0%}); the values below are not an answer.]"
                 )
             st.plotly_chart(probability_figure(answer, top=top), key=f"predict_bars_{answer.category}")

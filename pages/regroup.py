@@ -17,6 +17,7 @@ from ui.page import PageContext, run_page
 from ui.regroup_draft import ACTIONS, NEW_NAME, NO_MAP, values_key
 from ui.regroup_samples import merge_suggestions, samples
 from ui.services import get_store
+from ui.text import plain
 
 ACTIVE_PICK = "regroup_active"  # the active-map box's widget state
 ACTIVE_SEEN = "regroup_active_seen"  # (dataset, active map) when the box was last set from the store
@@ -98,7 +99,7 @@ def _step_builder(info: DatasetInfo, category: str, values: list[str], counts: d
 def _draft_panel(info: DatasetInfo, draft: LabelMap) -> None:
     st.subheader("Draft map")
     if draft.steps:
-        st.markdown("\n".join(f"{i}. {s.describe()}" for i, s in enumerate(draft.steps, start=1)))
+        st.markdown("\n".join(f"{i}. {plain(s.describe())}" for i, s in enumerate(draft.steps, start=1)))
     else:
         st.caption("No step yet: the draft leaves the labels as they are.")
     c1, c2 = st.columns(2)
@@ -119,7 +120,7 @@ def _draft_panel(info: DatasetInfo, draft: LabelMap) -> None:
 def _export(ctx: PageContext, info: DatasetInfo) -> None:
     with st.expander("Export as folders (for keras.utils.image_dataset_from_directory)"):
         st.caption(
-            f"Through the active map ({info.active_map or 'none'}); hard links where possible, else copies."
+            f"Through the active map ({plain(info.active_map or 'none')}); hard links where possible, else copies."
         )
         default = safe_part(f"{info.name}-{info.active_map or 'no-map'}")
         out = st.text_input("Output folder name (new or empty)", default, key="regroup_export_dir",
@@ -131,7 +132,7 @@ def _export(ctx: PageContext, info: DatasetInfo) -> None:
             with st.spinner("Linking files..."):
                 report = export_folders(ctx.store, info.name, target)
             st.success(
-                f"{report.linked + report.copied:,} files in {report.out_dir} ({report.linked:,} links, "
+                f"{report.linked + report.copied:,} files in {plain(report.out_dir)} ({report.linked:,} links, "
                 f"{report.copied:,} copies, {len(report.missing):,} missing)."
             )
 
@@ -146,7 +147,7 @@ def main(ctx: PageContext) -> None:
     try:
         preview = preview_map(draft, info.schema, labels)
     except FashionCoreError as exc:
-        st.error(f"The draft does not fit {info.name!r}: {exc}")
+        st.error(f"The draft does not fit {plain(repr(info.name))}: {plain(exc)}")
         st.button("Clear draft", key="regroup_clear_bad", on_click=draft_state.clear)
         return
     category = st.selectbox("Category", info.schema.category_names, key="regroup_category")

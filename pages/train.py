@@ -35,7 +35,7 @@ def _start(config: dict[str, Any]) -> None:
     try:
         run_id = jobs.submit(get_workspace(), config)
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.session_state[SELECTED] = run_id
     st.session_state[PICK] = run_id  # the picker is drawn below: it opens on the new run, not the old pick
@@ -67,12 +67,12 @@ def _live_panel(job: JobStatus) -> None:
         try:
             job = jobs.cancel(get_workspace(), run_id)
         except FashionCoreError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         state = job.state
     if state in ACTIVE_STATES:
         st.fragment(run_every=POLL_SECONDS)(_live_progress)(job.dataset, run_id)
     elif state == "failed":
-        st.error(f"The run failed: {job.error or 'no reason recorded'}")
+        st.error(f"The run failed: {plain(job.error or 'no reason recorded')}")
         if job.log_tail:
             with st.expander("Last lines of log.txt", expanded=True):
                 st.code(job.log_tail, language=None)
@@ -117,7 +117,7 @@ def _running(job: JobStatus) -> None:
     if job.cancel_requested:
         st.warning("Cancel requested: the run stops at its next step and keeps its best checkpoint.")
     if job.message:
-        st.caption(job.message)
+        st.caption(plain(job.message))
 
 
 def _runs_section(listed: list[JobStatus]) -> None:
@@ -140,7 +140,7 @@ def _live_progress(dataset: str, run_id: str) -> None:
         jobs.reconcile(ws)
         listed = jobs.list_jobs(ws, dataset)
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     if _signature(listed) != st.session_state.get(SEEN_STATES):
         st.rerun()  # table, curves, comparison and polling follow the change
@@ -168,7 +168,7 @@ with st.container(border=True):
         map_choice, categories, backbone = data_and_model(info.name, info.active_map)
         config = train_form(info.name, map_choice, categories, backbone)
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         config = None
     if config is not None:
         _start(config)
@@ -178,7 +178,7 @@ try:
     jobs.reconcile(get_workspace())  # a run whose process died while nobody watched shows as failed
     listed = jobs.list_jobs(get_workspace(), info.name)
 except FashionCoreError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 st.session_state[SEEN_STATES] = _signature(listed)
 _runs_section(listed)

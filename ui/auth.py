@@ -13,6 +13,7 @@ from fashion_core.access import ANONYMOUS, LOCAL, Identity, set_resolver
 from fashion_core.accounts import accounts_on, sign_in, sso_identity
 from fashion_core.errors import FashionCoreError
 from ui.services import get_store
+from ui.text import plain
 
 K_IDENTITY = "auth_identity"  # (name, role, via) of the signed-in person
 
@@ -85,13 +86,13 @@ def sign_in_form() -> None:
         try:
             identity = sign_in(get_store(), name, password)
         except FashionCoreError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             st.session_state[K_IDENTITY] = (identity.name, identity.role, identity.via)
             st.rerun()
     if sso_configured():
         if getattr(st.user, "is_logged_in", False):
-            st.warning(f"{st.user.get('email')} has no account here; ask an admin to add it.")
+            st.warning(f"{plain(st.user.get('email'))} has no account here; ask an admin to add it.")
         st.button("Sign in with single sign-on", on_click=st.login, key="auth_sso")
 
 
@@ -107,7 +108,7 @@ def sidebar_box() -> None:
     """Who is signed in, and a sign-out button (nothing when the studio runs as one local user)."""
     identity = current_identity()
     if identity == LOCAL:
-        st.caption(f"Signed in as {identity.name} (local user, no accounts)")
+        st.caption(f"Signed in as {plain(identity.name)} (local user, no accounts)")
         return
-    st.caption(f"Signed in as {identity.name} ({identity.role})")
+    st.caption(f"Signed in as {plain(identity.name)} ({identity.role})")
     st.button("Sign out", key="auth_sign_out", on_click=sign_out, icon=":material/logout:")

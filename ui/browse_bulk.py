@@ -9,6 +9,7 @@ from fashion_core.labels import gallery as gal
 from fashion_core.schema import Kind
 from fashion_core.store import DatasetInfo
 from ui.services import get_store
+from ui.text import plain
 from ui.widgets import annotator_name, flash, progress_callback
 
 K_SELECTED, K_LAST_BULK, K_FLASH = "browse_selected", "browse_last_bulk", "browse_flash"
@@ -100,13 +101,13 @@ def _run_bulk(info: DatasetInfo, chosen: list[int], category: str, value, mode: 
             on_progress=progress_callback("Relabelling"),
         )
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.session_state[K_LAST_BULK] = report.edit_ids
     msg = f"Relabelled {len(report.edits):,} images; {len(report.unchanged):,} already had that label."
     if report.failed:
         msg += f" {len(report.failed):,} failed: " + "; ".join(
-            f"#{i}: {r}" for i, r in list(report.failed.items())[:5]
+            f"#{i}: {plain(r)}" for i, r in list(report.failed.items())[:5]
         )
     flash(K_FLASH, msg)
     clear_selection()
@@ -124,7 +125,7 @@ def _run_undo(edit_ids: list[int]) -> None:
     msg = f"Undid {len(report.edits):,} edits."
     if report.failed:
         msg += f" {len(report.failed):,} could not be undone (changed again since): " + "; ".join(
-            list(report.failed.values())[:3]
+            map(plain, list(report.failed.values())[:3])
         )
     flash(K_FLASH, msg)
     st.rerun()

@@ -27,10 +27,10 @@ def results(out_dir: Path, list_path: Path | None, *, key: str) -> None:
     try:
         figures, failures = _manifest_view(str(manifest), _stamp(manifest))
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.caption(
-        f"Manifest `{manifest}`: {figures.total:,} rows · {figures.ok:,} ok · "
+        f"Manifest {plain(manifest)}: {figures.total:,} rows · {figures.ok:,} ok · "
         f"{figures.failed:,} failed · {figures.skipped:,} skipped · {figures.duplicates:,} duplicates"
     )
     if figures.reasons:
@@ -85,7 +85,7 @@ def _run_import(out_dir: Path, list_path: Path, dataset: str, replace: bool) -> 
                 get_store(), list_path=list_path, out_dir=out_dir, dataset=dataset, replace=replace
             )
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     brief = report.to_dict()  # only a small summary goes into session state
     brief["rejected_count"] = len(report.rejected)
@@ -128,13 +128,13 @@ def earlier_folder(roots: list[Path]) -> None:
         st.caption(
             "Shows the manifest's failures of a download folder, e.g. one made with "
             "`python -m fashion_core download`, and imports it. Allowed folders: "
-            + ", ".join(str(r) for r in roots) + f" (more through ${DATA_ROOTS_ENV})."
+            + ", ".join(plain(r) for r in roots) + f" (more through ${DATA_ROOTS_ENV})."
         )
         return
     try:
         out_dir = confine(folder.strip(), roots)
         list_path = confine(listed.strip(), roots) if listed.strip() else None
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     results(out_dir, list_path, key="earlier")

@@ -113,8 +113,8 @@ def _queue_row(info: DatasetInfo, row, thumbs) -> None:
         if thumb is not None:
             st.image(str(thumb), width=96, output_format="JPEG")
         st.markdown(
-            f"**#{row.rank}** · image #{row.image_id} · {row.category}  \n"
-            f"label **{row.given}** ({row.self_confidence:.0%}) · model suggests **{row.suggested}** "
+            f"**#{row.rank}** · image #{row.image_id} · {plain(row.category)}  \n"
+            f"label **{plain(row.given)}** ({row.self_confidence:.0%}) · model suggests **{plain(row.suggested)}** "
             f"({row.suggested_prob:.0%})"
         )
         st.space("stretch")
@@ -177,7 +177,7 @@ def _undo(last: dict) -> None:
         get_store().undo_edit(int(last["edit_id"]), annotator=annotator_name() or "unknown",
                               reason="suspicious-label review: undone")
     except FashionCoreError as exc:
-        st.toast(str(exc))
+        st.toast(plain(exc))
         return
     st.session_state.pop(LAST, None)
     st.toast(f"Undone: image #{last['image_id']}, {plain(last['category'])} is back in the queue.")
@@ -199,8 +199,8 @@ def _review(dataset: str, image_id: int, category: str, action: str, value: str 
             value=value,
         )
     except FashionCoreError as exc:
-        st.toast(str(exc))
+        st.toast(plain(exc))
         return
     done = f"relabelled to {plain(edit.new_value)}" if action == "relabel" else "label confirmed as right"
     st.session_state[LAST] = {"edit_id": edit.id, "image_id": int(image_id), "category": category,
-                              "message": f"Image #{image_id}, {category}: {done} (edit #{edit.id})."}
+                              "message": f"Image #{image_id}, {plain(category)}: {done} (edit #{edit.id})."}

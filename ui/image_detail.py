@@ -69,7 +69,7 @@ def render_image_detail(
         history = store.edit_history(info.name, image_id)
         current = gal.current_labels_of(store, info.name, [image_id])
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     table = gal.image_labels(info.schema, current, history)
     _nav(image_id, step(image_id) if step else _around(image_id, neighbours), prefix, open_image, close)
@@ -116,11 +116,11 @@ def _preview(info: DatasetInfo, record) -> None:
     try:
         report = served_thumbnails(info, [record["path"]], PREVIEW_SIZE)
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     thumb = report.thumbnails.get(record["path"])
     if thumb is None:
-        st.warning(report.problems.get(record["path"], "No preview."), icon=":material/broken_image:")
+        st.warning(plain(report.problems.get(record["path"], "No preview.")), icon=":material/broken_image:")
     else:
         st.image(str(thumb), width="stretch", output_format="JPEG")
     size = f"{record['width']}×{record['height']} {record['format'] or ''}" if record["width"] else ""
@@ -139,7 +139,7 @@ def _labels_table(
             try:
                 get_store().undo_edit(edit_id, annotator=annotator_name() or "unknown")
             except FashionCoreError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
                 return
             st.session_state.pop(f"{prefix}_seen", None)
             flash(flash_key, f"Undid edit #{edit_id}.")
@@ -151,7 +151,7 @@ def _relabel(
 ) -> None:
     st.markdown("**Relabel**")
     if conflict := st.session_state.pop(f"{prefix}_conflict", None):
-        st.error(conflict, icon=":material/sync_problem:")
+        st.error(plain(conflict), icon=":material/sync_problem:")
     names = info.schema.category_names
     default = relabel_category(names, table, wanted)
     category = st.selectbox("Category", names, index=default, key=f"{prefix}_edit_cat_{image_id}")
@@ -212,7 +212,7 @@ def _quick_label(
     cat = info.schema.category(category)
     guess = suggestion_for(label_state.suggestions(info), image_id, category)
     if guess:
-        st.markdown(f"Model suggests **{guess[0]}** ({guess[1]:.0%}) · Enter accepts")
+        st.markdown(f"Model suggests **{plain(guess[0])}** ({guess[1]:.0%}) · Enter accepts")
     keymap = {"ArrowLeft": f"{prefix}_prev", "ArrowRight": f"{prefix}_next"}
     picked = None
     with st.container(horizontal=True):
@@ -257,7 +257,7 @@ def _save(
         st.session_state[f"{prefix}_conflict"] = str(exc)
         st.rerun()
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.session_state.pop(f"{prefix}_edit_reason", None)
     st.session_state.pop(f"{prefix}_seen", None)  # the next edit starts from the label just saved

@@ -19,6 +19,7 @@ from fashion_core.store import DatasetInfo, LabelStore
 from fashion_core.workspace import Workspace
 from ui import auth
 from ui.services import active_dataset, get_workspace, store_or_stop
+from ui.text import plain
 
 NO_DATASET = (
     "No dataset yet. Import one with `python -m fashion_core ingest ...`, or start the app "
@@ -54,7 +55,7 @@ def errors_shown() -> Iterator[None]:
     try:
         yield
     except FashionCoreError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
 
 
 def _refusal(identity, action: str) -> Exception:
@@ -83,7 +84,7 @@ def start_page(
     identity = auth.require_sign_in()  # before anything of the workspace is shown
     if action is not None and not identity.can(action):
         st.title(title)
-        st.error(str(_refusal(identity, action)), icon=":material/lock:")
+        st.error(plain(_refusal(identity, action)), icon=":material/lock:")
         st.stop()
     st.title(title)
     if caption:

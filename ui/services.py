@@ -11,6 +11,7 @@ from fashion_core.errors import FashionCoreError
 from fashion_core.store import DatasetInfo, LabelStore
 from fashion_core.store.failures import explain
 from fashion_core.workspace import Workspace, resolve_home
+from ui.text import plain
 
 _demo_lock = threading.Lock()
 
@@ -36,9 +37,9 @@ def store_or_stop() -> LabelStore:
     try:
         return get_store()
     except FashionCoreError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(exc), icon=":material/error:")
     except OSError as exc:  # creating the workspace folder itself failed
-        st.error(str(explain(exc, resolve_home().db_path) or exc), icon=":material/error:")
+        st.error(plain(explain(exc, resolve_home().db_path) or exc), icon=":material/error:")
     st.stop()
 
 
