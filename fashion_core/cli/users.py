@@ -62,7 +62,11 @@ def _token_parser(users: argparse._SubParsersAction) -> None:
 def read_password(name: str) -> str:
     """A new password for ``name``: prompted twice on a terminal, else stdin's first line."""
     if not sys.stdin.isatty():
-        line = sys.stdin.readline().rstrip("\r\n")
+        try:
+            line = sys.stdin.readline().rstrip("\r\n")
+        except (OSError, ValueError) as exc:  # closed or unreadable stdin (a service, a detached job)
+            raise AccountError(f"Cannot read the password from standard input ({exc}); run the command in a"
+                               " terminal, or pipe the password in as the first line.") from None
         if not line:
             raise AccountError("No password on standard input (give it as the first line).")
         return line

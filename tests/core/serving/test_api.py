@@ -145,7 +145,8 @@ def test_tokens_are_required_beyond_loopback(trained: TinyRun) -> None:
 def test_cli_refuses_to_serve_beyond_loopback(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "fashion_core", "--home", str(tmp_path / "ws"), "serve",
                            "--host", "0.0.0.0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1 and "Refusing to serve on 0.0.0.0" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 1 and "Refusing to listen on 0.0.0.0" in done.stderr and "Traceback" not in done.stderr
+    assert "users add" in done.stderr  # says how to turn accounts on
 
 
 def test_requests_arriving_together_share_one_forward_pass() -> None:
