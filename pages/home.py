@@ -27,6 +27,8 @@ WORKFLOW = [
      "Label fast with the keyboard and the model's suggestions; choose what to label next; export the labels."),
     ("pages/download.py", "Download", ":material/download:",
      "Build a data set from a list of image URLs (such as the JD style list)."),
+    ("pages/accounts.py", "Accounts", ":material/group:",
+     "Who may do what: users, roles, API tokens and the audit log (admins; on this machine alone, you)."),
 ]
 
 

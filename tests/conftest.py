@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,17 +23,6 @@ def write_image(path: Path, size: tuple[int, int] = (24, 24), seed: int = 0, fmt
     img = Image.new("RGB", size, (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
     img.save(path, fmt)
     return path
-
-
-@pytest.fixture(autouse=True)
-def _main_module_kept() -> Iterator[None]:
-    """Put ``__main__`` back after each test: Streamlit's AppTest runs a page as ``__main__`` and
-    leaves it there, and training jobs start with multiprocessing's spawn, which re-runs ``__main__``
-    in the child (a page's script there fails the child before it trains)."""
-    main = sys.modules.get("__main__")
-    yield
-    if main is not None:
-        sys.modules["__main__"] = main
 
 
 @pytest.fixture

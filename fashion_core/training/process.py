@@ -3,6 +3,7 @@ end, the cancel watchdog, and checks that a run's process is still alive."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
 import os
@@ -10,7 +11,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,11 +75,29 @@ class ProcessRunner:
             args=(str(workspace.root), run_id, trainer, self.grace_seconds),
             name=f"fashion-run-{run_id}",
         )
-        proc.start()
+        with main_module_hidden():
+            proc.start()
         # multiprocessing joins non-daemon children at interpreter exit, which would make the
         # app (or a finished run starting the next one) wait for the whole training run.
         multiprocessing.process._children.discard(proc)  # type: ignore[attr-defined]
         _PROCESSES[run_id] = proc
+
+
+@contextlib.contextmanager
+def main_module_hidden() -> Iterator[None]:
+    """Start children without re-running the parent's ``__main__`` in them.
+
+    ``spawn`` imports the parent's main module in the child first. Under Streamlit that module
+    is the page script that pressed Start (it would run again, bare, in the training process);
+    the child needs only ``_child_main``, which it imports by its module path.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _start_resource_tracker_quietly() -> None:

@@ -51,10 +51,14 @@ def test_regroup_active_map_box_follows_save_and_switch(page: Page, studio: Stud
     with studio.store() as store:  # other browser tests share this server: start from what it holds
         active = store.dataset(DATASET).active_map
     expect(_active_box(page)).to_have_value(active or NO_MAP)
+    name_box = keyed(page, "regroup_map_name").locator("input")
+    before = name_box.input_value()
     button(page, "regroup_example").click()
+    expect(name_box).not_to_have_value(before, timeout=LONG)  # the example's rerun has named the draft
     settle(page)
     fill(page, "regroup_map_name", MAP_NAME)
     settle(page)
+    expect(name_box).to_have_value(MAP_NAME)
     button(page, "regroup_save").click()  # "make it active" is on by default
     main = page.get_by_test_id("stMain")
     expect(main).to_contain_text(f"It is now the active map of {DATASET!r}", timeout=LONG)
@@ -104,6 +108,9 @@ def test_train_shows_a_run_started_in_this_tab_live_to_the_end(page: Page, studi
     with studio.store() as store:  # other browser tests share this server and may have trained
         known = {r.id for r in list_runs(store, DATASET)}
     _start_quick_run(page)
+    started = _new_run(page, studio, known)
+    # The picker follows the new run at once (an earlier run's end must not count as this one's).
+    expect(keyed(page, "train_run_pick").get_by_role("combobox")).to_have_value(started.id, timeout=LONG)
     ended = main.get_by_text(re.compile(r"^Run (done|failed|cancelled)|^The run failed"))
     expect(ended).to_be_visible(timeout=TRAIN_TIMEOUT)
     with studio.store() as store:

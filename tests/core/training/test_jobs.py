@@ -559,3 +559,21 @@ def test_a_foreground_run_is_live_to_a_reconcile_and_never_claimed_by_the_queue(
         child.kill()
         child.wait()
     assert jobs.reconcile(ws, runner=StepRunner(), trainer=fast_trainer)["failed"] == [run_id]  # now it is gone
+
+
+def test_a_run_process_does_not_run_the_parents_main_script_again(tmp_path: Path, monkeypatch) -> None:
+    """Under Streamlit, ``__main__`` is the page that pressed Start: spawn must not re-run it."""
+    import types
+    from multiprocessing import spawn
+
+    from fashion_core.training.process import main_module_hidden
+
+    page = types.ModuleType("__main__")
+    page.__file__ = str(tmp_path / "train_page.py")  # what Streamlit leaves in sys.modules
+    page.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    assert spawn.get_preparation_data("x")["init_main_from_path"] == page.__file__  # the hazard
+    with main_module_hidden():
+        data = spawn.get_preparation_data("x")
+    assert "init_main_from_path" not in data and "init_main_from_name" not in data
+    assert sys.modules["__main__"] is page  # put back
