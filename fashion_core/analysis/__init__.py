@@ -1,7 +1,7 @@
 """What a run's answers say: evaluation, calibration, suspicious labels, merge suggestions, the label queue.
 
-Names load lazily (PEP 562): these modules load numpy, pandas and modeling's helpers (TensorFlow on use):
-import on first use.
+Names load lazily (PEP 562): these modules load numpy, pandas and modeling's helpers (TensorFlow when
+called), so a page or command pays only for the names it uses.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """TensorFlow and Keras: backbones, the multi-head model, training, export, Grad-CAM; nothing else imports them.
 
-Names load lazily (PEP 562): most of these modules import TensorFlow (seconds): importing the package must
-not, so each name loads its module on first use.
+Names load lazily (PEP 562): most of these modules import TensorFlow (seconds), which importing the package
+must not, so each name loads its module on first use.
 """
 
 from __future__ import annotations

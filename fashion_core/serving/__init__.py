@@ -1,7 +1,7 @@
 """The engine that answers: photo checks, the Predictor, its calibration, the HTTP API.
 
-Names load lazily (PEP 562): serving.api pulls in FastAPI and the Predictor modeling's helpers: a caller pays
-only for what it uses.
+Names load lazily (PEP 562): ``api`` pulls in FastAPI and the Predictor modeling's TF-free helpers, so a
+page or command pays only for the names it uses.
 """
 
 from __future__ import annotations
