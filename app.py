@@ -7,8 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from fashion_core.access import LOCAL, acting_as, set_resolver
-from fashion_core.accounts import accounts_on
-from fashion_core.accounts.serve import check_serving
+from fashion_core.accounts import accounts_on, check_serving
 from fashion_core.errors import FashionCoreError
 from ui import auth, services, sidebar
 from ui.text import plain

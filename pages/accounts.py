@@ -5,8 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fashion_core.access import ROLES, acting
-from fashion_core.accounts import add_user, list_users, remove_user, set_role
-from fashion_core.accounts.audit import audit_list
+from fashion_core.accounts import add_user, audit_list, list_users, remove_user, set_role
 from fashion_core.errors import FashionCoreError
 from ui.page import PageContext, run_page
 from ui.text import plain

@@ -8,7 +8,7 @@ from dataclasses import astuple
 import numpy as np
 import streamlit as st
 
-from fashion_core.imaging.thumbnails import GALLERY_SIZE
+from fashion_core.imaging import GALLERY_SIZE
 from fashion_core.labels import gallery as gal
 from fashion_core.store import DatasetInfo
 from ui.browse_bulk import K_FLASH, PICK, bulk_relabel, clear_selection, select, selected, toggle

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from fashion_core.csv_cells import frame_to_csv
-from fashion_core.labels.view import label_view
+from fashion_core.labels import label_view
 from fashion_core.schema import Kind, Schema
 from fashion_core.views import charts
 from ui.page import PageContext, run_page

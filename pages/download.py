@@ -8,14 +8,18 @@ from typing import Any
 import streamlit as st
 
 from fashion_core.access import require_acting
-from fashion_core.accounts.audit import record
-from fashion_core.download import DownloadConfig
-from fashion_core.download.jobs import DownloadJob, DownloadRegistry
-from fashion_core.download.summary import summarize_download
-from fashion_core.download.uploads import default_out_dir, save_list
+from fashion_core.accounts import record_audit
+from fashion_core.download import (
+    DownloadConfig,
+    DownloadJob,
+    DownloadRegistry,
+    default_out_dir,
+    save_list,
+    summarize_download,
+)
 from fashion_core.errors import FashionCoreError
 from fashion_core.paths import data_roots, join_inside
-from fashion_core.views.runs import format_duration
+from fashion_core.views import format_duration
 from ui.download_results import IMPORTED, earlier_folder, results
 from ui.page import PageContext, run_page
 from ui.services import get_store
@@ -116,7 +120,7 @@ def _new_download(downloads: Path) -> None:
         require_acting("download")  # before the list is saved
         list_path = save_list(downloads / "lists", name, chosen.getvalue())
         job_id = _registry().start(list_path, out_dir, config)
-        record(get_store(), "download", str(out_dir), f"list {list_path.name}")
+        record_audit(get_store(), "download", str(out_dir), f"list {list_path.name}")
     except FashionCoreError as exc:
         st.error(plain(exc))
         return

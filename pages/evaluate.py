@@ -5,20 +5,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fashion_core.analysis.category_scores import TUNING_METRICS
-from fashion_core.analysis.evaluation import (
+from fashion_core.analysis import (
     EVALUATION_FILE,
+    TUNING_METRICS,
     EvaluationReport,
     evaluable_runs,
     evaluate_run,
     load_evaluation,
     tune_thresholds,
 )
-from fashion_core.imaging.thumbnails import GALLERY_SIZE
-from fashion_core.runs.choose import default_run
-from fashion_core.runs.files import RunRecord
+from fashion_core.imaging import GALLERY_SIZE
+from fashion_core.runs import RunRecord, default_run
 from fashion_core.store import DatasetInfo
-from fashion_core.views.evaluation import confusion_figure
+from fashion_core.views import confusion_figure
 from ui.evaluate_calibration import calibration_tab
 from ui.evaluate_review import FLASH, OPEN, close, file_stamp, open_image, suspicious
 from ui.image_detail import render_image_detail

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fashion_core.labels.stats import labelled_images
+from fashion_core.labels import labelled_images
 from ui.page import PageContext, run_page
 from ui.services import get_store
 from ui.text import plain

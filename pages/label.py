@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fashion_core.analysis import assist
-from fashion_core.analysis.label_queue import MODES, QueueItem, labelable_categories
+from fashion_core.analysis import QUEUE_MODES, QueueItem, assist, labelable_categories
 from fashion_core.errors import FashionCoreError
-from fashion_core.labels.export_labels import LABEL_FORMATS, render_labels
+from fashion_core.labels import LABEL_FORMATS, render_labels
 from fashion_core.store import DatasetInfo
 from ui import label_state as ls
 from ui.identity import current_identity
@@ -33,7 +32,7 @@ def _controls(info: DatasetInfo) -> tuple[str | None, str]:
         st.stop()
     left, right = st.columns(2)
     category = left.selectbox("Category", [ALL, *cats], key=ls.K_CATEGORY)
-    mode = right.selectbox("Queue", list(MODES), format_func=MODES.get, key=ls.K_MODE)
+    mode = right.selectbox("Queue", list(QUEUE_MODES), format_func=QUEUE_MODES.get, key=ls.K_MODE)
     return (None if category == ALL else category), mode
 
 

@@ -7,13 +7,17 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from fashion_core.imaging.decode import MAX_IMAGE_BYTES, MB, load_photo
-from fashion_core.runs.choose import default_run, finished_runs, validation_score
-from fashion_core.runs.files import RunDir, RunRecord
-from fashion_core.runs.readers import read_int8_comparison
-from fashion_core.serving.photos import IMAGE_SUFFIXES, fetch_image_bytes
-from fashion_core.serving.predictor import Predictor
-from fashion_core.views.predict import probability_figure
+from fashion_core.imaging import MAX_IMAGE_BYTES, MB, load_photo
+from fashion_core.runs import (
+    RunDir,
+    RunRecord,
+    default_run,
+    finished_runs,
+    read_int8_comparison,
+    validation_score,
+)
+from fashion_core.serving import IMAGE_SUFFIXES, Predictor, fetch_image_bytes
+from fashion_core.views import probability_figure
 from ui.page import PageContext, run_page
 from ui.services import get_store
 from ui.text import plain
@@ -46,7 +50,7 @@ def _fetch(url: str, allow_private: bool) -> bytes:
 
 @st.cache_data(max_entries=8, show_spinner="Computing Grad-CAM heat maps...")
 def _heatmaps(_predictor: Predictor, run_id: str, model_sha256: str, data: bytes) -> dict:
-    from fashion_core.modeling.gradcam import overlay_heatmap
+    from fashion_core.modeling import overlay_heatmap
 
     photo = load_photo(data, max_side=DISPLAY_SIDE)
     return {
@@ -159,7 +163,7 @@ def _answers(predictor: Predictor, run: RunRecord, data: bytes, name: str, shown
 
 def _offer_calibration(ctx: PageContext, run: RunRecord) -> None:
     """A run not calibrated yet: its probabilities are raw and it cannot tell unfamiliar photos."""
-    from fashion_core.analysis.calibration import calibrate_run
+    from fashion_core.analysis import calibrate_run
 
     st.info(
         "This model is not calibrated yet: its probabilities may be over-confident and it cannot warn"

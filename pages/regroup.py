@@ -6,12 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from fashion_core.errors import FashionCoreError
+from fashion_core.labels import LabelMap, preview_map
 from fashion_core.labels import maps as label_maps
-from fashion_core.labels.label_map import LabelMap
-from fashion_core.labels.regroup import preview_map
 from fashion_core.paths import join_inside, safe_part
 from fashion_core.store import DatasetInfo, LabelStore
-from fashion_core.views.charts import before_after_figure
+from fashion_core.views import before_after_figure
 from ui import regroup_draft as draft_state
 from ui.page import PageContext, run_page
 from ui.regroup_draft import ACTIONS, NEW_NAME, NO_MAP, values_key
@@ -126,7 +125,7 @@ def _export(ctx: PageContext, info: DatasetInfo) -> None:
         out = st.text_input("Output folder name (new or empty)", default, key="regroup_export_dir",
                             help=f"A folder inside the workspace's exports folder ({ctx.workspace.exports_dir}).")
         if st.button("Export", key="regroup_export"):
-            from fashion_core.labels.export_folders import export_folders
+            from fashion_core.labels import export_folders
 
             target = join_inside(ctx.workspace.exports_dir, out.strip())  # a name, never a server path
             with st.spinner("Linking files..."):

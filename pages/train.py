@@ -7,10 +7,9 @@ from typing import Any
 import streamlit as st
 
 from fashion_core.errors import FashionCoreError
-from fashion_core.modeling.distribute import describe_devices
-from fashion_core.training import jobs
-from fashion_core.training.status import JobStatus
-from fashion_core.views.runs import (
+from fashion_core.modeling import describe_devices
+from fashion_core.training import JobStatus, jobs
+from fashion_core.views import (
     comparison_figure,
     comparison_frame,
     curves_figure,

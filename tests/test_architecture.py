@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import pkgutil
 import shutil
 import subprocess
@@ -96,3 +98,63 @@ def test_pages_stay_thin_and_library_modules_small() -> None:
         if "demo" not in p.relative_to(REPO / "fashion_core").parts[:1] and (n := len(p.read_text().splitlines())) > 400
     }
     assert long_pages == {} and long_modules == {}
+
+
+def _subpackages() -> list[str]:
+    import fashion_core
+
+    return [m.name for m in pkgutil.iter_modules(fashion_core.__path__, "fashion_core.") if m.ispkg]
+
+
+def test_every_subpackage_names_its_public_surface() -> None:
+    """Each subpackage's ``__init__`` lists what it offers in ``__all__``, and every listed name resolves."""
+    packages = _subpackages()
+    assert len(packages) >= 14  # the walk found the packages, not a few
+    missing = {}
+    for name in packages:
+        package = importlib.import_module(name)
+        offered = getattr(package, "__all__", [])
+        unresolved = [n for n in offered if not hasattr(package, n)]
+        if not offered or unresolved or len(set(offered)) != len(offered):
+            missing[name] = unresolved or "no __all__ (or a name listed twice)"
+    assert missing == {}
+
+
+def test_lazy_surfaces_list_exactly_what_they_load() -> None:
+    """A lazy package's ``__all__`` and its name table agree, so a name cannot be listed but unloadable."""
+    lazy = {name: importlib.import_module(name) for name in _subpackages()}
+    lazy = {name: package for name, package in lazy.items() if hasattr(package, "_WHERE")}
+    assert {"fashion_core.modeling", "fashion_core.serving", "fashion_core.analysis"} <= set(lazy)
+    assert {name: sorted(set(p.__all__) ^ set(p._WHERE)) for name, p in lazy.items() if set(p.__all__) != set(p._WHERE)} == {}
+
+
+# Imports of a module path that pages, ui and app.py may keep, each with its reason. Keep it empty.
+DEEP_IMPORTS_ALLOWED: set[tuple[str, str]] = set()
+
+
+def _deep_imports(path: Path, root: Path = REPO) -> list[tuple[str, str]]:
+    """(file, module) for each ``from fashion_core.<package>.<module> import ...`` (or ``import``) in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        modules = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        found += [(str(path.relative_to(root)), m) for m in modules if m.startswith("fashion_core.") and m.count(".") >= 2]
+    return found
+
+
+def test_the_app_imports_fashion_core_only_through_package_surfaces() -> None:
+    """Pages, ui and app.py import ``from fashion_core.<package> import name``, never a module's path."""
+    files = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "ui").rglob("*.py"))]
+    assert len(files) > 20
+    deep = [hit for f in files for hit in _deep_imports(f) if hit not in DEEP_IMPORTS_ALLOWED]
+    assert deep == [], "import these names from the package (add them to its __init__ if missing)"
+
+
+def test_the_surface_check_sees_a_deep_import_even_inside_a_function(tmp_path: Path) -> None:
+    page = tmp_path / "page.py"
+    page.write_text(
+        "from fashion_core.labels import label_view\nfrom fashion_core.schema import FASHIONAI\n"
+        "def f():\n    from fashion_core.labels.view import NO_MAP\n    import fashion_core.runs.files\n"
+    )
+    assert _deep_imports(page, tmp_path) == [("page.py", "fashion_core.labels.view"), ("page.py", "fashion_core.runs.files")]

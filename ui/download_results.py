@@ -7,9 +7,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from fashion_core.download.importing import import_download
-from fashion_core.download.manifest_reader import manifest_failures, manifest_file
-from fashion_core.download.summary import DownloadFigures, summarize_manifest
+from fashion_core.download import (
+    DownloadFigures,
+    import_download,
+    manifest_failures,
+    manifest_file,
+    summarize_manifest,
+)
 from fashion_core.errors import FashionCoreError
 from fashion_core.paths import DATA_ROOTS_ENV, confine
 from ui import state

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fashion_core.analysis.calibration import calibrate_run
-from fashion_core.runs.files import RunDir, RunRecord
-from fashion_core.serving.calibration import MIN_ECE_IMAGES, read_calibration, summary
-from fashion_core.views.evaluation import reliability_figure
+from fashion_core.analysis import calibrate_run
+from fashion_core.runs import RunDir, RunRecord
+from fashion_core.serving import MIN_ECE_IMAGES, calibration_summary, read_calibration
+from fashion_core.views import reliability_figure
 from ui.services import get_store
 from ui.widgets import stage_progress
 
@@ -25,7 +25,7 @@ def calibration_tab(run: RunRecord) -> None:
             st.rerun()
         return
     report = calibration.report
-    rows = pd.DataFrame([{"category": c, **r} for c, r in summary(report).items()])
+    rows = pd.DataFrame([{"category": c, **r} for c, r in calibration_summary(report).items()])
     rows = rows.rename(columns={"before": "ECE before", "after": "ECE after", "noise_floor": "noise floor",
                                 "images": "validation images"})
     st.caption(f"Calibrated {str(report.get('created_at', '-'))[:16].replace('T', ' ')}: expected calibration error "

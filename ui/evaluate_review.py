@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fashion_core.analysis.suspicious import (
+from fashion_core.analysis import (
     SUSPICIOUS_FILE,
     SuspiciousReport,
     can_relabel,
     find_suspicious_labels,
     load_suspicious,
     pending_review,
+    planted_wrong_labels,
     review_label,
+    wrong_label_hits,
 )
-from fashion_core.analysis.wrong_labels import planted_wrong_labels, wrong_label_hits
 from fashion_core.errors import FashionCoreError
-from fashion_core.imaging.thumbnails import GALLERY_SIZE
-from fashion_core.runs.files import RunDir, RunRecord
+from fashion_core.imaging import GALLERY_SIZE
+from fashion_core.runs import RunDir, RunRecord
 from fashion_core.store import DatasetInfo
 from ui.services import get_store, get_workspace
 from ui.text import plain

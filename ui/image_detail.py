@@ -11,9 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from fashion_core.errors import EditConflictError, FashionCoreError
-from fashion_core.imaging.thumbnails import PREVIEW_SIZE
-from fashion_core.labels import gallery as gal
-from fashion_core.labels.image_detail import (
+from fashion_core.imaging import PREVIEW_SIZE
+from fashion_core.labels import (
     KEY_OF,
     history_table,
     new_label_index,
@@ -22,6 +21,7 @@ from fashion_core.labels.image_detail import (
     suggestion_for,
     undo_choices,
 )
+from fashion_core.labels import gallery as gal
 from fashion_core.schema import Kind, split_value
 from fashion_core.store import DatasetInfo
 from ui import label_state

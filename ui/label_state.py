@@ -7,8 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from fashion_core.analysis import assist
-from fashion_core.analysis.label_queue import QueueItem, build_queue, queue_item, record_label, undo_label
+from fashion_core.analysis import QueueItem, assist, build_queue, queue_item, record_label, undo_label
 from fashion_core.errors import FashionCoreError
 from fashion_core.store import DatasetInfo
 from ui.services import get_store, get_workspace

@@ -9,9 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from fashion_core.errors import FashionCoreError
+from fashion_core.labels import LabelMap, Op, regroup
 from fashion_core.labels import maps as label_maps
-from fashion_core.labels import regroup
-from fashion_core.labels.label_map import LabelMap, Op
 from fashion_core.schema import Schema
 from fashion_core.store import LabelStore
 from ui.services import get_store

@@ -5,10 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fashion_core.analysis.evaluation import evaluable_runs, evaluate_run, load_evaluation
-from fashion_core.analysis.merge_suggestions import MergeSuggestion, suggest_merges
-from fashion_core.imaging.thumbnails import GALLERY_SIZE
-from fashion_core.labels.regroup import sample_by_value
+from fashion_core.analysis import (
+    MergeSuggestion,
+    evaluable_runs,
+    evaluate_run,
+    load_evaluation,
+    suggest_merges,
+)
+from fashion_core.imaging import GALLERY_SIZE
+from fashion_core.labels import sample_by_value
 from fashion_core.schema import Schema
 from fashion_core.store import DatasetInfo
 from ui import regroup_draft

@@ -6,10 +6,9 @@ import threading
 
 import streamlit as st
 
-from fashion_core.demo.bootstrap import ensure_demo_dataset
+from fashion_core.demo import ensure_demo_dataset
 from fashion_core.errors import FashionCoreError
-from fashion_core.store import DatasetInfo, LabelStore
-from fashion_core.store.failures import explain
+from fashion_core.store import DatasetInfo, LabelStore, explain_failure
 from fashion_core.workspace import Workspace, resolve_home
 from ui.text import plain
 
@@ -39,7 +38,7 @@ def store_or_stop() -> LabelStore:
     except FashionCoreError as exc:
         st.error(plain(exc), icon=":material/error:")
     except OSError as exc:  # creating the workspace folder itself failed
-        st.error(plain(explain(exc, resolve_home().db_path) or exc), icon=":material/error:")
+        st.error(plain(explain_failure(exc, resolve_home().db_path) or exc), icon=":material/error:")
     st.stop()
 
 

@@ -7,11 +7,9 @@ from typing import Any
 
 import streamlit as st
 
-from fashion_core.labels.maps import map_names
-from fashion_core.labels.view import ACTIVE, NO_MAP, LabelSource
-from fashion_core.modeling.backbones import BACKBONES
-from fashion_core.modeling.config import FLIP_MODES, IMBALANCE_SCHEMES, SCHEDULES, TrainConfig
-from fashion_core.views.runs import trainable_categories
+from fashion_core.labels import ACTIVE, NO_MAP, LabelSource, map_names
+from fashion_core.modeling import BACKBONES, FLIP_MODES, IMBALANCE_SCHEMES, SCHEDULES, TrainConfig
+from fashion_core.views import trainable_categories
 from ui.services import get_store
 
 SCHEDULE_TEXT = {

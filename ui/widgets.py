@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from fashion_core.imaging.thumbnails import ThumbnailCache, ThumbnailReport, ensure_thumbnails, served_file
+from fashion_core.imaging import ThumbnailCache, ThumbnailReport, ensure_thumbnails, served_file
 from fashion_core.store import DatasetInfo
 from ui.services import get_workspace
 

@@ -17,6 +17,8 @@ from fashion_core.cli._errors import EXIT_CLOSED_PIPE, EXIT_CODES_HELP, EXIT_USA
 from fashion_core.cli.quiet import set_log_levels
 from fashion_core.errors import FashionCoreError
 
+__all__ = ["build_parser", "console", "main"]
+
 DEBUG_ENV = "FASHION_CORE_DEBUG"  # set to see the traceback of an unexpected error
 
 # Modules are imported lazily by name so a slow import (TensorFlow) costs only its own command.

@@ -88,14 +88,14 @@ def report_error(exc: BaseException, args: argparse.Namespace | None = None) -> 
 
 
 def _explained(exc: BaseException, args: argparse.Namespace | None) -> BaseException | None:
-    from fashion_core.store.failures import explain
+    from fashion_core.store import explain_failure
     from fashion_core.workspace import resolve_home
 
     try:
         db_path = resolve_home(getattr(args, "home", None)).db_path
     except (OSError, RuntimeError):
         return None
-    return explain(exc, db_path)
+    return explain_failure(exc, db_path)
 
 
 def _file_problem(exc: BaseException) -> UnreadableFileError | None:

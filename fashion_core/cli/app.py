@@ -11,8 +11,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from fashion_core.accounts.serve import DEFAULT_HOST as SERVE_DEFAULT_HOST
-from fashion_core.accounts.serve import check_serving
+from fashion_core.accounts import SERVE_DEFAULT_HOST, check_serving
 from fashion_core.app_files import app_dir
 from fashion_core.errors import InstallError
 from fashion_core.workspace import HOME_ENV, resolve_home

@@ -57,7 +57,7 @@ def run_demo_data(args: argparse.Namespace) -> int:
     ws = workspace(args)
     out = args.out or ws.demo_dir
     if not args.no_import:  # refuse before drawing, not after a minute of work
-        from fashion_core.ingest.importer import refuse_existing
+        from fashion_core.ingest import refuse_existing
 
         refuse_existing(open_store(args), args.dataset, args.replace)
     bar = _bar(args, "drawing")
@@ -65,7 +65,7 @@ def run_demo_data(args: argparse.Namespace) -> int:
     bar.close()
     result: dict[str, object] = {"root": str(demo.root), "label_file": str(demo.label_file), "images": demo.count}
     if not args.no_import:
-        from fashion_core.ingest.importer import import_labels
+        from fashion_core.ingest import import_labels
 
         report = import_labels(
             open_store(args), dataset=args.dataset, fmt="fashionai", files=[demo.label_file],
@@ -79,7 +79,7 @@ def run_demo_data(args: argparse.Namespace) -> int:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from fashion_core.ingest.importer import import_labels
+    from fashion_core.ingest import import_labels
 
     bar = _bar(args, "checking images")
     report = import_labels(
@@ -127,8 +127,7 @@ def run_datasets(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from fashion_core.labels.stats import label_counts
-    from fashion_core.labels.view import NO_MAP, LabelSource, label_view
+    from fashion_core.labels import NO_MAP, LabelSource, label_counts, label_view
 
     # Without --map: the labels before any map (not the active one), as the interface says.
     store = open_store(args)
@@ -154,7 +153,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from fashion_core.ingest.images import verify_images
+    from fashion_core.ingest import verify_images
 
     store = open_store(args)
     info = store.dataset(args.dataset)

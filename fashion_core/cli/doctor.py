@@ -42,7 +42,7 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 
 def run_backup(args: argparse.Namespace) -> int:
-    from fashion_core.store.backup import backup_store
+    from fashion_core.store import backup_store
 
     info = backup_store(workspace(args).db_path, args.out)
     result = {"backup": str(info.path), "bytes": info.size_bytes, "datasets": info.datasets}
@@ -53,7 +53,7 @@ def run_backup(args: argparse.Namespace) -> int:
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    from fashion_core.store.backup import restore_store
+    from fashion_core.store import restore_store
 
     info = restore_store(workspace(args).db_path, args.file)
     result = {

@@ -77,7 +77,7 @@ def _config(args: argparse.Namespace) -> DownloadConfig:
 
 
 def _human(summary: DownloadSummary) -> str:
-    from fashion_core.download.summary import summarize_download
+    from fashion_core.download import summarize_download
 
     figures = summarize_download(summary)
     lines = [

@@ -61,7 +61,7 @@ def _stderr_progress(quiet: bool) -> Callable[[str, float], None]:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a run (or reuse its current evaluation) and print the figures."""
-    from fashion_core.analysis.evaluation import evaluate_run
+    from fashion_core.analysis import evaluate_run
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     store = open_store(args)
@@ -94,13 +94,13 @@ def _print_evaluation(summary: dict[str, Any]) -> None:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Calibrate a run and print ECE before and after per category."""
-    from fashion_core.analysis.calibration import calibrate_run
-    from fashion_core.serving.calibration import MIN_ECE_IMAGES, summary
+    from fashion_core.analysis import calibrate_run
+    from fashion_core.serving import MIN_ECE_IMAGES, calibration_summary
 
     store = open_store(args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     calibration = calibrate_run(store, args.run, on_progress=_stderr_progress(args.json))
-    figures = {"run": args.run, "heads": summary(calibration.report),
+    figures = {"run": args.run, "heads": calibration_summary(calibration.report),
                "pooled": calibration.report.get("pooled"),
                "val_unfamiliar": calibration.report["val_unfamiliar"], "threshold": round(calibration.threshold, 6)}
     if args.json:
@@ -121,8 +121,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 def run_suspicious(args: argparse.Namespace) -> int:
     """Rank the run's data set's labels and print the top of the queue (and planted-label hits on demo data)."""
-    from fashion_core.analysis.suspicious import find_suspicious_labels
-    from fashion_core.analysis.wrong_labels import planted_wrong_labels, wrong_label_hits
+    from fashion_core.analysis import find_suspicious_labels, planted_wrong_labels, wrong_label_hits
 
     if args.top < 1:
         print(f"error: --top must be >= 1. Received: {args.top}", file=sys.stderr)
@@ -156,8 +155,7 @@ def run_suspicious(args: argparse.Namespace) -> int:
 
 def run_suggest_merges(args: argparse.Namespace) -> int:
     """Print the value pairs the run's model confuses both ways, with the label-map step for each."""
-    from fashion_core.analysis.evaluation import evaluate_run
-    from fashion_core.analysis.merge_suggestions import suggest_merges
+    from fashion_core.analysis import evaluate_run, suggest_merges
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     store = open_store(args)

@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fashion_core.labels.view import LabelSource
-    from fashion_core.modeling.tfrecord import export_tfrecords
+    from fashion_core.labels import LabelSource
+    from fashion_core.modeling import export_tfrecords
 
     source = LabelSource.choose(args.map, no_map=args.no_map)
     result = export_tfrecords(open_store(args), args.dataset, args.out, source=source, shard_size=args.shard_size)

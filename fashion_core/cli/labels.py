@@ -24,8 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export_labels(args: argparse.Namespace) -> int:
-    from fashion_core.labels.export_labels import export_labels
-    from fashion_core.labels.view import LabelSource
+    from fashion_core.labels import LabelSource, export_labels
 
     source = LabelSource.choose(args.map, no_map=args.no_map)
     export = export_labels(open_store(args), args.dataset, args.format, args.out, source=source,

@@ -96,8 +96,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_regroup(args: argparse.Namespace) -> int:
     from fashion_core.errors import LabelMapError
-    from fashion_core.labels import regroup
-    from fashion_core.labels.stats import label_counts
+    from fashion_core.labels import label_counts, regroup
 
     store = open_store(args)
     info = store.dataset(args.dataset)
@@ -146,7 +145,7 @@ def run_regroup(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from fashion_core.labels.maps import list_maps
+    from fashion_core.labels import list_maps
 
     maps = list_maps(open_store(args))
     if args.json:
@@ -163,7 +162,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from fashion_core.labels.maps import list_maps, load_map
+    from fashion_core.labels import list_maps, load_map
 
     store = open_store(args)
     label_map = load_map(store, args.name, args.version)
@@ -183,7 +182,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from fashion_core.labels.maps import export_map, load_map
+    from fashion_core.labels import export_map, load_map
 
     path = export_map(load_map(open_store(args), args.name, args.version), args.file)
     print(f"Wrote {path}")
@@ -191,7 +190,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from fashion_core.labels.maps import import_map, save_map
+    from fashion_core.labels import import_map, save_map
 
     saved = save_map(open_store(args), import_map(args.file, name=args.name), f"imported from {args.file}")
     if args.json:
@@ -204,7 +203,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_activate(args: argparse.Namespace) -> int:
-    from fashion_core.labels.maps import activate_map
+    from fashion_core.labels import activate_map
 
     label_map = activate_map(open_store(args), args.dataset, args.name)
     print(
@@ -214,7 +213,7 @@ def run_activate(args: argparse.Namespace) -> int:
 
 
 def run_deactivate(args: argparse.Namespace) -> int:
-    from fashion_core.labels.maps import deactivate_map
+    from fashion_core.labels import deactivate_map
 
     deactivate_map(open_store(args), args.dataset)
     print(f"Dataset {args.dataset!r} now reads its labels without a map.")
@@ -222,7 +221,7 @@ def run_deactivate(args: argparse.Namespace) -> int:
 
 
 def run_undo(args: argparse.Namespace) -> int:
-    from fashion_core.labels.maps import undo_step
+    from fashion_core.labels import undo_step
 
     saved = undo_step(open_store(args), args.name)
     if args.json:
@@ -235,7 +234,7 @@ def run_undo(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    from fashion_core.labels.maps import delete_map
+    from fashion_core.labels import delete_map
 
     n = delete_map(open_store(args), args.name)
     print(f"Deleted label map {args.name!r} ({n} versions).")
@@ -243,7 +242,7 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_install_examples(args: argparse.Namespace) -> int:
-    from fashion_core.labels.maps import install_example_maps
+    from fashion_core.labels import install_example_maps
 
     maps = install_example_maps(open_store(args))
     if args.json:
@@ -255,8 +254,7 @@ def run_install_examples(args: argparse.Namespace) -> int:
 
 
 def run_export_folders(args: argparse.Namespace) -> int:
-    from fashion_core.labels.export_folders import export_folders
-    from fashion_core.labels.view import LabelSource
+    from fashion_core.labels import LabelSource, export_folders
 
     report = export_folders(
         open_store(args),

@@ -74,8 +74,8 @@ def _positive(text: str) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from fashion_core.runs.files import get_run
-    from fashion_core.serving.photos import collect_image_paths
+    from fashion_core.runs import get_run
+    from fashion_core.serving import collect_image_paths
 
     store = open_store(args)
     get_run(store, args.run)  # an unknown run fails before anything else (and before TensorFlow loads)
@@ -111,7 +111,7 @@ def _warn_unfamiliar(predictions: dict[str, Any]) -> None:
 
 def _load_predictor(store: Any, run_id: str, engine: str = "auto") -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from fashion_core.serving.predictor import Predictor
+    from fashion_core.serving import Predictor
 
     predictor = Predictor.from_run(store, run_id, engine=engine)
     if predictor.engine_note:
@@ -151,12 +151,12 @@ def _print_text(predictions: dict[str, Any], top: int) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from fashion_core.runs.files import get_run
+    from fashion_core.runs import get_run
 
     store = open_store(args)
     get_run(store, args.run)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from fashion_core.modeling.export import export_saved_model, export_tflite
+    from fashion_core.modeling import export_saved_model, export_tflite
 
     out = Path(args.out)
     saved = export_saved_model(store, args.run, out / "saved_model")
@@ -179,8 +179,8 @@ def _export_int8(store: Any, run_id: str, out: Path, image_size: int) -> dict[st
     """The run's INT8 serving model (written and measured now) copied to ``out/model-int8.tflite``."""
     import shutil
 
-    from fashion_core.analysis.quantize import quantize_run
-    from fashion_core.runs.files import RunDir, get_run
+    from fashion_core.analysis import quantize_run
+    from fashion_core.runs import RunDir, get_run
 
     report = quantize_run(store, run_id)
     target = out / "model-int8.tflite"

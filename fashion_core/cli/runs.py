@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from fashion_core.cli._common import print_json, workspace
 
 if TYPE_CHECKING:
-    from fashion_core.training.status import JobStatus
+    from fashion_core.training import JobStatus
 
 FINISHED_OK = 0
 FINISHED_NOT_DONE = 1  # exit code of ``runs wait`` for a failed or cancelled run
@@ -50,8 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
     """The training options (``--dataset`` and those of ``TrainConfig``); unset ones keep its defaults."""
-    from fashion_core.modeling.backbones import BACKBONES
-    from fashion_core.modeling.config import IMBALANCE_SCHEMES, SCHEDULES
+    from fashion_core.modeling import BACKBONES, IMBALANCE_SCHEMES, SCHEDULES
 
     p.add_argument("--dataset", required=True)
     maps = p.add_mutually_exclusive_group()
@@ -86,13 +85,13 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name, None)
         if value is not None:
             config[name] = value
-    from fashion_core.labels.view import LabelSource
+    from fashion_core.labels import LabelSource
 
     config["labels"] = LabelSource.choose(getattr(args, "map_name", None), no_map=getattr(args, "no_map", False))
     if getattr(args, "no_augmentation", False):
         import dataclasses
 
-        from fashion_core.modeling.config import Augmentation
+        from fashion_core.modeling import Augmentation
 
         config["augmentation"] = dataclasses.asdict(Augmentation.off())
     if getattr(args, "imbalance", None):
@@ -102,7 +101,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_list(args: argparse.Namespace) -> int:
     from fashion_core.training import jobs
-    from fashion_core.views.runs import runs_table
+    from fashion_core.views import runs_table
 
     ws = workspace(args)
     jobs.reconcile(ws)
@@ -162,7 +161,7 @@ def run_wait(args: argparse.Namespace) -> int:
 
 
 def _print_status(args: argparse.Namespace, current: JobStatus) -> None:
-    from fashion_core.views.runs import run_progress, val_accuracy
+    from fashion_core.views import run_progress, val_accuracy
 
     if args.json:
         print_json(current.to_dict())

@@ -26,8 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def token_check(store):  # -> TokenCheck | None (imports kept local for start-up speed)
     """With accounts on, every request needs one of their API tokens (`users token add`); without, None."""
-    from fashion_core.accounts import accounts_on
-    from fashion_core.accounts.tokens import check_token
+    from fashion_core.accounts import accounts_on, check_token
 
     if not accounts_on(store):
         return None
@@ -40,10 +39,10 @@ def token_check(store):  # -> TokenCheck | None (imports kept local for start-up
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from fashion_core.accounts.serve import check_serving
+    from fashion_core.accounts import check_serving
     from fashion_core.errors import ModelError
-    from fashion_core.runs.choose import default_run
-    from fashion_core.serving.api import create_app
+    from fashion_core.runs import default_run
+    from fashion_core.serving import create_app
 
     store = open_store(args)
     check = token_check(store)
@@ -63,8 +62,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    from fashion_core.analysis.quantize import quantize_run
-    from fashion_core.runs.files import get_run
+    from fashion_core.analysis import quantize_run
+    from fashion_core.runs import get_run
 
     store = open_store(args)
     get_run(store, args.run)

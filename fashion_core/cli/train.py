@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from fashion_core.modeling.config import TrainConfig
-    from fashion_core.training.process import start_here
+    from fashion_core.modeling import TrainConfig
+    from fashion_core.training import start_here
 
     config = TrainConfig.from_dict(config_from_args(args))
     ws = workspace(args)
@@ -29,8 +29,8 @@ def run_train(args: argparse.Namespace) -> int:
     run_dir = start_here(store, ws, config.to_dict())
     print(f"run {run_dir.run_id}: {run_dir.path}", file=sys.stderr)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter short
-    from fashion_core.analysis.trainer import train_and_calibrate
-    from fashion_core.modeling.distribute import describe_devices, tensorflow_gpus
+    from fashion_core.analysis import train_and_calibrate
+    from fashion_core.modeling import describe_devices, tensorflow_gpus
 
     print(describe_devices(tensorflow_gpus(), distribute=config.distribute, mixed_precision=config.mixed_precision),
           file=sys.stderr, flush=True)

@@ -127,7 +127,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_token_add(args: argparse.Namespace) -> int:
-    from fashion_core.accounts.tokens import create_token
+    from fashion_core.accounts import create_token
 
     print(create_token(open_store(args), args.name, args.label))
     print("Keep it now: it is not shown again (only its hash is stored).", file=sys.stderr)
@@ -135,7 +135,7 @@ def run_token_add(args: argparse.Namespace) -> int:
 
 
 def run_token_list(args: argparse.Namespace) -> int:
-    from fashion_core.accounts.tokens import list_tokens
+    from fashion_core.accounts import list_tokens
 
     rows = [t.__dict__ for t in list_tokens(open_store(args), args.name)]
     if args.json:
@@ -148,7 +148,7 @@ def run_token_list(args: argparse.Namespace) -> int:
 
 
 def run_token_revoke(args: argparse.Namespace) -> int:
-    from fashion_core.accounts.tokens import revoke_token
+    from fashion_core.accounts import revoke_token
 
     revoke_token(open_store(args), args.id)
     print(f"Token {args.id} revoked.", file=sys.stderr)
@@ -156,7 +156,7 @@ def run_token_revoke(args: argparse.Namespace) -> int:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    from fashion_core.accounts.audit import audit_list
+    from fashion_core.accounts import audit_list
 
     frame = audit_list(open_store(args), args.limit)
     if args.json:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from fashion_core.download import MANIFEST_NAME
+from fashion_core.download.manifest import MANIFEST_NAME
 from fashion_core.download.manifest_reader import line_numbers, manifest_chunks, manifest_summary
 from fashion_core.errors import DownloadError
 from fashion_core.ingest.importer import ImportReport, import_labels

@@ -15,14 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from fashion_core.access import require_acting
-from fashion_core.download import (
-    MANIFEST_NAME,
-    DownloadConfig,
-    DownloadSummary,
-    ProgressInfo,
-    download_images,
-)
+from fashion_core.download.config import DownloadConfig
+from fashion_core.download.downloader import download_images
 from fashion_core.download.listfile import check_list_file
+from fashion_core.download.manifest import MANIFEST_NAME
+from fashion_core.download.report import DownloadSummary, ProgressInfo
 from fashion_core.errors import DownloadError, FashionCoreError, JobError
 
 logger = logging.getLogger(__name__)

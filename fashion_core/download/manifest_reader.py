@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from fashion_core.csv_cells import plain_frame
-from fashion_core.download import MANIFEST_NAME
+from fashion_core.download.manifest import MANIFEST_NAME
 from fashion_core.download.report import reason_kind
 from fashion_core.errors import DownloadError
 

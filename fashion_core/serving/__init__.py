@@ -1,0 +1,96 @@
+"""The engine that answers: photo checks, the Predictor, its calibration, the HTTP API.
+
+Names load lazily (PEP 562): ``api`` pulls in FastAPI and the Predictor modeling's TF-free helpers, so a
+page or command pays only for the names it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fashion_core.serving import calibration as calibration
+    from fashion_core.serving.api import create_app
+    from fashion_core.serving.calibration import (
+        MIN_ECE_IMAGES,
+        UNFAMILIAR_SHARE,
+        Calibration,
+        LowTail,
+        Reference,
+        apply_temperature,
+        binned_reliability,
+        colourfulness,
+        confidences,
+        ece_noise_floor,
+        familiarity_scores,
+        fit_temperature,
+        pixel_stats,
+        read_calibration,
+        reliability,
+        write_calibration,
+    )
+    from fashion_core.serving.calibration import summary as calibration_summary
+    from fashion_core.serving.photos import (
+        IMAGE_SUFFIXES,
+        collect_image_paths,
+        decode_batches,
+        fetch_image_bytes,
+        read_photo_file,
+    )
+    from fashion_core.serving.predictor import CategoryPrediction, Predictor
+
+# public name -> "module" or "module:name in it"; "" for a module offered itself
+_WHERE: dict[str, str] = {
+    "Calibration": "calibration",
+    "CategoryPrediction": "predictor",
+    "IMAGE_SUFFIXES": "photos",
+    "LowTail": "calibration",
+    "MIN_ECE_IMAGES": "calibration",
+    "Predictor": "predictor",
+    "Reference": "calibration",
+    "UNFAMILIAR_SHARE": "calibration",
+    "apply_temperature": "calibration",
+    "binned_reliability": "calibration",
+    "calibration": "",
+    "calibration_summary": "calibration:summary",
+    "collect_image_paths": "photos",
+    "colourfulness": "calibration",
+    "confidences": "calibration",
+    "create_app": "api",
+    "decode_batches": "photos",
+    "ece_noise_floor": "calibration",
+    "familiarity_scores": "calibration",
+    "fetch_image_bytes": "photos",
+    "fit_temperature": "calibration",
+    "pixel_stats": "calibration",
+    "read_calibration": "calibration",
+    "read_photo_file": "photos",
+    "reliability": "calibration",
+    "write_calibration": "calibration",
+}
+
+__all__ = [
+    "Calibration", "CategoryPrediction", "IMAGE_SUFFIXES", "LowTail", "MIN_ECE_IMAGES", "Predictor", "Reference",
+    "UNFAMILIAR_SHARE", "apply_temperature", "binned_reliability", "calibration", "calibration_summary",
+    "collect_image_paths", "colourfulness", "confidences", "create_app", "decode_batches", "ece_noise_floor",
+    "familiarity_scores", "fetch_image_bytes", "fit_temperature", "pixel_stats", "read_calibration",
+    "read_photo_file", "reliability", "write_calibration",
+]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, _, attr = where.partition(":")
+    if not module:
+        value: Any = importlib.import_module(f"{__name__}.{name}")
+    else:
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), attr or name)
+    globals()[name] = value  # the next look-up is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

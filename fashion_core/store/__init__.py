@@ -1,5 +1,9 @@
-"""The SQLite label store: datasets, images, original labels, edits, label maps and runs."""
+"""The SQLite label store: datasets, images, original labels, edits, label maps and runs.
 
+``explain_failure`` is ``failures.explain`` (a store error in words), named for callers outside.
+"""
+
+from fashion_core.store.backup import backup_store, integrity_problems, restore_store
 from fashion_core.store.core import (
     AnnotationRecord,
     DatasetInfo,
@@ -8,6 +12,7 @@ from fashion_core.store.core import (
 )
 from fashion_core.store.db import utc_now
 from fashion_core.store.edits import EditRecord
+from fashion_core.store.failures import explain as explain_failure
 from fashion_core.store.runs import RunRecord
 
 __all__ = [
@@ -17,5 +22,9 @@ __all__ = [
     "ImageRecord",
     "LabelStore",
     "RunRecord",
+    "backup_store",
+    "explain_failure",
+    "integrity_problems",
+    "restore_store",
     "utc_now",
 ]

@@ -10,8 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from fashion_core.ingest.fashionai import encode_code
-from fashion_core.ingest.importer import import_labels
+from fashion_core.ingest import encode_code, import_labels
 from fashion_core.schema import FASHIONAI, Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 from fashion_core.workspace import HOME_ENV, Workspace

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fashion_core.analysis.evaluation import THRESHOLDS_FILE, load_evaluation
+from fashion_core.analysis import load_evaluation
+from fashion_core.analysis.evaluation import THRESHOLDS_FILE
 from fashion_core.analysis.suspicious import RELABEL_REASON
-from fashion_core.runs.files import RunDir
+from fashion_core.runs import RunDir
 from fashion_core.workspace import HOME_ENV
 from tests.app.conftest import clear_streamlit_caches, open_app
 from tests.core.modeling._tiny_data import TinyRun, train_tiny_run

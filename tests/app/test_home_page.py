@@ -8,7 +8,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from fashion_core.ingest.importer import import_labels
+from fashion_core.ingest import import_labels
 from fashion_core.store import LabelStore
 from tests.conftest import write_image
 

@@ -13,7 +13,7 @@ import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from fashion_core.runs.files import RunDir, register_run
+from fashion_core.runs import RunDir, register_run
 from fashion_core.store import LabelStore
 from fashion_core.workspace import HOME_ENV, Workspace
 from tests.conftest import serve_pages
@@ -144,7 +144,8 @@ def test_camera_is_offered_as_a_source(home: Path) -> None:
 def test_model_loads_once_per_process_and_thresholds_saved_later_apply(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fashion_core.serving.predictor import THRESHOLDS_FILE, Predictor
+    from fashion_core.serving import Predictor
+    from fashion_core.serving.predictor import THRESHOLDS_FILE
 
     loads: list[str] = []
     original = Predictor.from_run

@@ -9,8 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from fashion_core.ingest.fashionai import encode_code
-from fashion_core.ingest.importer import import_labels
+from fashion_core.ingest import encode_code, import_labels
 from fashion_core.labels import maps as label_maps
 from fashion_core.schema import FASHIONAI
 from fashion_core.store import LabelStore
@@ -133,8 +132,9 @@ def _evaluated_run(workspace: Workspace) -> str:
 
     Written by hand (no model is needed to read a saved evaluation), so no TensorFlow runs here.
     """
-    from fashion_core.analysis.evaluation import EVALUATION_FILE, FORMAT
-    from fashion_core.runs.files import RunDir, register_run, update_run, write_json_atomic
+    from fashion_core.analysis import EVALUATION_FILE
+    from fashion_core.analysis.evaluation import FORMAT
+    from fashion_core.runs import RunDir, register_run, update_run, write_json_atomic
 
     store = LabelStore.open(workspace)
     run_dir = RunDir(workspace.runs_dir / "run-confused")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fashion_core.runs.files import RunDir, get_run, list_runs, sha256_file, update_run
+from fashion_core.runs import RunDir, get_run, list_runs, sha256_file, update_run
 from fashion_core.store import LabelStore
 from fashion_core.training import jobs
 from fashion_core.workspace import Workspace

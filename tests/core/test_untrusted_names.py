@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from fashion_core.csv_cells import frame_to_csv, plain_cell, safe_cell
+from fashion_core.download import Status
 from fashion_core.download.manifest import ManifestWriter, read_kept_hashes
-from fashion_core.download.report import RowResult, Status
+from fashion_core.download.report import RowResult
 from fashion_core.errors import UnsafePathError
-from fashion_core.labels.export_folders import export_folders
-from fashion_core.labels.export_labels import render_labels
+from fashion_core.labels import export_folders, render_labels
 from fashion_core.paths import confine, data_roots, join_inside, safe_part
-from fashion_core.runs.files import RunDir
+from fashion_core.runs import RunDir
 from fashion_core.schema import Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 from fashion_core.workspace import Workspace

@@ -16,9 +16,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from fashion_core.access import LOCAL
-from fashion_core.analysis.evaluation import load_evaluation
-from fashion_core.labels.view import ACTIVE, NO_MAP, LabelSource, label_view
-from fashion_core.runs.files import list_runs
+from fashion_core.analysis import load_evaluation
+from fashion_core.labels import ACTIVE, NO_MAP, LabelSource, label_view
+from fashion_core.runs import list_runs
 from fashion_core.views.charts import counts_table, default_min_count
 from tests.e2e.conftest import DEMO_IMAGES, HOSTED, REPO, ImageHost, StudioServer
 from tests.e2e.streamlit_page import (

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from fashion_core.access import LOCAL
-from fashion_core.runs.files import list_runs
+from fashion_core.runs import list_runs
 from tests.e2e.conftest import StudioServer
 from tests.e2e.streamlit_page import LONG, button, choose, fill, form_fill, keyed, open_page, settle
 

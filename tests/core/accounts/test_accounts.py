@@ -11,9 +11,16 @@ from pathlib import Path
 import pytest
 
 from fashion_core.access import LOCAL, Identity, acting_as, require
-from fashion_core.accounts import add_user, set_role, sign_in
-from fashion_core.accounts.serve import check_serving, is_loopback
-from fashion_core.accounts.tokens import check_token, create_token, revoke_token
+from fashion_core.accounts import (
+    add_user,
+    check_serving,
+    check_token,
+    create_token,
+    is_loopback,
+    revoke_token,
+    set_role,
+    sign_in,
+)
 from fashion_core.accounts.users import FREE_FAILURES
 from fashion_core.cli.app import DEFAULT_HOST
 from fashion_core.errors import AccessDeniedError, AccountError, EditConflictError, ServeConfigError

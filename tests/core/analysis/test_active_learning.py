@@ -5,14 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fashion_core.analysis.active_learning import (
-    ActiveLearningError,
-    k_center_greedy,
-    margins,
-    rank_queue,
-    select_batch,
-    unit_rows,
-)
+from fashion_core.analysis import rank_queue, select_batch
+from fashion_core.analysis.active_learning import ActiveLearningError, k_center_greedy, margins, unit_rows
 
 
 def test_margins_are_top_two_gaps() -> None:

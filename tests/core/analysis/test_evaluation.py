@@ -10,21 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_core.analysis import metrics
-from fashion_core.analysis.evaluation import (
+from fashion_core.analysis import (
     EVALUATION_FILE,
-    THRESHOLDS_FILE,
-    EvaluationError,
     EvaluationReport,
     evaluable_runs,
     evaluate_run,
     load_evaluation,
+    metrics,
     tune_thresholds,
 )
-from fashion_core.runs.files import RunDir, register_run
+from fashion_core.analysis.evaluation import THRESHOLDS_FILE, EvaluationError
+from fashion_core.runs import RunDir, register_run
 from fashion_core.schema import split_value
 from fashion_core.store import LabelStore
-from fashion_core.views.evaluation import confusion_figure
+from fashion_core.views import confusion_figure
 from fashion_core.workspace import Workspace
 from tests.core.modeling._tiny_data import SIDE, TINY_SCHEMA, TinyRun, make_dataset, train_tiny_run
 
@@ -42,8 +41,8 @@ def _by_hand(tiny: TinyRun) -> tuple[dict[int, dict[str, np.ndarray]], pd.DataFr
     Through the engine that serves predictions (the run's Predictor), fed by the training
     pipeline's decoder: evaluation must report what prediction does.
     """
-    from fashion_core.modeling.data import load_images
-    from fashion_core.serving.predictor import Predictor
+    from fashion_core.modeling import load_images
+    from fashion_core.serving import Predictor
 
     split = pd.read_csv(RunDir(tiny.workspace.runs_dir / tiny.run_id).split)
     val = split[split["subset"] == "val"]
@@ -206,7 +205,7 @@ def test_report_without_a_category_names_the_ones_it_has(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_accuracy_equals_predicting_the_validation_images_one_by_one(tiny: TinyRun) -> None:
-    from fashion_core.serving.predictor import Predictor
+    from fashion_core.serving import Predictor
 
     report = evaluate_run(tiny.store, tiny.run_id, refresh=True)
     predictor = Predictor.from_run(tiny.store, tiny.run_id)

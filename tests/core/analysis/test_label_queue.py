@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_core.analysis import assist
-from fashion_core.analysis.label_queue import QueueError, build_queue, record_label, undo_label
+from fashion_core.analysis import assist, build_queue, record_label, undo_label
+from fashion_core.analysis.label_queue import QueueError
 from fashion_core.errors import EditConflictError
-from fashion_core.ingest.fashionai import encode_code
-from fashion_core.ingest.importer import import_labels
+from fashion_core.ingest import encode_code, import_labels
 from fashion_core.schema import FASHIONAI
 from fashion_core.store import ImageRecord, LabelStore
 from fashion_core.workspace import Workspace

@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_core.analysis.evaluation import EVALUATION_FILE, EvaluationReport
-from fashion_core.analysis.merge_suggestions import MergeSuggestionError, confused_pairs, suggest_merges
-from fashion_core.labels.apply_map import apply_label_map
-from fashion_core.labels.label_map import LabelMap
+from fashion_core.analysis import EVALUATION_FILE, EvaluationReport, suggest_merges
+from fashion_core.analysis.merge_suggestions import MergeSuggestionError, confused_pairs
+from fashion_core.labels import LabelMap, apply_label_map
 from fashion_core.schema import Category, Kind, Schema
 
 VALUES = ["Short", "Cup", "Long", "Elbow", "Invisible"]

@@ -8,20 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fashion_core.analysis import (
+    find_suspicious_labels,
+    pending_review,
+    planted_wrong_labels,
+    read_wrong_labels,
+    review_label,
+    wrong_label_hits,
+)
 from fashion_core.analysis.confident_learning import (
     SuspiciousError,
     confident_issues,
     out_of_sample_probs,
     rank_rows,
 )
-from fashion_core.analysis.suspicious import (
-    KEEP_REASON,
-    RELABEL_REASON,
-    find_suspicious_labels,
-    pending_review,
-    review_label,
-)
-from fashion_core.analysis.wrong_labels import planted_wrong_labels, read_wrong_labels, wrong_label_hits
+from fashion_core.analysis.suspicious import KEEP_REASON, RELABEL_REASON
 from fashion_core.errors import LabelFileError
 from tests.core.modeling._tiny_data import TinyRun, train_tiny_run
 

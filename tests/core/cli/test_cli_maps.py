@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from fashion_core.cli import main
-from fashion_core.ingest.fashionai import encode_code
-from fashion_core.ingest.importer import import_labels
-from fashion_core.labels.maps import map_versions
+from fashion_core.ingest import encode_code, import_labels
+from fashion_core.labels import map_versions
 from fashion_core.schema import FASHIONAI
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fashion_core.download import DownloadConfig, download_images
+from fashion_core.download import DownloadConfig, Fetcher, RowFailure, download_images
 from fashion_core.download.downloader import LOCK_NAME
-from fashion_core.download.fetch import Fetcher
-from fashion_core.download.report import RowFailure
 from fashion_core.errors import DownloadError
 
 LABELS = ",".join(["1"] + ["0"] * 12)
@@ -92,7 +90,7 @@ def test_a_trickling_peer_cannot_hold_a_worker_past_the_deadline(mode: str) -> N
 
 
 def test_url_predictions_share_the_deadline() -> None:
-    from fashion_core.serving.predictor import fetch_image_bytes
+    from fashion_core.serving import fetch_image_bytes
 
     with trickle_server("body") as base:
         started = time.monotonic()

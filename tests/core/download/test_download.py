@@ -513,8 +513,7 @@ def test_cli_human_summary_and_bad_list(tmp_path: Path, capsys) -> None:
 
 
 def test_rows_queued_before_a_cancel_start_no_request(server) -> None:
-    from fashion_core.download.fetch import Fetcher
-    from fashion_core.download.report import RowFailure
+    from fashion_core.download import Fetcher, RowFailure
 
     base, site = server
     cancel = threading.Event()

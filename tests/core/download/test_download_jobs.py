@@ -14,11 +14,17 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fashion_core.download import DownloadConfig, DownloadSummary
-from fashion_core.download.importing import import_download
-from fashion_core.download.jobs import CANCELLED, DONE, FAILED, DownloadRegistry
-from fashion_core.download.manifest_reader import manifest_failures, manifest_summary
-from fashion_core.download.uploads import default_out_dir, save_list
+from fashion_core.download import (
+    DownloadConfig,
+    DownloadRegistry,
+    DownloadSummary,
+    default_out_dir,
+    import_download,
+    manifest_failures,
+    save_list,
+)
+from fashion_core.download.jobs import CANCELLED, DONE, FAILED
+from fashion_core.download.manifest_reader import manifest_summary
 from fashion_core.errors import DownloadError, JobError, StoreError
 from fashion_core.store import LabelStore
 

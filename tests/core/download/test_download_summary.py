@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 
 from fashion_core.cli.download import _human
-from fashion_core.download import MANIFEST_COLUMNS, MANIFEST_NAME, DownloadSummary
-from fashion_core.download.summary import DownloadFigures, summarize_download, summarize_manifest
+from fashion_core.download import (
+    MANIFEST_COLUMNS,
+    MANIFEST_NAME,
+    DownloadFigures,
+    DownloadSummary,
+    summarize_download,
+    summarize_manifest,
+)
 from fashion_core.errors import DownloadError
 
 # (status, reason, duplicate_of): 3 ok (one a duplicate), 1 skipped, 4 failed (404 twice).

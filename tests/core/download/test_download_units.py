@@ -15,12 +15,11 @@ from PIL import Image, ImageFile
 
 from fashion_core.cli import build_parser
 from fashion_core.cli import download as cli_download
-from fashion_core.download import DownloadConfig, download_images
-from fashion_core.download.fetch import Fetcher, _retry_after
+from fashion_core.download import DownloadConfig, Fetcher, RowFailure, download_images, reason_kind
+from fashion_core.download.fetch import _retry_after
 from fashion_core.download.images import normalise_image, write_atomic
 from fashion_core.download.listfile import MAX_LINE_BYTES, check_list_file, iter_rows, scan_list
 from fashion_core.download.manifest import read_kept_hashes
-from fashion_core.download.report import RowFailure, reason_kind
 from fashion_core.errors import DownloadError
 
 LABELS = ",".join("0101010101010")

@@ -77,7 +77,7 @@ class Lab:
 
     def expected(self, name: str) -> Labels:
         """The original labels a whole import of source ``name`` gives."""
-        from fashion_core.ingest.fashionai import read_fashionai
+        from fashion_core.ingest import read_fashionai
 
         parsed = read_fashionai([self.labels[name]])
         return frozenset((r.image, r.category, r.value) for r in parsed.rows)

@@ -10,15 +10,8 @@ import pytest
 from PIL import Image
 
 from fashion_core.errors import ImageError
-from fashion_core.imaging.decode import (
-    DATASET_LIMITS,
-    ImageLimits,
-    UnknownFormatError,
-    load_photo,
-    photo_pixels,
-    resize_pixels,
-    to_rgb,
-)
+from fashion_core.imaging import DATASET_LIMITS, ImageLimits, UnknownFormatError, load_photo, photo_pixels
+from fashion_core.imaging.decode import resize_pixels, to_rgb
 
 SIZE = 24
 
@@ -124,8 +117,8 @@ def test_resize_matches_tensorflow_antialiased_bilinear(height: int, width: int,
 
 
 def test_training_pipeline_and_predictor_see_the_same_pixels(tmp_path: Path) -> None:
-    from fashion_core.modeling.data import image_dataset
-    from fashion_core.serving.photos import read_photo_file
+    from fashion_core.modeling import image_dataset
+    from fashion_core.serving import read_photo_file
 
     files = tricky_files()
     paths = []

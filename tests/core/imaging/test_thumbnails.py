@@ -9,13 +9,11 @@ import pytest
 from PIL import Image
 
 from fashion_core.errors import FashionCoreError, ImageError
+from fashion_core.imaging import ThumbnailCache, ensure_thumbnails, served_file
 from fashion_core.imaging.thumbnails import (
-    ThumbnailCache,
     UnsafePathError,
-    ensure_thumbnails,
     make_thumbnail,
     safe_path,
-    served_file,
     thumbnail_file,
     thumbnail_key,
 )

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from fashion_core.cli import main
+from fashion_core.ingest import verify_images
 from fashion_core.ingest.header_parse import sniff_size
-from fashion_core.ingest.images import read_header, verify_images
+from fashion_core.ingest.images import read_header
 from tests.conftest import write_image
 
 FORMATS = [
@@ -109,7 +110,7 @@ def test_cli_whole_file_error_exits_nonzero(tmp_path: Path, capsys) -> None:
 
 
 def test_symlinks_that_leave_the_images_root_are_refused_at_import(tmp_path: Path, store) -> None:
-    from fashion_core.ingest.importer import import_labels
+    from fashion_core.ingest import import_labels
 
     root, outside = tmp_path / "data", tmp_path / "secret"
     write_image(root / "Images/real.jpg", seed=1)

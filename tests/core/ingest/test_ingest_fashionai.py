@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from fashion_core.errors import LabelFileError
-from fashion_core.ingest.fashionai import encode_code, read_fashionai
-from fashion_core.ingest.importer import import_labels
+from fashion_core.ingest import encode_code, import_labels, read_fashionai
 from fashion_core.schema import FASHIONAI
 from tests.conftest import write_image
 

@@ -7,11 +7,8 @@ from pathlib import Path
 import pytest
 
 from fashion_core.errors import LabelFileError
-from fashion_core.ingest.folders import read_folders
-from fashion_core.ingest.generic_csv import read_generic_csv
-from fashion_core.ingest.importer import import_labels
-from fashion_core.ingest.jd import read_jd
-from fashion_core.labels.stats import label_counts
+from fashion_core.ingest import import_labels, read_folders, read_generic_csv, read_jd
+from fashion_core.labels import label_counts
 from fashion_core.schema import Kind
 from tests.conftest import write_image
 

@@ -9,10 +9,7 @@ import pytest
 
 from fashion_core.download.listfile import iter_rows
 from fashion_core.errors import LabelFileError
-from fashion_core.ingest.fashionai import read_fashionai
-from fashion_core.ingest.folders import read_folders
-from fashion_core.ingest.generic_csv import read_generic_csv
-from fashion_core.ingest.jd import read_jd
+from fashion_core.ingest import read_fashionai, read_folders, read_generic_csv, read_jd
 from fashion_core.ingest.table import MAX_LINE_BYTES
 
 SLEEVE = "sleeve_length_labels"

@@ -10,14 +10,19 @@ from pathlib import Path
 import pytest
 
 from fashion_core.errors import ExportError, SchemaError
-from fashion_core.ingest.fashionai import encode_code
-from fashion_core.ingest.importer import import_labels
-from fashion_core.labels import export_folders as export_module
+from fashion_core.ingest import encode_code, import_labels
+from fashion_core.labels import (
+    NO_MAP,
+    LabelSource,
+    Op,
+    Step,
+    export_folders,
+    label_counts,
+    label_view,
+    parse_merge,
+)
 from fashion_core.labels import maps as label_maps
-from fashion_core.labels.export_folders import REPORT_NAME, export_folders, safe_folder_name
-from fashion_core.labels.label_map import Op, Step, parse_merge
-from fashion_core.labels.stats import label_counts
-from fashion_core.labels.view import NO_MAP, LabelSource, label_view
+from fashion_core.labels.export_folders import REPORT_NAME, safe_folder_name
 from fashion_core.schema import FASHIONAI
 from fashion_core.store import LabelStore
 from tests.conftest import write_image
@@ -111,7 +116,7 @@ def test_active_map_is_the_default_and_copies_when_links_fail(
         calls.append(src)
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
-    monkeypatch.setattr(export_module.os, "link", cross_device)
+    monkeypatch.setattr(os, "link", cross_device)  # the os module export_folders links through
     report = export_folders(store, dataset, tmp_path / "out")
     assert report.map_name == "mine" and report.counts[SLEEVE]["Short"] == 2
     assert report.copied == len(ROWS) and report.linked == 0

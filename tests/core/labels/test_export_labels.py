@@ -11,12 +11,21 @@ import pytest
 from fashion_core.cli import main
 from fashion_core.cli.labels import FORMATS as CLI_FORMATS
 from fashion_core.errors import ExportError
-from fashion_core.ingest.fashionai import encode_code
-from fashion_core.ingest.importer import import_labels
-from fashion_core.labels.export_labels import LABEL_FORMATS, export_labels, render_labels
-from fashion_core.labels.label_map import LabelMap, Op, Step, parse_merge
-from fashion_core.labels.maps import activate_map, save_map
-from fashion_core.labels.view import NO_MAP, LabelSource, label_view
+from fashion_core.ingest import encode_code, import_labels
+from fashion_core.labels import (
+    LABEL_FORMATS,
+    NO_MAP,
+    LabelMap,
+    LabelSource,
+    Op,
+    Step,
+    activate_map,
+    export_labels,
+    label_view,
+    parse_merge,
+    render_labels,
+    save_map,
+)
 from fashion_core.schema import FASHIONAI, JD
 from fashion_core.store import LabelStore
 from tests.conftest import write_image

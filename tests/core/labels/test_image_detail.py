@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fashion_core.labels import history_table, relabel_category, shown_labels, undo_choices
 from fashion_core.labels.gallery import image_labels
-from fashion_core.labels.image_detail import history_table, relabel_category, shown_labels, undo_choices
 from fashion_core.schema import Category, Kind, Schema
 
 SCHEMA = Schema(
@@ -74,7 +74,7 @@ def test_relabel_form_starts_on_the_wanted_else_the_first_labelled_category() ->
 
 
 def test_new_label_preselects_current_then_suggestion_never_invisible_by_default():
-    from fashion_core.labels.image_detail import new_label_index, suggestion_for
+    from fashion_core.labels import new_label_index, suggestion_for
 
     values = ("Invisible", "Short", "Long")
     assert new_label_index(values, "Long", "Short") == 2  # the label in force first

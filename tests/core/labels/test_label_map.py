@@ -11,21 +11,23 @@ import pandas as pd
 import pytest
 
 from fashion_core.errors import LabelMapError
-from fashion_core.ingest.fashionai import encode_code
-from fashion_core.ingest.importer import import_labels
-from fashion_core.labels import maps as label_maps
-from fashion_core.labels.apply_map import apply_label_map, mapped_schema
-from fashion_core.labels.label_map import (
+from fashion_core.ingest import encode_code, import_labels
+from fashion_core.labels import (
     LabelMap,
+    LabelSource,
     MaybePolicy,
     Op,
     Step,
+    apply_label_map,
+    before_after_counts,
+    label_counts,
+    label_view,
+    mapped_schema,
     parse_merge,
     parse_rename,
+    sample_by_value,
 )
-from fashion_core.labels.regroup import before_after_counts, sample_by_value
-from fashion_core.labels.stats import label_counts
-from fashion_core.labels.view import LabelSource, label_view
+from fashion_core.labels import maps as label_maps
 from fashion_core.schema import FASHIONAI, FASHIONAI_VALUES, Category, Kind, Schema
 from fashion_core.store import LabelStore
 from tests.conftest import write_image
@@ -473,7 +475,7 @@ def test_an_edited_label_has_no_marks(store: LabelStore, dataset: str) -> None:
 def test_delete_refuses_a_map_a_run_used_through_the_active_map(
     store: LabelStore, dataset: str, tmp_path: Path
 ) -> None:
-    from fashion_core.runs.files import RunDir, register_run, update_run, write_json_atomic
+    from fashion_core.runs import RunDir, register_run, update_run, write_json_atomic
 
     for name in ("via-active", "legacy", "named", "unused"):
         label_maps.save_map(store, LabelMap(name, (Step(Op.DROP, SLEEVE, ("Invisible",)),)))

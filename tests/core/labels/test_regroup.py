@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from fashion_core.errors import LabelMapError
-from fashion_core.labels import maps as label_maps
-from fashion_core.labels.label_map import LabelMap, MaybePolicy, Op, Step
-from fashion_core.labels.regroup import (
-    add_steps,
+from fashion_core.labels import (
+    LabelMap,
+    MaybePolicy,
+    Op,
+    Step,
     form_step,
     preview_map,
     save_draft,
@@ -19,6 +20,8 @@ from fashion_core.labels.regroup import (
     steps_from_flags,
     steps_note,
 )
+from fashion_core.labels import maps as label_maps
+from fashion_core.labels.regroup import add_steps
 from fashion_core.schema import FASHIONAI
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from fashion_core.runs.files import RunDir, get_run, register_run
+from fashion_core.runs import RunDir, get_run, register_run
 from fashion_core.schema import Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 from fashion_core.workspace import Workspace
@@ -81,8 +81,7 @@ def train_tiny_run(root: Path, *, n: int = 48, quick: bool = False, run_id: str 
 
     Shared by the prediction, evaluation, suspicious-label, CLI and page tests.
     """
-    from fashion_core.modeling.config import Augmentation, TrainConfig
-    from fashion_core.modeling.training import train_run
+    from fashion_core.modeling import Augmentation, TrainConfig, train_run
 
     ws = Workspace(root / "ws").ensure()
     store = LabelStore.open(ws)

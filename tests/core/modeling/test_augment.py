@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from fashion_core.modeling import Augmentation
 from fashion_core.modeling.augment import BatchAugmenter
-from fashion_core.modeling.config import Augmentation
 
 SIDE = 41  # odd: the centre is a pixel
 OFF = {"flip": False, "rotation": False, "translation": False, "brightness": False, "contrast": False}

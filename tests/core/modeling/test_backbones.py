@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from fashion_core.errors import ModelError, WeightsUnavailableError
-from fashion_core.modeling.backbones import BACKBONE_LAYER, build_backbone
-from fashion_core.modeling.config import TrainConfig
-from fashion_core.modeling.training import default_run_dir, train_run
-from fashion_core.runs.files import get_run, new_run_id, register_run
+from fashion_core.modeling import BACKBONE_LAYER, TrainConfig, build_backbone, train_run
+from fashion_core.modeling.training import default_run_dir
+from fashion_core.runs import get_run, new_run_id, register_run
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
 from tests.core.modeling._tiny_data import make_dataset

@@ -8,17 +8,15 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from fashion_core.labels.view import NO_MAP, label_view
-from fashion_core.modeling.config import Augmentation
+from fashion_core.labels import NO_MAP, label_view
+from fashion_core.modeling import Augmentation, build_label_table, image_dataset, load_images
 from fashion_core.modeling.data import (
     TFRECORD_IMAGE_KEY,
     TFRECORD_LABEL_KEY,
     TFRECORD_LABELLED_KEY,
-    image_dataset,
-    load_images,
     tfrecord_dataset,
 )
-from fashion_core.modeling.table import MASKED, LabelTable, build_label_table
+from fashion_core.modeling.table import MASKED, LabelTable
 from fashion_core.store import LabelStore
 from tests.core.modeling._tiny_data import make_dataset
 

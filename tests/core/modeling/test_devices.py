@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from fashion_core.errors import ModelError
-from fashion_core.modeling import distribute
-from fashion_core.modeling.distribute import describe_devices, plan_devices, probe_gpus
+from fashion_core.modeling import describe_devices, distribute
+from fashion_core.modeling.distribute import plan_devices, probe_gpus
 
 REPO = Path(__file__).resolve().parents[3]
 TWO_GPUS = ["/physical_device:GPU:0", "/physical_device:GPU:1"]

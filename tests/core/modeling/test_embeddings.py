@@ -10,8 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from fashion_core.modeling.backbones import build_backbone, weights_fingerprint
-from fashion_core.modeling.embeddings import EmbeddingCache, compute_embeddings
+from fashion_core.modeling import EmbeddingCache, build_backbone, compute_embeddings, weights_fingerprint
 from tests.core.modeling._tiny_data import draw
 
 pytestmark = pytest.mark.slow  # runs a (tiny, random) backbone

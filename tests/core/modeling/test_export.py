@@ -12,8 +12,8 @@ import pytest
 
 from fashion_core.cli import main
 from fashion_core.errors import ModelError
-from fashion_core.imaging.decode import photo_pixels
-from fashion_core.runs.files import RunDir, register_run, sha256_file, update_run, write_json_atomic
+from fashion_core.imaging import photo_pixels
+from fashion_core.runs import RunDir, register_run, sha256_file, update_run, write_json_atomic
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
 from tests.core.modeling._tiny_data import TINY_SCHEMA, draw
@@ -39,9 +39,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """
     import keras
 
-    from fashion_core.modeling.backbones import build_backbone
-    from fashion_core.modeling.heads import make_heads
-    from fashion_core.modeling.model import build_model
+    from fashion_core.modeling import build_backbone, build_model, make_heads
 
     root = tmp_path_factory.mktemp("export")
     ws = Workspace(root / "ws").ensure()
@@ -124,7 +122,7 @@ def test_cli_exports_saved_model_and_tflite_matching_keras(run: Run, tmp_path: P
 
 
 def test_export_refuses_existing_targets_and_tampered_models(run: Run, tmp_path: Path) -> None:
-    from fashion_core.modeling.export import export_saved_model, export_tflite
+    from fashion_core.modeling import export_saved_model, export_tflite
 
     taken = tmp_path / "taken.tflite"
     taken.write_bytes(b"x")
@@ -142,7 +140,8 @@ def test_export_refuses_existing_targets_and_tampered_models(run: Run, tmp_path:
 
 
 def test_a_forward_pass_that_disagrees_with_keras_is_refused(run: Run) -> None:
-    from fashion_core.modeling.export import LiteForward, check_forward
+    from fashion_core.modeling import LiteForward
+    from fashion_core.modeling.export import check_forward
 
     exact = keras_probs(run)
     assert set(exact) == {"colour", "size", "tags"}

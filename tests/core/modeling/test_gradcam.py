@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from fashion_core.errors import ModelError
-from fashion_core.modeling.gradcam import colourize, gradcam_heatmaps, last_feature_layer, overlay_heatmap
+from fashion_core.modeling import gradcam_heatmaps, overlay_heatmap
+from fashion_core.modeling.gradcam import colourize, last_feature_layer
 from tests.core.modeling._tiny_data import TINY_SCHEMA
 
 SIDE = 96  # the last feature map is 3x3 here: enough to tell maps apart
@@ -17,9 +18,7 @@ SIDE = 96  # the last feature map is 3x3 here: enough to tell maps apart
 def model():
     import keras
 
-    from fashion_core.modeling.backbones import build_backbone
-    from fashion_core.modeling.heads import make_heads
-    from fashion_core.modeling.model import build_model
+    from fashion_core.modeling import build_backbone, build_model, make_heads
 
     keras.utils.set_random_seed(3)
     backbone = build_backbone("efficientnet_lite0", weights="bundled", image_size=SIDE)

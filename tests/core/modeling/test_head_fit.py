@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from fashion_core.modeling import Imbalance, make_heads
 from fashion_core.modeling import model as modelling
-from fashion_core.modeling.config import Imbalance
 from fashion_core.modeling.head_fit import fit_heads, head_metrics
-from fashion_core.modeling.heads import make_heads
 from fashion_core.modeling.table import MASKED
 from tests.core.modeling._tiny_data import TINY_SCHEMA
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from fashion_core.errors import SchemaError
-from fashion_core.labels.view import NO_MAP, label_view
-from fashion_core.modeling.table import MASKED, build_label_table, stratified_split, write_split
+from fashion_core.labels import NO_MAP, label_view
+from fashion_core.modeling import build_label_table, stratified_split
+from fashion_core.modeling.table import MASKED, write_split
 from fashion_core.store import LabelStore
 from tests.core.modeling._tiny_data import make_dataset
 

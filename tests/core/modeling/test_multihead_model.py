@@ -9,13 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fashion_core.labels.view import NO_MAP, label_view
+from fashion_core.labels import NO_MAP, label_view
+from fashion_core.modeling import Imbalance, build_backbone, build_label_table, image_dataset, make_heads
 from fashion_core.modeling import model as modelling
-from fashion_core.modeling.backbones import build_backbone
-from fashion_core.modeling.config import Imbalance
-from fashion_core.modeling.data import image_dataset
-from fashion_core.modeling.heads import make_heads
-from fashion_core.modeling.table import MASKED, build_label_table
+from fashion_core.modeling.table import MASKED
 from fashion_core.store import LabelStore
 from tests.core.modeling._tiny_data import TINY_SCHEMA, make_dataset
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from fashion_core.errors import ModelError
-from fashion_core.modeling.lite import FEATURES, LiteForward
-from fashion_core.runs.files import RunDir, get_run, update_run
-from fashion_core.serving.predictor import Predictor
+from fashion_core.modeling import FEATURES, LiteForward
+from fashion_core.runs import RunDir, get_run, update_run
+from fashion_core.serving import Predictor
 from tests.core.modeling._tiny_data import TinyRun, train_tiny_run
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fashion_core.ingest.importer import import_labels
-from fashion_core.modeling.tfrecord import export_tfrecords, read_tfrecords
+from fashion_core.ingest import import_labels
+from fashion_core.modeling import export_tfrecords
+from fashion_core.modeling.tfrecord import read_tfrecords
 from tests.conftest import write_image
 
 

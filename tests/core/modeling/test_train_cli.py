@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fashion_core.runs.files import RunDir, get_run
+from fashion_core.runs import RunDir, get_run
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
 from tests.core.modeling._tiny_data import make_dataset

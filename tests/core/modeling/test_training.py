@@ -10,13 +10,18 @@ import numpy as np
 import pytest
 
 from fashion_core.errors import LabelMapError
-from fashion_core.labels.label_map import Op, Step
-from fashion_core.labels.maps import activate_map, add_steps, deactivate_map, delete_map
-from fashion_core.labels.view import NO_MAP, label_view
-from fashion_core.modeling.config import Imbalance, TrainConfig
-from fashion_core.modeling.table import build_label_table, stratified_split
-from fashion_core.modeling.training import default_run_dir, load_run_model, train_run
-from fashion_core.runs.files import RunDir, get_run, new_run_id, register_run, sha256_file
+from fashion_core.labels import NO_MAP, Op, Step, activate_map, deactivate_map, delete_map, label_view
+from fashion_core.labels.maps import add_steps
+from fashion_core.modeling import (
+    Imbalance,
+    TrainConfig,
+    build_label_table,
+    load_run_model,
+    stratified_split,
+    train_run,
+)
+from fashion_core.modeling.training import default_run_dir
+from fashion_core.runs import RunDir, get_run, new_run_id, register_run, sha256_file
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
 from tests.core.modeling._tiny_data import make_dataset

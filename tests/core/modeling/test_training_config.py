@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from fashion_core.labels.view import ACTIVE, NO_MAP, LabelSource
-from fashion_core.modeling.backbones import BACKBONES, backbone_spec
-from fashion_core.modeling.config import Augmentation, Imbalance, TrainConfig, TrainConfigError
+from fashion_core.labels import ACTIVE, NO_MAP, LabelSource
+from fashion_core.modeling import BACKBONES, Augmentation, Imbalance, TrainConfig, TrainConfigError
+from fashion_core.modeling.backbones import backbone_spec
 
 REQUIRED_KERAS_APPS = {
     "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_v2_b0", "resnet50_v2", "densenet121",

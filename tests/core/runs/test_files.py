@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from fashion_core.errors import ModelError
-from fashion_core.runs.files import (
+from fashion_core.runs import (
     RunDir,
     get_run,
     has_model,
+    read_schema,
+    read_thresholds,
     record_run_files,
     register_run,
     runs_with_model,
@@ -19,8 +21,8 @@ from fashion_core.runs.files import (
     update_run,
     verified_model_path,
     write_json_atomic,
+    write_thresholds,
 )
-from fashion_core.runs.readers import read_schema, read_thresholds, write_thresholds
 from fashion_core.schema import Category, Kind, Schema
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
@@ -47,7 +49,7 @@ def _finished_run(store: LabelStore, workspace: Workspace, run_id: str = "r1", *
 
 
 def test_every_file_name_is_defined_on_rundir() -> None:
-    from fashion_core.analysis.evaluation import EVALUATION_FILE
+    from fashion_core.analysis import EVALUATION_FILE
     from fashion_core.analysis.evaluation import THRESHOLDS_FILE as WRITTEN_BY_EVALUATION
     from fashion_core.serving.predictor import LITE_CACHE_FILE, THRESHOLDS_FILE
 
@@ -127,8 +129,8 @@ def test_schema_reader_names_the_file(tmp_path: Path) -> None:
 
 
 def test_one_definition_of_runs_with_a_model(store: LabelStore, workspace: Workspace) -> None:
-    from fashion_core.analysis.evaluation import evaluable_runs
-    from fashion_core.runs.choose import finished_runs
+    from fashion_core.analysis import evaluable_runs
+    from fashion_core.runs import finished_runs
 
     _finished_run(store, workspace, "done-1")
     _finished_run(store, workspace, "cancelled-1", status="cancelled")  # keeps its best checkpoint

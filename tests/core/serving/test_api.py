@@ -18,8 +18,9 @@ from fastapi.testclient import TestClient
 
 from fashion_core.cli import main
 from fashion_core.errors import ModelError
-from fashion_core.imaging.decode import MAX_IMAGE_BYTES
-from fashion_core.serving.api import create_app, is_loopback
+from fashion_core.imaging import MAX_IMAGE_BYTES
+from fashion_core.serving import create_app
+from fashion_core.serving.api import is_loopback
 from fashion_core.serving.batcher import Batcher
 from tests.conftest import serve_pages
 from tests.core.modeling._tiny_data import TinyRun, train_tiny_run
@@ -72,7 +73,7 @@ def test_answers_equal_the_clis(trained: TinyRun, client: TestClient, capsys: py
 
 @pytest.mark.slow
 def test_a_calibrated_runs_details_equal_the_clis(trained: TinyRun, capsys: pytest.CaptureFixture) -> None:
-    from fashion_core.analysis.calibration import calibrate_run
+    from fashion_core.analysis import calibrate_run
 
     calibrate_run(trained.store, trained.run_id)  # familiarity and applies join the answers
     paths = [photo(trained, i) for i in range(4)]

@@ -9,22 +9,20 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from fashion_core.analysis.calibration import calibrate_run
+from fashion_core.analysis import calibrate_run
 from fashion_core.cli import main
 from fashion_core.errors import ModelError
-from fashion_core.runs.files import RunDir, get_run, verified_model_path
-from fashion_core.serving.calibration import (
+from fashion_core.runs import RunDir, get_run, verified_model_path
+from fashion_core.serving import (
     LowTail,
+    Predictor,
     apply_temperature,
-    calibrated_threshold,
     colourfulness,
     ece_noise_floor,
     fit_temperature,
-    neighbour_distance,
     reliability,
-    unit_rows,
 )
-from fashion_core.serving.predictor import Predictor
+from fashion_core.serving.calibration import calibrated_threshold, neighbour_distance, unit_rows
 from tests.core.modeling._tiny_data import TinyRun, train_tiny_run
 
 

@@ -15,15 +15,21 @@ from PIL import Image
 
 from fashion_core.cli import main
 from fashion_core.errors import DownloadError, ImageError, ModelError, UnsafeURLError
-from fashion_core.imaging.decode import ImageLimits, load_photo, open_photo, photo_pixels
-from fashion_core.runs.choose import default_run
-from fashion_core.runs.files import RunDir, register_run, update_run, write_json_atomic
-from fashion_core.runs.readers import write_thresholds
+from fashion_core.imaging import ImageLimits, load_photo, photo_pixels
+from fashion_core.imaging.decode import open_photo
+from fashion_core.runs import (
+    RunDir,
+    default_run,
+    register_run,
+    update_run,
+    write_json_atomic,
+    write_thresholds,
+)
 from fashion_core.schema import Kind
-from fashion_core.serving.photos import collect_image_paths
-from fashion_core.serving.predictor import Predictor, load_thresholds
+from fashion_core.serving import Predictor, collect_image_paths
+from fashion_core.serving.predictor import load_thresholds
 from fashion_core.store import LabelStore
-from fashion_core.views.predict import probability_figure
+from fashion_core.views import probability_figure
 from fashion_core.workspace import Workspace
 from tests.conftest import serve_pages
 from tests.core.modeling._tiny_data import SIDE, TINY_SCHEMA, TinyRun, draw, train_tiny_run
@@ -417,7 +423,8 @@ def test_cli_fails_when_no_image_can_be_read(
 
 
 def test_multi_label_bars_mark_each_values_threshold() -> None:
-    from fashion_core.serving.predictor import CategoryPrediction, ValueProb
+    from fashion_core.serving import CategoryPrediction
+    from fashion_core.serving.predictor import ValueProb
 
     answer = CategoryPrediction(
         "tags",
@@ -435,7 +442,8 @@ def test_multi_label_bars_mark_each_values_threshold() -> None:
 
 
 def test_probability_bars_show_the_top_values_best_first() -> None:
-    from fashion_core.serving.predictor import CategoryPrediction, ValueProb
+    from fashion_core.serving import CategoryPrediction
+    from fashion_core.serving.predictor import ValueProb
 
     answer = CategoryPrediction(
         "colour", Kind.SINGLE, (ValueProb("red", 0.7), ValueProb("blue", 0.2), ValueProb("green", 0.1))

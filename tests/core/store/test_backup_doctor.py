@@ -13,10 +13,9 @@ import pytest
 from fashion_core.cli import main
 from fashion_core.doctor import check_workspace
 from fashion_core.errors import CorruptStoreError
-from fashion_core.ingest.importer import import_labels
-from fashion_core.runs.files import RunDir, register_run, sha256_file, update_run
-from fashion_core.store import LabelStore
-from fashion_core.store.backup import backup_store, integrity_problems, restore_store
+from fashion_core.ingest import import_labels
+from fashion_core.runs import RunDir, register_run, sha256_file, update_run
+from fashion_core.store import LabelStore, backup_store, integrity_problems, restore_store
 from fashion_core.workspace import Workspace
 from tests.conftest import write_image
 

@@ -8,7 +8,7 @@ import pytest
 
 from fashion_core.cli import main
 from fashion_core.errors import StoreError
-from fashion_core.ingest.importer import import_labels
+from fashion_core.ingest import import_labels
 from fashion_core.schema import FASHIONAI
 from fashion_core.store import AnnotationRecord, ImageRecord, LabelStore
 from fashion_core.store.datasets import write_dataset

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from fashion_core.errors import SchemaError, StoreError, UnknownDatasetError
-from fashion_core.ingest.importer import import_labels
-from fashion_core.labels.stats import label_counts
+from fashion_core.ingest import import_labels
+from fashion_core.labels import label_counts
 from fashion_core.store import LabelStore
 from tests.conftest import write_image
 

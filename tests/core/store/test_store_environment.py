@@ -12,7 +12,7 @@ import pytest
 from fashion_core.cli import main
 from fashion_core.errors import CorruptStoreError, DiskFullError, ReadOnlyWorkspaceError
 from fashion_core.faults import MAX_PAGES_ENV
-from fashion_core.ingest.importer import import_labels
+from fashion_core.ingest import import_labels
 from fashion_core.store import LabelStore, db
 from tests.conftest import write_image
 

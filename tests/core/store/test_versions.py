@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from fashion_core.errors import WorkspaceVersionError
-from fashion_core.labels.maps import list_maps, load_map
-from fashion_core.labels.view import label_view
-from fashion_core.runs.files import RunDir, list_runs
+from fashion_core.labels import label_view, list_maps, load_map
+from fashion_core.runs import RunDir, list_runs
 from fashion_core.store import LabelStore
 from fashion_core.store.db import SCHEMA_VERSION, read_version
 from fashion_core.workspace import Workspace

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fashion_core.modeling.config import Augmentation, TrainConfig
-from fashion_core.runs.files import RunDir, get_run, verified_model_path
-from fashion_core.serving.calibration import read_calibration
+from fashion_core.modeling import Augmentation, TrainConfig
+from fashion_core.runs import RunDir, get_run, verified_model_path
+from fashion_core.serving import read_calibration
 from fashion_core.store import LabelStore
 from fashion_core.training import jobs
 from fashion_core.workspace import Workspace

@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from fashion_core.errors import JobError, UnknownDatasetError
-from fashion_core.ingest.importer import import_labels
-from fashion_core.runs.files import RunDir, get_run, list_runs, register_run, sha256_file, update_run
+from fashion_core.ingest import import_labels
+from fashion_core.runs import RunDir, get_run, list_runs, register_run, sha256_file, update_run
 from fashion_core.store import LabelStore
 from fashion_core.training import jobs
 from fashion_core.workspace import Workspace
@@ -463,8 +463,8 @@ def test_cli_submitted_run_outlives_the_cli_process(ws: Workspace) -> None:
 
 @pytest.mark.slow
 def test_real_training_run_in_the_background_end_to_end(tmp_path: Path) -> None:
-    from fashion_core.runs.files import verified_model_path
-    from fashion_core.views.runs import comparison_frame, curves_figure, history_frame, val_accuracy
+    from fashion_core.runs import verified_model_path
+    from fashion_core.views import comparison_frame, curves_figure, history_frame, val_accuracy
 
     workspace = Workspace(tmp_path / "ws").ensure()
     lines = []

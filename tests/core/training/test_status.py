@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fashion_core.store.runs import RunRecord
-from fashion_core.training.status import JobStatus
+from fashion_core.store import RunRecord
+from fashion_core.training import JobStatus
 
 
 def _record(status: str = "running") -> RunRecord:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashion_core.labels.view import label_view
+from fashion_core.labels import label_view
 from fashion_core.schema import Category, Kind, Schema
 from fashion_core.store import AnnotationRecord, ImageRecord
 from fashion_core.views import charts

@@ -7,25 +7,23 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fashion_core.ingest.importer import import_labels
-from fashion_core.labels.view import ACTIVE, NO_MAP
-from fashion_core.runs.files import RunDir
+from fashion_core.ingest import import_labels
+from fashion_core.labels import ACTIVE, NO_MAP
+from fashion_core.runs import RunDir
 from fashion_core.store import LabelStore
-from fashion_core.training.status import JobStatus
-from fashion_core.views.runs import (
+from fashion_core.training import JobStatus
+from fashion_core.views import (
     comparison_figure,
     comparison_frame,
     curves_figure,
-    finetune_start,
     format_duration,
-    head_keys,
     history_frame,
-    history_long,
     run_progress,
     runs_table,
     trainable_categories,
     val_accuracy,
 )
+from fashion_core.views.runs import finetune_start, head_keys, history_long
 from tests.conftest import write_image
 
 A, AB = "sleeve", "sleeve_length"  # "sleeve_length_loss" must not be read as head "sleeve"
