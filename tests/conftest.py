@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +24,11 @@ def write_image(path: Path, size: tuple[int, int] = (24, 24), seed: int = 0, fmt
     img = Image.new("RGB", size, (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
     img.save(path, fmt)
     return path
+
+
+def shown(markdown: object) -> str:
+    """A markdown string as the browser shows it: ``ui.text.plain``'s escapes removed."""
+    return re.sub(r"\\(.)", r"\1", str(markdown)).replace("&lt;", "<").replace("&gt;", ">")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from fashion_core.labels.gallery import NO_VALUE
 from tests.app.conftest import ANNOTATOR, TINY_ROWS, Studio, add_multilabel_dataset, image_ids, make_studio
+from tests.conftest import shown as seen_text
 from tests.conftest import write_image
 
 PAGE = "pages/browse.py"
@@ -190,7 +191,7 @@ def test_two_sessions_editing_at_once_the_second_save_is_refused(studio, open_pa
     assert history[["annotator", "old_value", "new_value"]].values.tolist() == [
         ["bob", "Regular Length", "Long Length"],
     ]  # no silent last write wins: ann's save, made on what she saw before, is refused
-    assert any("Not saved: while you looked, bob changed it at" in e.value for e in first.error)
+    assert any("Not saved: while you looked, bob changed it at" in seen_text(e.value) for e in first.error)
     assert store.current_value(ds, c1, COAT) == "Long Length"
     first.selectbox(key=f"browse_edit_value_{c1}_{COAT}").set_value("Invisible")  # the view reloaded
     first.button(key="browse_edit_save").click().run()

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from fashion_core.download import DownloadConfig, download_images
 from tests.app.conftest import Studio
+from tests.conftest import shown
 from tests.core.download.test_download_jobs import GOOD_IDS, flags, serve, write_good_list
 from ui import state
 
@@ -16,7 +17,7 @@ PAGE = "pages/download.py"
 
 
 def _texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    return "\n".join(shown(e.value) for e in elements)
 
 
 def _rerun_until(at: AppTest, text: str, seconds: float = 30.0) -> AppTest:
@@ -119,7 +120,7 @@ def test_a_bad_list_shows_an_error_and_no_server_path_is_asked(studio: Studio, o
     assert "bad.csv" in _texts(at.error)
     assert "No download yet" in _texts(at.info)
     at.text_input(key="download_out").set_value("../../../etc").run()  # a name, kept inside downloads
-    assert f"go to `{studio.workspace.downloads_dir}" in _texts(at.caption)
+    assert f"go to {studio.workspace.downloads_dir}" in _texts(at.caption)
 
 
 def test_an_earlier_download_folder_shows_its_failures_and_imports(

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from fashion_core.runs import RunDir, register_run
 from fashion_core.store import LabelStore
 from fashion_core.workspace import HOME_ENV, Workspace
-from tests.conftest import serve_pages
+from tests.conftest import serve_pages, shown
 from tests.core.modeling._tiny_data import TINY_SCHEMA, make_dataset, train_tiny_run
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -105,7 +105,7 @@ def test_bad_uploads_get_a_clear_message(home: Path, name: str) -> None:
     at.file_uploader(key="predict_upload").upload(name, content, "image/jpeg")
     at.run()
     assert not at.exception
-    assert [e.value for e in at.error] == [message]
+    assert [shown(e.value) for e in at.error] == [message]
     assert not at.get("plotly_chart")
 
 
@@ -122,7 +122,7 @@ def test_url_source_follows_the_downloaders_safety_rules(home: Path, local_site:
     at.text_input(key="predict_url_input").input(local_site).run()
     at.button(key="predict_fetch").click().run()
     assert not at.exception
-    assert [e.value for e in at.error] == [f"{local_site}: refused address 127.0.0.1 (loopback)"]
+    assert [shown(e.value) for e in at.error] == [f"{local_site}: refused address 127.0.0.1 (loopback)"]
     assert not at.get("plotly_chart")
     at.checkbox(key="predict_allow_private").check().run()  # the downloader's switch for intranets and tests
     assert not at.exception and not at.error

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from fashion_core.store.db import SCHEMA_VERSION
 from fashion_core.workspace import HOME_ENV
 from tests.app.conftest import APP, clear_streamlit_caches, open_app
+from tests.conftest import shown
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def _banner(page: str | None) -> str:
     at = open_app(page, timeout=30).run() if page else AppTest.from_file(str(APP), default_timeout=30).run()
     assert not at.exception
     assert len(at.error) == 1, [e.value for e in at.error]
-    return at.error[0].value
+    return shown(at.error[0].value)
 
 
 @pytest.mark.parametrize("page", [None, "pages/browse.py", "pages/train.py"])

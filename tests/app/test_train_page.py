@@ -11,6 +11,7 @@ from fashion_core.store import LabelStore
 from fashion_core.training import jobs
 from fashion_core.workspace import Workspace
 from tests.app.conftest import Studio
+from tests.conftest import shown
 
 PAGE = "pages/train.py"
 SLEEVE, COAT, PANT = "sleeve_length_labels", "coat_length_labels", "pant_length_labels"
@@ -53,7 +54,7 @@ def inline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    return "\n".join(shown(e.value) for e in elements)
 
 
 def _frame(at, first_column: str, second_column: str):
