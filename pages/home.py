@@ -45,7 +45,10 @@ def _workflow() -> None:
             try:
                 link.page_link(script, label=label, icon=icon)
             except (KeyError, st.errors.StreamlitAPIException):
-                link.markdown(f"**{label}**")  # the page runs alone (tests), without app.py's navigation
+                # Not in this visitor's navigation (their role may not open it) or the page runs
+                # alone (tests): no dead entry.
+                link.empty()
+                continue
             text.caption(help_text)
 
 

@@ -8,14 +8,15 @@ pointed at /dev/null. A failed import still raises, with its message, after stde
 
 from __future__ import annotations
 
-import contextlib
 import importlib.abc
 import importlib.machinery
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import ModuleType
+
+from fashion_core.stderr import silenced
 
 
 def set_log_levels(*, verbose: bool) -> None:
@@ -60,26 +61,10 @@ class _QuietImport(importlib.abc.MetaPathFinder):
             load = spec.loader.exec_module
 
             def exec_module(module: ModuleType) -> None:
-                with _stderr_silenced():
+                with silenced():
                     load(module)
 
             spec.loader.exec_module = exec_module  # this module's own loader object only
         return spec
 
 
-@contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no stderr descriptor: nothing to silence
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fashion_core.errors import ModelError
+from fashion_core.stderr import silenced
 
 INPUT_NAME = "image"
 SIGNATURE = "serving_default"
@@ -131,18 +131,8 @@ def _quiet_first_open() -> Iterator[None]:
     if _OPENED_ONE.is_set() or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
         yield
         return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no stderr descriptor: nothing to silence
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        _OPENED_ONE.set()
+    with silenced():
+        try:
+            yield
+        finally:
+            _OPENED_ONE.set()

@@ -137,3 +137,15 @@ def test_the_cli_adds_users_from_stdin_and_lists_the_audit(tmp_path: Path) -> No
     bad = cli("users", "set-role", "nobody", "viewer")
     assert bad.returncode == 1 and "No user named 'nobody'" in bad.stderr
     assert LOCAL.role == "admin"
+
+
+def test_serve_asks_for_account_tokens_once_accounts_are_on(store: LabelStore) -> None:
+    from fashion_core.cli.serve import token_check
+
+    assert token_check(store) is None  # no accounts: loopback only, no tokens (check_serving refuses others)
+    add_user(store, "ana", "viewer", SECRET)
+    token = create_token(store, "ana", "api")
+    check = token_check(store)
+    assert check(token) == "ana" and check(token + "x") is None and check("") is None
+    revoke_token(store, store.token_rows("ana")[0].id)
+    assert check(token) is None  # read per request: a revoked token stops at once
