@@ -3,8 +3,10 @@
 ``serving.tflite`` answers every category and gives the backbone's features (``lite.FEATURES``) in
 one forward pass, so prediction, the API, familiarity and applies need no TensorFlow. It is
 checked against the Keras model on validation images before it is kept, and its SHA-256 joins
-the run's recorded hashes (``runs.files.record_run_files``). ``serving-int8.tflite`` is the same
-model after post-training INT8 quantization, calibrated on training images (written on request:
+the run's recorded hashes (``runs.files.record_run_files``). A quick run (heads on a frozen
+pretrained backbone) writes its backbone, converted once per backbone weights and size and kept in
+the workspace, as ``serving.tflite`` and its heads as ``serving-heads.npz`` (``modeling.lite_heads``).
+``serving-int8.tflite`` is the whole model after post-training INT8 quantization, calibrated on training images (written on request:
 ``analysis.quantize`` measures what it costs in accuracy).
 """
 
@@ -22,8 +24,9 @@ import tensorflow as tf
 
 from fashion_core.errors import ImageError, ModelError
 from fashion_core.imaging.decode import DATASET_LIMITS, file_pixels
-from fashion_core.modeling.backbones import BACKBONE_LAYER
+from fashion_core.modeling.backbones import BACKBONE_LAYER, weights_fingerprint
 from fashion_core.modeling.lite import FEATURES, INPUT_NAME, SIGNATURE, LiteForward
+from fashion_core.modeling.lite_heads import DenseHead, HeadsForward, write_heads
 from fashion_core.runs.files import RunDir, get_run, read_json, record_run_files, write_json_atomic
 from fashion_core.store import LabelStore, utc_now
 
@@ -52,25 +55,34 @@ def input_spec(model: keras.Model) -> tf.TensorSpec:
     return tf.TensorSpec((None, size, size, 3), tf.float32, name=INPUT_NAME)
 
 
-def serving_keras_model(model: keras.Model) -> keras.Model:
-    """The studio model with its backbone's features as one more output (``FEATURES``), same graph."""
+def _backbone_features(model: keras.Model) -> Any:
     try:
-        node = model.get_layer(BACKBONE_LAYER)._inbound_nodes[0]  # the backbone's call inside this model
-        features = node.output_tensors[0]
-        outputs = {**model.output, FEATURES: features}
-        return keras.Model(model.inputs[0], outputs, name=f"{model.name}_serving")
+        return model.get_layer(BACKBONE_LAYER)._inbound_nodes[0].output_tensors[0]  # its call inside this model
     except (ValueError, AttributeError, IndexError, TypeError) as exc:
         raise ModelError(f"The model has no backbone layer {BACKBONE_LAYER!r} to take features from: {exc}") from exc
 
 
-def serving_blob(model: keras.Model, *, representative: np.ndarray | None = None) -> bytes:
-    """``serving_keras_model(model)`` as a TFLite flatbuffer; INT8-quantized when ``representative``
-    pixels (float32 ``(N, S, S, 3)``, 0..255) are given (inputs and outputs stay float32).
+def serving_keras_model(model: keras.Model) -> keras.Model:
+    """The studio model with its backbone's features as one more output (``FEATURES``), same graph."""
+    outputs = {**model.output, FEATURES: _backbone_features(model)}
+    return keras.Model(model.inputs[0], outputs, name=f"{model.name}_serving")
+
+
+def features_keras_model(model: keras.Model) -> keras.Model:
+    """The studio model up to its backbone's features (``FEATURES`` only): the shared part of quick runs."""
+    return keras.Model(model.inputs[0], {FEATURES: _backbone_features(model)}, name=f"{model.name}_features")
+
+
+def serving_blob(model: keras.Model, *, representative: np.ndarray | None = None,
+                 features_only: bool = False) -> bytes:
+    """``serving_keras_model(model)`` (or ``features_keras_model`` with ``features_only``) as a TFLite
+    flatbuffer; INT8-quantized when ``representative`` pixels (float32 ``(N, S, S, 3)``, 0..255) are
+    given (inputs and outputs stay float32).
 
     Raises:
         ModelError: The conversion fails.
     """
-    serving = serving_keras_model(model)
+    serving = features_keras_model(model) if features_only else serving_keras_model(model)
     with tempfile.TemporaryDirectory(prefix="fashion-serving-") as tmp:
         staged = Path(tmp) / "saved_model"
         archive = keras.export.ExportArchive()
@@ -87,6 +99,55 @@ def serving_blob(model: keras.Model, *, representative: np.ndarray | None = None
             return converter.convert()
         except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError and plain errors alike
             raise ModelError(f"TFLite conversion failed: {exc}") from exc
+
+
+def dense_heads(model: keras.Model) -> dict[str, DenseHead]:
+    """Each output's Dense layer (kernel, bias, sigmoid or softmax), read from a studio model.
+
+    Raises:
+        ModelError: An output is not a softmax or sigmoid Dense layer (then the whole model is converted).
+    """
+    heads = {}
+    for key in model.output:
+        layer = model.get_layer(key)
+        activation = getattr(getattr(layer, "activation", None), "__name__", "")
+        if not isinstance(layer, keras.layers.Dense) or activation not in ("softmax", "sigmoid"):
+            raise ModelError(f"Output {key!r} is not a softmax or sigmoid Dense layer")
+        kernel, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
+        heads[key] = DenseHead(kernel, bias, activation == "sigmoid")
+    return heads
+
+
+def _shared_backbone(model: keras.Model, cache: Path, pixels: np.ndarray) -> tuple[bytes, HeadsForward, dict]:
+    """The backbone's TFLite blob from ``cache`` (converted and kept there on the first use, or when a
+    kept one does not answer like this model), the two-part forward pass, and its check (with
+    ``parts`` saying whether the kept backbone was reused)."""
+    backbone = model.get_layer(BACKBONE_LAYER)
+    path = cache / f"{backbone.name}-{input_size(model)}-{weights_fingerprint(backbone)[:24]}.tflite"
+    heads = dense_heads(model)
+    if path.is_file():
+        try:
+            blob = path.read_bytes()
+            forward = HeadsForward(LiteForward(blob), heads)
+            check = compare(model, forward, pixels)
+            if _within_tolerance(check):
+                return blob, forward, {**check, "parts": "shared backbone (reused) + heads"}
+        except (ModelError, OSError):
+            pass  # damaged or not this backbone after all: convert again
+    blob = serving_blob(model, features_only=True)
+    forward = HeadsForward(LiteForward(blob), heads)
+    check = compare(model, forward, pixels)
+    if _within_tolerance(check):
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(path, blob)
+        except OSError:
+            pass  # a read-only workspace: convert again next time
+    return blob, forward, {**check, "parts": "shared backbone (converted) + heads"}
+
+
+def _within_tolerance(check: dict[str, float]) -> bool:
+    return check["max_prob_diff"] <= PROB_TOLERANCE and check["max_feature_diff"] <= FEATURE_TOLERANCE
 
 
 def run_image_paths(store: LabelStore, run_id: str, subset: str, limit: int) -> list[Path]:
@@ -140,8 +201,16 @@ def check_pixels(store: LabelStore, run_id: str, image_size: int) -> np.ndarray:
     return np.concatenate([val, probe])
 
 
-def write_serving_model(store: LabelStore, run_id: str, model: keras.Model) -> dict[str, Any]:
+def write_serving_model(store: LabelStore, run_id: str, model: keras.Model, *,
+                        backbone_cache: Path | None = None) -> dict[str, Any]:
     """Convert the run's model, check it on validation images, save it as ``serving.tflite`` and record it.
+
+    Args:
+        store: The label store.
+        run_id: The run.
+        model: Its model (the best checkpoint).
+        backbone_cache: For a quick run (frozen pretrained backbone): the folder that keeps converted
+            backbones; the run then writes the shared backbone and its own heads (``lite_heads``).
 
     Returns:
         The check: images compared and the largest differences (also kept in ``serving.json``).
@@ -151,12 +220,22 @@ def write_serving_model(store: LabelStore, run_id: str, model: keras.Model) -> d
     """
     run_dir = RunDir(get_run(store, run_id).run_dir)
     size = input_size(model)
-    blob = serving_blob(model)
-    check = compare(model, LiteForward(blob), check_pixels(store, run_id, size))
-    if not check["max_prob_diff"] <= PROB_TOLERANCE or not check["max_feature_diff"] <= FEATURE_TOLERANCE:
+    pixels = check_pixels(store, run_id, size)
+    heads = None
+    if backbone_cache is not None:
+        blob, forward, check = _shared_backbone(model, backbone_cache, pixels)
+        heads = forward.heads
+    else:
+        blob = serving_blob(model)
+        check = {**compare(model, LiteForward(blob), pixels), "parts": "whole model"}
+    if not _within_tolerance(check):
         raise ModelError(f"The converted model of run {run_id} differs from the Keras model ({check});"
                          " predictions will use TensorFlow.")
     write_bytes_atomic(run_dir.serving, blob)
+    if heads is not None:
+        write_heads(run_dir.serving_heads, heads)
+    else:
+        run_dir.serving_heads.unlink(missing_ok=True)  # a whole model now: no heads of an earlier write
     _update_info(run_dir, float={"created_at": utc_now(), "image_size": size, "check": check})
     record_run_files(store, run_id, serving=True)
     return check

@@ -354,9 +354,11 @@ class _Trainer:
         started = time.perf_counter()
         try:
             model = load_run_model(self.store, self.run_dir.run_id)  # the best checkpoint, as it will be served
-            check = write_serving_model(self.store, self.run_dir.run_id, model)
-            self.log.write(f"serving model written in {time.perf_counter() - started:.1f}s"
-                           f" (checked on {check['images']} images: max difference {check['max_prob_diff']:.1g})")
+            # quick mode: the pretrained backbone is shared by every quick run, converted once
+            shared = self.workspace.embeddings_dir / "serving" if self.config.quick else None
+            check = write_serving_model(self.store, self.run_dir.run_id, model, backbone_cache=shared)
+            self.log.write(f"serving model written in {time.perf_counter() - started:.1f}s ({check['parts']};"
+                           f" checked on {check['images']} images: max difference {check['max_prob_diff']:.1g})")
         except Exception as exc:  # noqa: BLE001 - never fails the run: TensorFlow answers instead
             self.log.write(f"no serving model: {type(exc).__name__}: {exc}")
 

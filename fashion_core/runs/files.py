@@ -6,7 +6,7 @@ A run folder (``<workspace>/runs/<run_id>/``) holds: ``config.json``, ``schema.j
 ``log.txt``, to ask a running job to stop a ``cancel`` flag file, and later
 ``thresholds.json`` and ``evaluation.json`` (evaluation), ``serving.tflite`` (the model prediction
 runs, written when the run finishes; ``serving-int8.tflite`` on request; their checks in
-``serving.json``), ``suspicious.json`` (the suspicious-label queue). Every name is defined on ``RunDir`` only.
+``serving.json``; a quick run's heads in ``serving-heads.npz``), ``suspicious.json`` (the suspicious-label queue). Every name is defined on ``RunDir`` only.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ class RunDir:
     EVALUATION: ClassVar[str] = "evaluation.json"
     SERVING: ClassVar[str] = "serving.tflite"  # the converted model prediction runs (no TensorFlow)
     SERVING_INT8: ClassVar[str] = "serving-int8.tflite"  # the same, INT8-quantized (on request)
+    SERVING_HEADS: ClassVar[str] = "serving-heads.npz"  # a quick run's heads: serving.tflite is then its backbone
     SERVING_INFO: ClassVar[str] = "serving.json"  # their checks against the Keras model, INT8's accuracy
     LITE_CACHE: ClassVar[str] = SERVING  # the name older code knew it by
     SUSPICIOUS: ClassVar[str] = "suspicious.json"
@@ -101,7 +102,7 @@ class RunDir:
     # The files that change what the model answers: their SHA-256 are recorded and checked.
     ANSWER_FILES: ClassVar[tuple[str, ...]] = (MODEL, SCHEMA, LABEL_MAP, THRESHOLDS, CALIBRATION, FAMILIARITY)
     # The models a run serves with: hashed when written, trusted only if recorded (older runs have none).
-    SERVING_FILES: ClassVar[tuple[str, ...]] = (SERVING, SERVING_INT8)
+    SERVING_FILES: ClassVar[tuple[str, ...]] = (SERVING, SERVING_INT8, SERVING_HEADS)
 
     @property
     def run_id(self) -> str:
@@ -122,6 +123,7 @@ class RunDir:
     lite_cache = property(lambda self: self.path / RunDir.LITE_CACHE)
     serving = property(lambda self: self.path / RunDir.SERVING)
     serving_int8 = property(lambda self: self.path / RunDir.SERVING_INT8)
+    serving_heads = property(lambda self: self.path / RunDir.SERVING_HEADS)
     serving_info = property(lambda self: self.path / RunDir.SERVING_INFO)
     suspicious = property(lambda self: self.path / RunDir.SUSPICIOUS)
     calibration = property(lambda self: self.path / RunDir.CALIBRATION)
@@ -340,7 +342,7 @@ def verified_serving_path(store: LabelStore, run_id: str, name: str = RunDir.SER
 _FILE_TITLES = {RunDir.MODEL: "Model file", RunDir.SCHEMA: "Schema file", RunDir.LABEL_MAP: "Label map file",
                 RunDir.THRESHOLDS: "Thresholds file", RunDir.CALIBRATION: "Calibration file",
                 RunDir.FAMILIARITY: "Familiarity file", RunDir.SERVING: "Serving model",
-                RunDir.SERVING_INT8: "INT8 serving model"}
+                RunDir.SERVING_INT8: "INT8 serving model", RunDir.SERVING_HEADS: "Serving heads file"}
 
 
 def _changed_message(path: Path, run_id: str, recorded: str | None, actual: str | None) -> str:

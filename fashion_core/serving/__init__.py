@@ -21,12 +21,10 @@ if TYPE_CHECKING:
         Reference,
         apply_temperature,
         binned_reliability,
-        colourfulness,
         confidences,
         ece_noise_floor,
         familiarity_scores,
         fit_temperature,
-        pixel_stats,
         read_calibration,
         reliability,
         write_calibration,
@@ -39,6 +37,7 @@ if TYPE_CHECKING:
         fetch_image_bytes,
         read_photo_file,
     )
+    from fashion_core.serving.pixel_views import colourfulness, pixel_stats
     from fashion_core.serving.predictor import CategoryPrediction, Predictor
 
 # public name -> "module" or "module:name in it"; "" for a module offered itself
@@ -56,7 +55,7 @@ _WHERE: dict[str, str] = {
     "calibration": "",
     "calibration_summary": "calibration:summary",
     "collect_image_paths": "photos",
-    "colourfulness": "calibration",
+    "colourfulness": "pixel_views",
     "confidences": "calibration",
     "create_app": "api",
     "decode_batches": "photos",
@@ -64,7 +63,7 @@ _WHERE: dict[str, str] = {
     "familiarity_scores": "calibration",
     "fetch_image_bytes": "photos",
     "fit_temperature": "calibration",
-    "pixel_stats": "calibration",
+    "pixel_stats": "pixel_views",
     "read_calibration": "calibration",
     "read_photo_file": "photos",
     "reliability": "calibration",

@@ -73,10 +73,15 @@ class _Models:
                 return self._loaded[run_id]
             predictor = Predictor.from_run(self.store, run_id, limits=self.limits, engine=self.engine)
 
-            def predict(batch: Any) -> list:  # the forward pass only: details follow in each request's thread
+            def forward(batch: Any) -> list:
                 return predictor.with_saved_thresholds().answer_rows(batch)
 
-            loaded = _Loaded(predictor, Batcher(predict))
+            def details(batch: Any, rows: list) -> list:  # the whole batch at once, beside the next forward pass
+                answers = [answer for answer, _ in rows]
+                features = None if not rows or rows[0][1] is None else np.stack([f for _, f in rows])
+                return predictor.details(batch, answers, features)
+
+            loaded = _Loaded(predictor, Batcher(forward, then=details))
             self._loaded[run_id] = loaded
             extra = [r for r in self._loaded if r != self.default]
             while len(extra) > EXTRA_RUNS:
@@ -156,7 +161,8 @@ def create_app(
         authorize(request)
         fields = await _fields(request)
         run = str(fields.get("run") or models.default)
-        loaded = await run_in_threadpool(_load, models, run)
+        # the default run is loaded at start (no store query, no thread hop); another may load now
+        loaded = models.get(run) if run == models.default else await run_in_threadpool(_load, models, run)
         data, name = await _photo(fields, limits)
         try:
             pixels = await run_in_threadpool(photo_pixels, data, loaded.predictor.image_size, limits=limits, name=name)
@@ -164,10 +170,7 @@ def create_app(
             raise ApiError(415, "not_an_image", str(exc)) from None
         except ImageError as exc:
             raise ApiError(422, "bad_image", str(exc)) from None
-        answer, features = await asyncio.wrap_future(loaded.batcher.submit(pixels))
-        if loaded.predictor.calibration is not None:  # familiarity and applies, beside the next forward pass
-            feats = None if features is None else features[np.newaxis]
-            [answer] = await run_in_threadpool(loaded.predictor.details, pixels[np.newaxis], [answer], feats)
+        answer = await asyncio.wrap_future(loaded.batcher.submit(pixels))
         return JSONResponse({name: answer.details_dict()},
                             headers={"X-Run": run, "X-Engine": loaded.predictor.engine})
 
@@ -175,8 +178,6 @@ def create_app(
 
 
 def _load(models: _Models, run: str) -> _Loaded:
-    if run == models.default:
-        return models.get(run)  # loaded at start: no store query per request
     try:
         get_run(models.store, run)
     except JobError as exc:

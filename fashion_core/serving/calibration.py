@@ -17,6 +17,7 @@ import numpy as np
 
 from fashion_core.errors import ModelError
 from fashion_core.runs.files import RunDir, read_json
+from fashion_core.serving.pixel_views import colourfulness, pixel_stats
 
 FORMAT = 3  # 3 adds the colour view; format 2 files (two views) still read
 READABLE_FORMATS = (2, 3)
@@ -141,37 +142,6 @@ def neighbour_distance(features: np.ndarray, reference: np.ndarray, k: int = NEI
         nearest = np.partition(-sims, k - 1, axis=1)[:, :k]
         out[start:start + 256] = 1.0 + nearest.mean(axis=1)
     return out
-
-
-def pixel_stats(pixels: np.ndarray) -> np.ndarray:
-    """Low-level statistics of ``(N, S, S, 3)`` 0..255 pixels: edge energy, colour histograms, saturation.
-
-    The backbone's features alone let much noise and many photos of other kinds pass as familiar
-    (on the demo run: 65% of them flagged); how an image is made (drawn, photographed, noise) shows here.
-    """
-    x = np.asarray(pixels, np.float32) / 255.0
-    rows = []
-    for img in x:
-        dx, dy = np.abs(np.diff(img, axis=1)).mean((0, 1)), np.abs(np.diff(img, axis=0)).mean((0, 1))
-        hist = [np.histogram(img[..., c], bins=8, range=(0, 1))[0] / img[..., c].size for c in range(3)]
-        sat = np.array([(img.max(-1) - img.min(-1)).mean()])
-        rows.append(np.concatenate([dx, dy, *hist, sat, img.std((0, 1))]))
-    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, 34), np.float32)
-
-
-def colourfulness(pixels: np.ndarray) -> np.ndarray:
-    """Per image, the 90th percentile of its pixels' saturation (max - min channel, 0..1).
-
-    Grayscale photos (0) and nearly colourless ones pass the other two views too often: the backbone's
-    features of a black-and-white photo sit near the drawn training images' (on the demo run 5 of 36
-    scikit-image samples passed, 4 of them grayscale). Colour is a fact of how the training images
-    were made, so its own view with a one-sided test (less colour than the validation images) catches them.
-    """
-    x = np.asarray(pixels, np.float32)
-    if not len(x):
-        return np.zeros(0, np.float32)
-    sat = (x.max(-1) - x.min(-1)).reshape(len(x), -1) / 255.0
-    return np.percentile(sat, 90, axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from fashion_core.errors import ImageError, ModelError
 from fashion_core.imaging.decode import ImageLimits, photo_pixels, short_reason
 from fashion_core.modeling.heads import Head, make_heads
 from fashion_core.modeling.lite import FEATURES, LiteForward
+from fashion_core.modeling.lite_heads import HeadsForward
 from fashion_core.runs.files import RunDir, get_run, read_json, verified_serving_path
 from fashion_core.runs.readers import check_thresholds
 from fashion_core.runs.readers import read_schema as load_run_schema
@@ -88,7 +89,7 @@ class Predictor:
         limits: ImageLimits = ImageLimits(),
         engine: str = "auto",
         lite_cache: Path | None = None,
-        lite: LiteForward | None = None,
+        lite: LiteForward | HeadsForward | None = None,
         load_model: Callable[[], keras.Model] | None = None,
     ) -> None:
         if engine not in ENGINES:
@@ -353,7 +354,7 @@ class Predictor:
 
 
 
-def _serving_forward(store: LabelStore, run_id: str, *, int8: bool) -> tuple[LiteForward | None, str]:
+def _serving_forward(store: LabelStore, run_id: str, *, int8: bool) -> tuple[LiteForward | HeadsForward | None, str]:
     """The run's (INT8) serving model, and a note when TensorFlow must answer instead.
 
     Raises:
@@ -373,4 +374,7 @@ def _serving_forward(store: LabelStore, run_id: str, *, int8: bool) -> tuple[Lit
         except (ModelError, OSError) as exc:
             return None, f"TFLite unavailable ({short_reason(exc)}); running in TensorFlow"
         path = verified_serving_path(store, run_id, name)
-    return (LiteForward.from_file(path), "") if path is not None else (None, "")
+    if path is None:
+        return None, ""
+    heads = None if int8 else verified_serving_path(store, run_id, RunDir.SERVING_HEADS)
+    return (HeadsForward.from_files(path, heads) if heads is not None else LiteForward.from_file(path)), ""

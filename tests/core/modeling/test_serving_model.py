@@ -107,3 +107,65 @@ def test_int8_model_is_written_measured_and_served(trained: TinyRun, capsys: pyt
     assert int8.engine == "tflite-int8"
     answer = int8.predict_bytes((trained.data / "img" / "000.jpg").read_bytes())
     assert [c.category for c in answer.categories] == ["colour", "size", "tags"]
+
+
+@pytest.fixture(scope="module")
+def two_quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRun]:
+    """Two quick runs in one workspace (the second after the first's backbone was converted)."""
+    made = train_tiny_run(tmp_path_factory.mktemp("quick-serving"), n=24, quick=True, run_id="quick-1")
+    from fashion_core.modeling import Augmentation, TrainConfig, train_run
+    from fashion_core.runs import register_run
+
+    # the same seed (random-init backbones differ by seed), other heads: two epochs
+    config = TrainConfig(dataset="tiny", backbone="mobilenet_v3_small", weights="none", image_size=32, epochs=2,
+                         schedule="heads", finetune_epochs=0, batch_size=8, augmentation=Augmentation.off(),
+                         early_stopping_patience=0, reduce_lr_patience=0, quick=True, seed=0)
+    second = RunDir(made.workspace.runs_dir / "quick-2")
+    register_run(made.store, second, "tiny", config.to_dict())
+    train_run(made.store, made.workspace, config, second)
+    yield made
+    made.store.close()
+
+
+@pytest.mark.slow
+def test_quick_runs_share_one_converted_backbone_and_write_only_their_heads(two_quick: TinyRun) -> None:
+    kept = sorted((two_quick.workspace.embeddings_dir / "serving").glob("*.tflite"))
+    assert len(kept) == 1  # one backbone (same weights, same size) for both runs
+    parts = {}
+    for run_id in ("quick-1", "quick-2"):
+        folder = RunDir(two_quick.workspace.runs_dir / run_id)
+        parts[run_id] = json.loads(folder.serving_info.read_text())["float"]["check"]["parts"]
+        assert folder.serving.read_bytes() == kept[0].read_bytes()
+        assert LiteForward.from_file(folder.serving).output_names == (FEATURES,)  # the backbone alone
+        recorded = get_run(two_quick.store, run_id).files_sha256
+        assert RunDir.SERVING in recorded and RunDir.SERVING_HEADS in recorded
+        lite = Predictor.from_run(two_quick.store, run_id)
+        keras_engine = Predictor.from_run(two_quick.store, run_id, engine="tf")
+        photos = np.random.default_rng(4).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
+        assert lite.engine == "tflite"
+        for got, want in zip(lite.predict_pixels(photos), keras_engine.predict_pixels(photos)):
+            for g, w in zip(got.categories, want.categories):
+                assert {v.value: round(v.prob, 4) for v in g.values} == pytest.approx(
+                    {v.value: round(v.prob, 4) for v in w.values}, abs=2e-4)
+    assert parts == {"quick-1": "shared backbone (converted) + heads", "quick-2": "shared backbone (reused) + heads"}
+
+
+@pytest.mark.slow
+def test_a_changed_heads_file_is_refused_and_a_damaged_kept_backbone_is_converted_again(two_quick: TinyRun) -> None:
+    from fashion_core.modeling import write_serving_model
+    from fashion_core.modeling.training import load_run_model
+
+    folder = RunDir(two_quick.workspace.runs_dir / "quick-2")
+    original = folder.serving_heads.read_bytes()
+    try:
+        folder.serving_heads.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        with pytest.raises(ModelError, match="Serving heads file .* does not match the SHA-256"):
+            Predictor.from_run(two_quick.store, "quick-2")
+    finally:
+        folder.serving_heads.write_bytes(original)
+    kept = next((two_quick.workspace.embeddings_dir / "serving").glob("*.tflite"))
+    kept.write_bytes(b"not a model")
+    check = write_serving_model(two_quick.store, "quick-2", load_run_model(two_quick.store, "quick-2"),
+                                backbone_cache=kept.parent)
+    assert check["parts"] == "shared backbone (converted) + heads" and kept.read_bytes() == folder.serving.read_bytes()
+    assert Predictor.from_run(two_quick.store, "quick-2").engine == "tflite"
