@@ -180,6 +180,42 @@ def test_requests_arriving_together_share_one_forward_pass() -> None:
     failing.close()
 
 
+def test_the_second_stage_runs_beside_the_next_forward_pass_on_whole_batches() -> None:
+    second_started, second_release = threading.Event(), threading.Event()
+    forwards: list[int] = []
+    seconds: list[int] = []
+
+    def forward(batch: np.ndarray) -> list[float]:
+        forwards.append(len(batch))
+        return [float(row.sum()) for row in batch]
+
+    def then(batch: np.ndarray, first: list[float]) -> list[str]:
+        second_started.set()
+        second_release.wait(5)  # the first batch's details hold the second stage...
+        seconds.append(len(batch))
+        if first[0] < 0:
+            raise ModelError("details failed")
+        return [f"{value:.0f} of {len(batch)}" for value in first]
+
+    batcher = Batcher(forward, then=then, max_batch=8)
+    try:
+        first = batcher.submit(np.ones((2, 2, 3)))
+        assert second_started.wait(5)
+        rest = [batcher.submit(np.full((2, 2, 3), i, np.float64)) for i in range(2, 5)]
+        deadline = time.time() + 5
+        while len(forwards) < 2 and time.time() < deadline:  # ...while the next forward pass goes on
+            time.sleep(0.01)
+        assert forwards == [1, 3] and seconds == []
+        second_release.set()
+        assert first.result(5) == "12 of 1"
+        assert [f.result(5) for f in rest] == ["24 of 3", "36 of 3", "48 of 3"]
+        assert seconds == [1, 3]
+        with pytest.raises(ModelError, match="details failed"):  # its errors reach the callers too
+            batcher.submit(np.full((2, 2, 3), -1.0)).result(5)
+    finally:
+        batcher.close()
+
+
 @pytest.mark.slow
 def test_real_uvicorn_answers_concurrent_clients(trained: TinyRun) -> None:
     import uvicorn
