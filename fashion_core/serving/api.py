@@ -73,15 +73,14 @@ class _Models:
                 return self._loaded[run_id]
             predictor = Predictor.from_run(self.store, run_id, limits=self.limits, engine=self.engine)
 
-            def forward(batch: Any) -> list:
-                return predictor.with_saved_thresholds().answer_rows(batch)
-
-            def details(batch: Any, rows: list) -> list:  # the whole batch at once, beside the next forward pass
+            def details(batch: Any, done: Any) -> list:
+                # ranking, familiarity and applies for the whole batch, beside the next forward pass
+                rows = predictor.with_saved_thresholds().rows_of(done)
                 answers = [answer for answer, _ in rows]
                 features = None if not rows or rows[0][1] is None else np.stack([f for _, f in rows])
                 return predictor.details(batch, answers, features)
 
-            loaded = _Loaded(predictor, Batcher(forward, then=details))
+            loaded = _Loaded(predictor, Batcher(predictor.forward_pass, then=details))
             self._loaded[run_id] = loaded
             extra = [r for r in self._loaded if r != self.default]
             while len(extra) > EXTRA_RUNS:

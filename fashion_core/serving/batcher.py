@@ -24,7 +24,7 @@ from fashion_core.errors import ModelError
 
 MAX_BATCH = 32
 BatchFn = Callable[[np.ndarray], Sequence[Any]]  # (N, S, S, 3) pixels -> N answers, in order
-ThenFn = Callable[[np.ndarray, Sequence[Any]], Sequence[Any]]  # (pixels, first answers) -> N final answers
+ThenFn = Callable[[np.ndarray, Any], Sequence[Any]]  # (pixels, the first step's result) -> N answers
 
 
 class Batcher:
@@ -32,8 +32,9 @@ class Batcher:
 
     Args:
         predict: One forward pass over a batch (e.g. ``Predictor.predict_pixels``).
-        then: An optional second step over each finished batch, in its own thread (its answers are
-            the callers'); the next batch's ``predict`` runs meanwhile.
+        then: An optional second step over each finished batch, in its own thread: it gets the
+            pixels and whatever ``predict`` returned, and its N answers are the callers'; the next
+            batch's ``predict`` runs meanwhile.
         max_batch: The largest batch run at once.
     """
 
@@ -42,7 +43,7 @@ class Batcher:
             raise ModelError(f"`max_batch` must be a positive integer. Received: max_batch={max_batch!r}")
         self._predict, self._then, self._max = predict, then, max_batch
         self._queue: queue.Queue[tuple[np.ndarray, Future] | None] = queue.Queue()
-        self._finished: queue.Queue[tuple[np.ndarray, Sequence[Any], list[Future]] | None] = queue.Queue(maxsize=2)
+        self._finished: queue.Queue[tuple[np.ndarray, Any, list[Future]] | None] = queue.Queue(maxsize=2)
         self.batches: list[int] = []  # sizes of the last batches run (for tests and the bench)
         self._worker = threading.Thread(target=self._run, name="fashion-batcher", daemon=True)
         self._worker.start()

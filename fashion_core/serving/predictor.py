@@ -17,7 +17,7 @@ import copy
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -54,6 +54,16 @@ THRESHOLDS_FILE = RunDir.THRESHOLDS  # the evaluation's tuned thresholds: {categ
 DEFAULT_THRESHOLD = 0.5
 # auto: the run's serving model (converted now if an older run lacks it), else TensorFlow;
 # int8: the run's INT8 serving model (see ``quantize``); tflite: converted in memory; tf: TensorFlow.
+class ForwardPass(NamedTuple):
+    """One forward pass's raw outputs: per-output probabilities, the backbone's features (or None),
+    milliseconds per photo and the number of rows."""
+
+    outputs: dict[str, np.ndarray]
+    features: np.ndarray | None
+    ms: float
+    rows: int
+
+
 ENGINES = ("auto", "int8", "tflite", "tf")
 LITE_CACHE_FILE = RunDir.SERVING  # in the run folder: the serving model prediction runs
 
@@ -249,8 +259,11 @@ class Predictor:
 
     def answer_rows(self, pixels: np.ndarray) -> list[tuple[Prediction, np.ndarray | None]]:
         """One forward pass over ``(N, S, S, 3)`` pixels: each row's ranked answer and its backbone
-        features (None if the model does not give them), for ``details`` later (the API adds them
-        in the request's own thread, beside the next batch's forward pass)."""
+        features (None if the model does not give them), for ``details`` later."""
+        return self.rows_of(self.forward_pass(pixels))
+
+    def forward_pass(self, pixels: np.ndarray) -> ForwardPass:
+        """The forward pass alone (the API's serial stage: ranking and details follow in another thread)."""
         batch = np.asarray(pixels)
         if batch.ndim != 4 or batch.shape[1:] != (self.image_size, self.image_size, 3):
             raise ImageError(
@@ -259,9 +272,13 @@ class Predictor:
         started = time.perf_counter()
         outputs = dict(self._forward(batch.astype(np.float32, copy=False)))
         features = outputs.pop(FEATURES, None)
-        ms = (time.perf_counter() - started) * 1000 / max(len(batch), 1)
-        return [(self._answer(outputs, i, ms, ms), None if features is None else np.asarray(features[i], np.float32))
-                for i in range(len(batch))]
+        return ForwardPass(outputs, features, (time.perf_counter() - started) * 1000 / max(len(batch), 1), len(batch))
+
+    def rows_of(self, done: ForwardPass) -> list[tuple[Prediction, np.ndarray | None]]:
+        """Each row's ranked answer (with this predictor's thresholds) and features, from a forward pass."""
+        features = done.features
+        return [(self._answer(done.outputs, i, done.ms, done.ms),
+                 None if features is None else np.asarray(features[i], np.float32)) for i in range(done.rows)]
 
     def predict_bytes(self, data: bytes, *, name: str | None = None, details: bool = False) -> Prediction:
         """Predict one photo from its file's bytes (JPEG, PNG or WebP).
