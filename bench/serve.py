@@ -8,7 +8,9 @@ Prints, in one run:
    TensorFlow). Targets: under 1.5 s and under 300 MB.
 2. The API (``serve``, a separate process) at 1, 4 and 16 concurrent clients: photos per second,
    p50 and p99 latency, against the bare batched forward pass (the run's serving model in
-   LiteRT, batches of 16 decoded photos, in this process). Target: at 16 clients at least 0.8 of the bare batched rate.
+   LiteRT, one thread, batches of 16 decoded photos, in this process). Target: at 16 clients at
+   least 0.8 of the bare batched rate. The clients are lean keep-alive HTTP clients (they share the
+   machine with the server); the server's and the clients' CPU time per photo are printed.
 3. INT8 against float: validation accuracy and one photo's forward pass (``quantize``).
 
 Without ``--run`` it draws the demo data in a temporary workspace and trains a quick
