@@ -169,3 +169,16 @@ def test_a_changed_heads_file_is_refused_and_a_damaged_kept_backbone_is_converte
                                 backbone_cache=kept.parent)
     assert check["parts"] == "shared backbone (converted) + heads" and kept.read_bytes() == folder.serving.read_bytes()
     assert Predictor.from_run(two_quick.store, "quick-2").engine == "tflite"
+
+
+@pytest.mark.slow
+def test_cli_predicts_a_quick_run_with_tensorflow_unimportable(two_quick: TinyRun) -> None:
+    photo = two_quick.data / "img" / "005.jpg"
+    args = ["--home", str(two_quick.workspace.root), "predict", "--run", "quick-2", str(photo), "--json", "--details"]
+    done = subprocess.run([sys.executable, "-c", NO_TF, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)[str(photo)]
+    reference = Predictor.from_run(two_quick.store, "quick-2", engine="tf").predict_bytes(photo.read_bytes())
+    for category, ranked in answer["categories"].items():
+        expected = {v.value: v.prob for v in reference[category].values}
+        assert {item["value"]: item["prob"] for item in ranked} == pytest.approx(expected, abs=1e-4)
