@@ -52,8 +52,8 @@ __all__ = ["BatchPrediction", "CategoryPrediction", "Prediction", "Predictor", "
 
 THRESHOLDS_FILE = RunDir.THRESHOLDS  # the evaluation's tuned thresholds: {category: {value: t}}
 DEFAULT_THRESHOLD = 0.5
-# auto: the run's serving model (converted now if an older run lacks it), else TensorFlow;
-# int8: the run's INT8 serving model (see ``quantize``); tflite: converted in memory; tf: TensorFlow.
+
+
 class ForwardPass(NamedTuple):
     """One forward pass's raw outputs: per-output probabilities, the backbone's features (or None),
     milliseconds per photo and the number of rows."""
@@ -64,6 +64,8 @@ class ForwardPass(NamedTuple):
     rows: int
 
 
+# auto: the run's serving model (converted now if an older run lacks it), else TensorFlow;
+# int8: the run's INT8 serving model (see ``quantize``); tflite: converted in memory; tf: TensorFlow.
 ENGINES = ("auto", "int8", "tflite", "tf")
 LITE_CACHE_FILE = RunDir.SERVING  # in the run folder: the serving model prediction runs
 
