@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fashion_core.analysis.active_learning import rank_queue, select_batch  # noqa: E402
-from fashion_core.analysis.assist import fit_suggestions  # noqa: E402
+from fashion_core.analysis.assist import AssistSettings, fit_suggestions  # noqa: E402
 from fashion_core.analysis.wrong_labels import read_wrong_labels  # noqa: E402
 from fashion_core.demo import generate_demo_data  # noqa: E402
 from fashion_core.ingest.importer import import_labels  # noqa: E402
@@ -66,7 +66,9 @@ def prepare(ws: Workspace, images: int) -> tuple[LabelStore, pd.DataFrame, np.nd
     truth["value"] = [fix.get((p, c), v) for p, c, v in zip(truth["path"], truth["category"], truth["value"])]
     images = store.images(DATASET)
     start = time.perf_counter()
-    features, facts = image_features([str(info.images_root / p) for p in images["path"]], ws.embeddings_dir)
+    assist = AssistSettings()  # the labelling assistant's own features
+    features, facts = image_features([str(info.images_root / p) for p in images["path"]], ws.embeddings_dir,
+                                     backbone=assist.backbone, weights=assist.weights, image_size=assist.image_size)
     print(f"features: {features.shape} in {time.perf_counter() - start:.1f} s "
           f"(cache hits {facts['hits']}, computed {facts['misses']})")
     by_id = dict(zip(images["image_id"], range(len(images))))
