@@ -44,7 +44,10 @@ class AssistSettings:
 
     backbone: str = "efficientnet_lite0"
     weights: str = "bundled"
-    image_size: int = 128
+    # The backbone's own input size: on the demo data (bench/active_learning.py, 5 seeds) the quick
+    # head reaches 0.72 at random's 795 labels against 0.64 with 128 px features, for about 1.4x
+    # the feature time (29.6 s against 21.4 s for the 1,500 demo images here; computed once, cached).
+    image_size: int = 224
     retrain_every: int = 50
     val_fraction: float = 0.2
     seed: int = 0

@@ -143,7 +143,7 @@ def _ordered(cells: pd.DataFrame, mode: str, suggestions: Suggestions | None,
 
 def _label_next(group: pd.DataFrame, category: str, suggestions: Suggestions,
                 features: tuple[np.ndarray, np.ndarray], labels: pd.DataFrame) -> pd.DataFrame:
-    """One category's unlabelled cells in active-learning order (margin, then k-center diversity)."""
+    """One category's unlabelled cells in active-learning order (least margin, rewarding distance from the labelled)."""
     ids, matrix = features
     if category not in suggestions.probs or not np.array_equal(ids, suggestions.image_ids):
         return group

@@ -1,4 +1,4 @@
-"""Active learning: margin sampling with k-center diversity picks unsure and different images."""
+"""Active learning: least margin with a diversity reward picks unsure and different images."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from fashion_core.analysis import rank_queue, select_batch
-from fashion_core.analysis.active_learning import ActiveLearningError, k_center_greedy, margins, unit_rows
+from fashion_core.analysis.active_learning import (
+    ActiveLearningError,
+    diverse_margin_greedy,
+    margins,
+    unit_rows,
+)
 
 
 def test_margins_are_top_two_gaps() -> None:
@@ -17,15 +22,17 @@ def test_margins_are_top_two_gaps() -> None:
         margins(np.ones(3))
 
 
-def test_k_center_picks_far_apart_points() -> None:
-    # Two tight clusters of near-copies and one labelled point beside the first.
-    rng = np.random.default_rng(0)
-    a = rng.normal(0, 0.01, (10, 2))
-    b = rng.normal(0, 0.01, (10, 2)) + [5, 5]
-    x = np.vstack([a, b, [[0.0, 0.0]]])
-    picked = k_center_greedy(x, np.arange(20), np.array([20]), 2)
-    assert picked[0] >= 10  # the far cluster first: the near one is covered by the labelled point
-    assert len(set(picked)) == 2
+def test_diversity_rewards_distance_but_the_margin_leads() -> None:
+    # Row 0 is labelled; row 1 is its near-copy and the least sure; row 2 points elsewhere and is
+    # a little surer; row 3 points elsewhere too but the model is almost sure of it.
+    unit = unit_rows(np.array([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [0.1, 1.0]]))
+    margin = np.array([0.0, 0.10, 0.15, 0.90])
+    assert diverse_margin_greedy(margin, unit, np.array([1, 2, 3]), np.array([0]), 2, 0.5).tolist() == [2, 1]
+    assert diverse_margin_greedy(margin, unit, np.array([1, 2, 3]), np.array([0]), 2, 0.0).tolist() == [1, 2]
+    # A pick covers its near-copies too: after row 2, row 3 (beside it) no longer beats row 1.
+    assert diverse_margin_greedy(np.array([0.0, 0.09, 0.1, 0.1]), unit, np.array([1, 2, 3]), np.array([0]), 2,
+                                 0.5).tolist()[1] == 1
+    assert len(diverse_margin_greedy(margin, unit, np.array([1, 2]), np.zeros(0, np.int64), 5, 0.5)) == 2
 
 
 def test_label_next_is_unsure_and_diverse() -> None:
@@ -39,7 +46,7 @@ def test_label_next_is_unsure_and_diverse() -> None:
     labelled = np.zeros(n, bool)
     labelled[50:] = True
     plain = select_batch(probs, x, labelled, 6, strategy="margin")
-    diverse = select_batch(probs, x, labelled, 6, strategy="label_next", pool_factor=5)
+    diverse = select_batch(probs, x, labelled, 6, strategy="label_next", pool_size=30)
     assert set(diverse) <= set(range(30))  # all unsure
     assert len(set(diverse) & set(range(20))) <= 2  # not six near-copies
     assert all(not labelled[i] for i in plain)
@@ -52,9 +59,9 @@ def test_rank_queue_covers_every_unlabelled_row_once() -> None:
     x, probs = rng.normal(size=(40, 3)), rng.dirichlet([1, 1, 1], size=40)
     labelled = np.zeros(40, bool)
     labelled[:5] = True
-    queue = rank_queue(probs, x, labelled, batch=7)
+    queue = rank_queue(probs, x, labelled)
     assert sorted(queue.tolist()) == list(range(5, 40))
-    assert len(rank_queue(probs, x, labelled, batch=7, limit=10)) == 10
+    assert len(rank_queue(probs, x, labelled, limit=10)) == 10
 
 
 def test_bad_inputs_are_named() -> None:
@@ -62,6 +69,8 @@ def test_bad_inputs_are_named() -> None:
         select_batch(np.ones((2, 2)), np.ones((2, 2)), np.zeros(2, bool), 1, strategy="best")
     with pytest.raises(ActiveLearningError, match="rows"):
         select_batch(np.ones((2, 2)), np.ones((3, 2)), np.zeros(2, bool), 1)
+    with pytest.raises(ActiveLearningError, match="diversity"):
+        select_batch(np.ones((2, 2)), np.ones((2, 2)), np.zeros(2, bool), 1, diversity=-1.0)
 
 
 def test_excluded_rows_are_never_picked_and_cover_nothing() -> None:
@@ -69,7 +78,7 @@ def test_excluded_rows_are_never_picked_and_cover_nothing() -> None:
     probs = np.tile([0.5, 0.5], (4, 1))
     labelled = np.array([True, False, False, False])
     exclude = np.array([False, False, False, True])
-    picked = select_batch(probs, x, labelled, 1, strategy="label_next", pool_factor=3, exclude=exclude)
+    picked = select_batch(probs, x, labelled, 1, strategy="label_next", pool_size=3, exclude=exclude)
     assert picked.tolist() == [2]  # far from the labelled row; row 3 beside it is excluded, not a center
     assert sorted(rank_queue(probs, x, labelled, exclude=exclude).tolist()) == [1, 2]
 
@@ -79,6 +88,6 @@ def test_label_next_compares_directions_not_lengths() -> None:
     x = np.array([[1.0, 0.0], [10.0, 0.5], [0.5, 1.0]])
     probs = np.tile([0.5, 0.5], (3, 1))
     labelled = np.array([True, False, False])
-    assert select_batch(probs, x, labelled, 1, pool_factor=2).tolist() == [2]
+    assert select_batch(probs, x, labelled, 1, pool_size=2).tolist() == [2]
     np.testing.assert_allclose(np.linalg.norm(unit_rows(x), axis=1), 1.0, rtol=1e-6)
     assert not unit_rows(np.zeros((1, 3))).any()
