@@ -6,8 +6,8 @@ checked against the Keras model on validation images before it is kept, and its 
 the run's recorded hashes (``runs.files.record_run_files``). A quick run (heads on a frozen
 pretrained backbone) writes its backbone, converted once per backbone weights and size and kept in
 the workspace, as ``serving.tflite`` and its heads as ``serving-heads.npz`` (``modeling.lite_heads``).
-``serving-int8.tflite`` is the whole model after post-training INT8 quantization, calibrated on training images (written on request:
-``analysis.quantize`` measures what it costs in accuracy).
+``serving-int8.tflite`` is the whole model after post-training INT8 quantization, calibrated on
+training images (written on request: ``analysis.quantize`` measures what it costs in accuracy).
 """
 
 from __future__ import annotations
@@ -223,9 +223,12 @@ def write_serving_model(store: LabelStore, run_id: str, model: keras.Model, *,
     pixels = check_pixels(store, run_id, size)
     heads = None
     if backbone_cache is not None:
-        blob, forward, check = _shared_backbone(model, backbone_cache, pixels)
-        heads = forward.heads
-    else:
+        try:
+            blob, forward, check = _shared_backbone(model, backbone_cache, pixels)
+            heads = forward.heads
+        except ModelError:
+            backbone_cache = None  # not plain Dense heads, or the backbone will not convert alone
+    if backbone_cache is None:
         blob = serving_blob(model)
         check = {**compare(model, LiteForward(blob), pixels), "parts": "whole model"}
     if not _within_tolerance(check):

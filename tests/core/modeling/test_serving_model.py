@@ -182,3 +182,22 @@ def test_cli_predicts_a_quick_run_with_tensorflow_unimportable(two_quick: TinyRu
     for category, ranked in answer["categories"].items():
         expected = {v.value: v.prob for v in reference[category].values}
         assert {item["value"]: item["prob"] for item in ranked} == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_a_quick_run_whose_heads_cannot_be_split_off_gets_the_whole_model(two_quick: TinyRun,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import fashion_core.modeling.serving_model as serving_model
+    from fashion_core.modeling.training import load_run_model
+
+    def not_dense(model: object) -> dict:
+        raise ModelError("Output 'colour' is not a softmax or sigmoid Dense layer")
+
+    monkeypatch.setattr(serving_model, "dense_heads", not_dense)
+    folder = RunDir(two_quick.workspace.runs_dir / "quick-2")
+    check = serving_model.write_serving_model(two_quick.store, "quick-2", load_run_model(two_quick.store, "quick-2"),
+                                              backbone_cache=two_quick.workspace.embeddings_dir / "serving")
+    assert check["parts"] == "whole model" and not folder.serving_heads.exists()
+    assert RunDir.SERVING_HEADS not in get_run(two_quick.store, "quick-2").files_sha256
+    assert set(LiteForward.from_file(folder.serving).output_names) == {"colour", "size", "tags", FEATURES}
+    assert Predictor.from_run(two_quick.store, "quick-2").engine == "tflite"
