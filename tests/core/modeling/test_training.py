@@ -165,7 +165,9 @@ def test_the_active_label_map_is_frozen_into_the_run(
     # The run resolved "the active map" to this one and recorded it: the map outlives deactivation.
     run = get_run(store, run_dir.run_id)
     assert run.config["map_name"] is None and run.map_name == "cool_colours"
-    assert set(run.files_sha256) == {"model.keras", "schema.json", "label_map.json", "serving.tflite"}
+    # a quick run serves the shared backbone (serving.tflite) with its own heads file
+    assert set(run.files_sha256) == {"model.keras", "schema.json", "label_map.json", "serving.tflite",
+                                     "serving-heads.npz"}
     deactivate_map(store, "tiny")
     with pytest.raises(LabelMapError, match=f"used by run\\(s\\) {run_dir.run_id}"):
         delete_map(store, "cool_colours")
