@@ -7,7 +7,7 @@ import streamlit as st
 
 from fashion_core.analysis import calibrate_run
 from fashion_core.runs import RunDir, RunRecord
-from fashion_core.serving import MIN_ECE_IMAGES, calibration_summary, read_calibration
+from fashion_core.serving import ECE_TARGET, calibration_summary, read_calibration
 from fashion_core.views import reliability_figure
 from ui.services import get_store
 from ui.widgets import stage_progress
@@ -26,12 +26,14 @@ def calibration_tab(run: RunRecord) -> None:
         return
     report = calibration.report
     rows = pd.DataFrame([{"category": c, **r} for c, r in calibration_summary(report).items()])
+    rows["judged"] = [("under target" if u else "OVER target") if j else "too few images"
+                      for j, u in zip(rows.pop("judgeable"), rows.pop("under_target"))]
     rows = rows.rename(columns={"before": "ECE before", "after": "ECE after", "noise_floor": "noise floor",
-                                "images": "validation images"})
+                                "images": "validation images", "judged": f"ECE < {ECE_TARGET}"})
     st.caption(f"Calibrated {str(report.get('created_at', '-'))[:16].replace('T', ' ')}: expected calibration error "
-               f"(ECE, lower is better) before and after temperature scaling; below {MIN_ECE_IMAGES} validation "
-               f"images an ECE is noisy (noise floor: the ECE a perfectly calibrated model would show on as "
-               f"many images). {report.get('val_unfamiliar', 0):.1%} of the validation images would be "
+               f"(ECE, lower is better) before and after temperature scaling. Noise floor: the ECE a perfectly "
+               f"calibrated model would show on as many images; a category is judged against {ECE_TARGET} only "
+               f"when its floor is at most half of that (else: too few images). {report.get('val_unfamiliar', 0):.1%} of the validation images would be "
                "called unfamiliar."
                + (f" All single-choice categories together: ECE {report['pooled']['before']:.3f} → "
                   f"{report['pooled']['after']:.3f} ({report['pooled']['images']:,} images)."

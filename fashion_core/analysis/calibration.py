@@ -14,7 +14,6 @@ from fashion_core.imaging.decode import DATASET_LIMITS
 from fashion_core.runs.files import record_run_files
 from fashion_core.schema import Kind, split_value
 from fashion_core.serving.calibration import (
-    MIN_ECE_IMAGES,
     UNFAMILIAR_SHARE,
     Calibration,
     LowTail,
@@ -23,6 +22,7 @@ from fashion_core.serving.calibration import (
     binned_reliability,
     colourfulness,
     confidences,
+    ece_judgeable,
     ece_noise_floor,
     familiarity_scores,
     fit_temperature,
@@ -77,10 +77,10 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
         temperature = fit_temperature(p, t, head.multi)
         temperatures[head.name] = temperature
         scaled = apply_temperature(p, temperature, head.multi)
+        floor = ece_noise_floor(confidences(scaled, head.multi))
         heads[head.name] = {"temperature": temperature, "images": int(len(t)),
                             "before": reliability(p, t, head.multi), "after": reliability(scaled, t, head.multi),
-                            "noise_floor": ece_noise_floor(confidences(scaled, head.multi)),
-                            "enough_images": bool(len(t) >= MIN_ECE_IMAGES)}
+                            "noise_floor": floor, "enough_images": ece_judgeable(floor)}
         if not head.multi and len(t):  # single-choice heads pooled: small heads' ECEs are mostly noise
             pooled["before"].append(p.max(axis=1))
             pooled["after"].append(apply_temperature(p, temperature, False).max(axis=1))

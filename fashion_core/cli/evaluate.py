@@ -95,7 +95,7 @@ def _print_evaluation(summary: dict[str, Any]) -> None:
 def run_calibrate(args: argparse.Namespace) -> int:
     """Calibrate a run and print ECE before and after per category."""
     from fashion_core.analysis import calibrate_run
-    from fashion_core.serving import MIN_ECE_IMAGES, calibration_summary
+    from fashion_core.serving import ECE_TARGET, calibration_summary
 
     store = open_store(args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -112,10 +112,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
         print(f"  single-choice categories together: ECE {pooled['before']:.3f} -> {pooled['after']:.3f}"
               f" (noise floor {pooled.get('noise_floor') or 0:.3f}, {pooled['images']} images)")
     for name, row in figures["heads"].items():
-        note = "" if row["images"] >= MIN_ECE_IMAGES else "  (few images: noisy)"
+        verdict = ("under" if row["under_target"] else "OVER") if row["judgeable"] else "too few images to judge"
         print(f"  {name}: ECE {row['before']:.3f} -> {row['after']:.3f}  (T={row['temperature']:.2f},"
-              f" noise floor {row['noise_floor'] or 0:.3f}, {row['images']} images){note}")
-    print("  noise floor: the ECE a perfectly calibrated model would show on as many images")
+              f" noise floor {row['noise_floor'] or 0:.3f}, {row['images']} images; target {ECE_TARGET}: {verdict})")
+    print("  noise floor: the ECE a perfectly calibrated model would show on as many images; a head is judged"
+          f" against {ECE_TARGET} when its floor is at most half of it")
     return 0
 
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from fashion_core.serving import calibration as calibration
     from fashion_core.serving.api import create_app
     from fashion_core.serving.calibration import (
-        MIN_ECE_IMAGES,
+        ECE_TARGET,
         UNFAMILIAR_SHARE,
         Calibration,
         LowTail,
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         apply_temperature,
         binned_reliability,
         confidences,
+        ece_judgeable,
         ece_noise_floor,
         familiarity_scores,
         fit_temperature,
@@ -44,9 +45,9 @@ if TYPE_CHECKING:
 _WHERE: dict[str, str] = {
     "Calibration": "calibration",
     "CategoryPrediction": "predictor",
+    "ECE_TARGET": "calibration",
     "IMAGE_SUFFIXES": "photos",
     "LowTail": "calibration",
-    "MIN_ECE_IMAGES": "calibration",
     "Predictor": "predictor",
     "Reference": "calibration",
     "UNFAMILIAR_SHARE": "calibration",
@@ -59,6 +60,7 @@ _WHERE: dict[str, str] = {
     "confidences": "calibration",
     "create_app": "api",
     "decode_batches": "photos",
+    "ece_judgeable": "calibration",
     "ece_noise_floor": "calibration",
     "familiarity_scores": "calibration",
     "fetch_image_bytes": "photos",
@@ -71,9 +73,9 @@ _WHERE: dict[str, str] = {
 }
 
 __all__ = [
-    "Calibration", "CategoryPrediction", "IMAGE_SUFFIXES", "LowTail", "MIN_ECE_IMAGES", "Predictor", "Reference",
+    "Calibration", "CategoryPrediction", "ECE_TARGET", "IMAGE_SUFFIXES", "LowTail", "Predictor", "Reference",
     "UNFAMILIAR_SHARE", "apply_temperature", "binned_reliability", "calibration", "calibration_summary",
-    "collect_image_paths", "colourfulness", "confidences", "create_app", "decode_batches", "ece_noise_floor",
+    "collect_image_paths", "colourfulness", "confidences", "create_app", "decode_batches", "ece_judgeable", "ece_noise_floor",
     "familiarity_scores", "fetch_image_bytes", "fit_temperature", "pixel_stats", "read_calibration",
     "read_photo_file", "reliability", "write_calibration",
 ]

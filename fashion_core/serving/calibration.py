@@ -25,7 +25,11 @@ _EPS = 1e-7
 NEIGHBOURS = 5  # a photo's distance is its mean cosine distance to this many nearest training images
 UNFAMILIAR_SHARE = 0.04  # the share of validation images the familiarity cut calls unfamiliar
 ECE_BINS = 15
-MIN_ECE_IMAGES = 100  # fewer labelled validation images: an ECE too noisy to quote
+ECE_TARGET = 0.05  # a calibrated head's ECE on validation stays below this (issue 16)
+# A head's ECE is judged against ECE_TARGET only when sampling noise alone (its noise floor: what a
+# perfectly calibrated model would show on as many images) uses at most half of it; above that an
+# ECE over the target says more about the head's image count than about its calibration.
+JUDGEABLE_FLOOR = ECE_TARGET / 2
 
 
 # -- temperature scaling --------------------------------------------------------------------------
@@ -105,6 +109,12 @@ def ece_noise_floor(conf: np.ndarray, bins: int = ECE_BINS, draws: int = 200, se
     eces = [binned_reliability(conf, (rng.random(len(conf)) < conf).astype(np.float64), bins)["ece"]
             for _ in range(draws)]
     return round(float(np.mean(eces)), 4)
+
+
+def ece_judgeable(noise_floor: float | None) -> bool:
+    """Whether a head has enough validation images for its ECE to be judged against ``ECE_TARGET``
+    (noise floor at most ``JUDGEABLE_FLOOR``; unknown floor, older calibrations: no)."""
+    return noise_floor is not None and noise_floor <= JUDGEABLE_FLOOR
 
 
 def binned_reliability(conf: np.ndarray, hit: np.ndarray, bins: int = ECE_BINS) -> dict[str, Any]:
@@ -326,7 +336,10 @@ def calibrated_threshold(threshold: float, temperature: float) -> float:
 
 
 def summary(report: Mapping[str, Any]) -> dict[str, Any]:
-    """ECE before and after per head, and after's noise floor (``ece_noise_floor``; None in older
-    calibrations), for tables and ``--json``."""
+    """ECE before and after per head, after's noise floor (``ece_noise_floor``; None in older
+    calibrations) and whether it can be judged against ``ECE_TARGET`` (``ece_judgeable``), for
+    tables and ``--json``."""
     return {c: {"before": r["before"]["ece"], "after": r["after"]["ece"], "noise_floor": r.get("noise_floor"),
-                "images": r["images"], "temperature": r["temperature"]} for c, r in report.get("heads", {}).items()}
+                "images": r["images"], "temperature": r["temperature"],
+                "judgeable": ece_judgeable(r.get("noise_floor")),
+                "under_target": r["after"]["ece"] < ECE_TARGET} for c, r in report.get("heads", {}).items()}

@@ -127,3 +127,16 @@ def test_suspicious_queue_relabel_writes_an_edit(app_home: TinyRun) -> None:
     assert (int(edit["image_id"]), edit["category"], edit["reason"]) == (int(image_id), category, RELABEL_REASON)
     assert any(f"Image #{image_id}, {category}: relabelled to" in s.value for s in at.success)
     assert relabel[0] not in _keys(at)  # reviewed: it left the queue
+
+
+@pytest.mark.slow
+def test_calibration_tab_says_which_categories_can_be_judged(app_home: TinyRun) -> None:
+    at = _open()
+    if any(b.key == "evaluate_calibrate" for b in at.button):  # not calibrated yet: the tab offers it
+        at.button(key="evaluate_calibrate").click().run()
+    assert not at.exception, at.exception
+    table = _table(at, "ECE after")
+    assert set(table["category"]) == {"colour", "size", "tags"}
+    # a tiny run's few validation images leave no room under 0.05 beside the noise floor
+    assert (table["noise floor"] > 0.025).all()
+    assert table["ECE < 0.05"].tolist() == ["too few images"] * 3

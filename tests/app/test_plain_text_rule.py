@@ -20,7 +20,7 @@ RENDERS = {"markdown", "caption", "success", "error", "warning", "info", "toast"
 SAFE_CALLS = {"plain", "len", "int", "float", "round"}
 # Numbers, ids, fixed texts, and messages escaped where they are built (flash, the last review).
 KNOWN_SAFE = {
-    "image_id", "item.image_id", "i", "row.image_id", "row.rank", "DATA_ROOTS_ENV", "MIN_ECE_IMAGES", "last['image_id']", "report.images", "size", "state", "run_id",
+    "image_id", "item.image_id", "i", "row.image_id", "row.rank", "DATA_ROOTS_ENV", "ECE_TARGET", "last['image_id']", "report.images", "size", "state", "run_id",
     "info.created_at", "shown", "listed", "through", "source", "message", "msg", "last['message']",
     "job.queue_position or '?'", "SETTINGS.retrain_every", "assist.new_labels(get_store(), info.name, model)",
     "comparison['images']", "describe_devices()", "title", "caption", "NO_DATASET", "PRIVATE_WARNING",

@@ -18,6 +18,7 @@ from fashion_core.serving import (
     Predictor,
     apply_temperature,
     colourfulness,
+    ece_judgeable,
     ece_noise_floor,
     fit_temperature,
     reliability,
@@ -72,6 +73,19 @@ def test_ece_noise_floor_shrinks_with_more_images() -> None:
     rng = np.random.default_rng(3)
     small, large = rng.uniform(0.5, 1.0, 100), rng.uniform(0.5, 1.0, 10_000)
     assert ece_noise_floor(small) > 0.04 > 0.01 > ece_noise_floor(large)
+
+
+def test_a_head_is_judged_against_the_target_only_when_noise_leaves_room() -> None:
+    from fashion_core.serving.calibration import summary
+
+    rng = np.random.default_rng(4)
+    small, large = rng.uniform(0.5, 1.0, 100), rng.uniform(0.5, 1.0, 2_000)
+    assert not ece_judgeable(ece_noise_floor(small)) and ece_judgeable(ece_noise_floor(large))
+    assert not ece_judgeable(None)  # older calibrations carry no floor
+    head = {"before": {"ece": 0.09}, "after": {"ece": 0.06}, "images": 2000, "temperature": 1.3, "noise_floor": 0.02}
+    row = summary({"heads": {"sleeve": head, "coat": {**head, "noise_floor": 0.08}}})
+    assert row["sleeve"]["judgeable"] and not row["sleeve"]["under_target"]
+    assert not row["coat"]["judgeable"]
 
 
 @pytest.fixture(scope="module")
