@@ -38,16 +38,17 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
+from fashion_core.access import LOCAL  # noqa: E402
 from fashion_core.analysis.label_queue import build_queue  # noqa: E402
 from fashion_core.store import LabelStore  # noqa: E402
 from fashion_core.workspace import Workspace  # noqa: E402
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, START_TIMEOUT_S, _free_port, _stop, _wait_healthy  # noqa: E402
-from tests.e2e.streamlit_page import choose, fill, open_page, settle  # noqa: E402
+from tests.e2e.streamlit_page import choose, open_page, settle  # noqa: E402
 
 DATASET = "demo"
 CATEGORY = "sleeve_length_labels"
 MODE_TITLE = "Complete the other categories"
-LABELLER = "bench"
+LABELLER = LOCAL.name  # no accounts on loopback: labels are recorded as the local user
 LS_VERSION = "1.23.2"
 LS_USER, LS_PASSWORD = "bench@example.org", "bench-pass-1234"  # a one-letter domain ending is refused
 LS_TOKEN = "b3nchb3nchb3nchb3nchb3nchb3nchb3nchb3nc"
@@ -112,7 +113,6 @@ def run_studio(root: Path, browser, n: int) -> tuple[list[dict], tuple[str, ...]
         page.goto(url)
         expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Dataset")).to_have_value(
             DATASET, timeout=300_000)
-        fill(page, "app_annotator", LABELLER)
         store = LabelStore.open(ws)
         values = store.dataset(DATASET).schema.category(CATEGORY).values
         items = build_queue(store, DATASET, "complete", category=CATEGORY, annotator=LABELLER)[:n]
