@@ -41,9 +41,6 @@ from fashion_core.store import LabelStore
 TokenCheck = Callable[[str], str | None]  # token -> who it belongs to, or None if it is not valid
 BODY_SLACK = 64 * 1024  # multipart headers and fields around the photo itself
 EXTRA_RUNS = 2  # runs other than the default kept loaded (least recently used dropped)
-# Photos up to this size are decoded on the event loop: a thread hop costs more than decoding them
-# (about 0.3 ms for a 128 px JPEG); larger ones (phone photos) decode in a worker thread.
-INLINE_DECODE_BYTES = 64 * 1024
 
 
 class ApiError(Exception):
@@ -166,12 +163,8 @@ def create_app(
         # the default run is loaded at start (no store query, no thread hop); another may load now
         loaded = models.get(run) if run == models.default else await run_in_threadpool(_load, models, run)
         data, name = await _photo(fields, limits)
-        size = loaded.predictor.image_size
         try:
-            if len(data) <= INLINE_DECODE_BYTES:  # small photos decode in well under a millisecond: no thread hop
-                pixels = photo_pixels(data, size, limits=limits, name=name)
-            else:
-                pixels = await run_in_threadpool(photo_pixels, data, size, limits=limits, name=name)
+            pixels = await run_in_threadpool(photo_pixels, data, loaded.predictor.image_size, limits=limits, name=name)
         except UnknownFormatError as exc:
             raise ApiError(415, "not_an_image", str(exc)) from None
         except ImageError as exc:

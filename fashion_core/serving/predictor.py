@@ -279,9 +279,8 @@ class Predictor:
     def rows_of(self, done: ForwardPass) -> list[tuple[Prediction, np.ndarray | None]]:
         """Each row's ranked answer (with this predictor's thresholds) and features, from a forward pass."""
         features = done.features
-        answers = self._answers(done.outputs, done.rows, done.ms)
-        return [(answer, None if features is None else np.asarray(features[i], np.float32))
-                for i, answer in enumerate(answers)]
+        return [(self._answer(done.outputs, i, done.ms, done.ms),
+                 None if features is None else np.asarray(features[i], np.float32)) for i in range(done.rows)]
 
     def predict_bytes(self, data: bytes, *, name: str | None = None, details: bool = False) -> Prediction:
         """Predict one photo from its file's bytes (JPEG, PNG or WebP).
@@ -352,31 +351,26 @@ class Predictor:
         maps = gradcam_heatmaps(self.model, pixels, [keys[c] for c in wanted])
         return {c: maps[keys[c]] for c in wanted}
 
-    def _answers(self, outputs: dict[str, np.ndarray], rows: int, inference_ms: float) -> list[Prediction]:
-        """Each row's ranked answer: temperatures and order computed per head over the whole batch
-        (the API ranks every batch; photo by photo this was most of its second stage)."""
-        per_head = [self._ranked_head(head, outputs[head.key][:rows]) for head in self.heads]
-        return [Prediction(tuple(head[i] for head in per_head), inference_ms, inference_ms) for i in range(rows)]
+    def _answer(
+        self, outputs: dict[str, np.ndarray], row: int, inference_ms: float, total_ms: float
+    ) -> Prediction:
+        answers = tuple(self._rank(head, outputs[head.key][row]) for head in self.heads)
+        return Prediction(answers, inference_ms, total_ms)
 
-    def _ranked_head(self, head: Head, probs: np.ndarray) -> list[CategoryPrediction]:
+    def _rank(self, head: Head, probs: np.ndarray) -> CategoryPrediction:
         values = head.category.values
         temperature = self.calibration.temperature(head.name) if self.calibration else 1.0
-        scaled = apply_temperature(probs, temperature, head.multi)
-        orders = np.argsort(-scaled, axis=1, kind="stable").tolist()
-        if head.multi:
-            tuned = self.thresholds.get(head.name, {})
-            # Thresholds were tuned on raw probabilities: moved to the calibrated scale, decisions stay.
-            cut_of = {v: calibrated_threshold(tuned.get(v, DEFAULT_THRESHOLD), temperature) for v in values}
-        out = []
-        for order, row in zip(orders, scaled.tolist()):
-            ranked = tuple(ValueProb(values[i], row[i]) for i in order)
-            if not head.multi:
-                out.append(CategoryPrediction(head.name, head.category.kind, ranked))
-                continue
-            cuts = tuple(cut_of[v.value] for v in ranked)
-            positives = tuple(v.value for v, cut in zip(ranked, cuts) if v.prob >= cut)
-            out.append(CategoryPrediction(head.name, head.category.kind, ranked, positives, bool(tuned), cuts))
-        return out
+        probs = apply_temperature(probs, temperature, head.multi)
+        order = np.argsort(-probs, kind="stable")
+        ranked = tuple(ValueProb(values[i], float(probs[i])) for i in order)
+        if not head.multi:
+            return CategoryPrediction(head.name, head.category.kind, ranked)
+        tuned = self.thresholds.get(head.name, {})
+        # Thresholds were tuned on raw probabilities: moved to the calibrated scale, decisions stay.
+        cuts = tuple(calibrated_threshold(tuned.get(v.value, DEFAULT_THRESHOLD), temperature) for v in ranked)
+        positives = tuple(v.value for v, cut in zip(ranked, cuts) if v.prob >= cut)
+        return CategoryPrediction(head.name, head.category.kind, ranked, positives, bool(tuned), cuts)
+
 
 
 def _serving_forward(store: LabelStore, run_id: str, *, int8: bool) -> tuple[LiteForward | HeadsForward | None, str]:
