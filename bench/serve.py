@@ -99,8 +99,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def api_load(home: Path, run_id: str, photos: list[Path], total: int) -> None:
-    import httpx
+def api_load(home: Path, run_id: str, photos: list[Path], total: int, workers: list[int]) -> None:
 
     from fashion_core.serving import Predictor
     from fashion_core.serving.photos import decode_batches
@@ -124,10 +123,22 @@ def api_load(home: Path, run_id: str, photos: list[Path], total: int) -> None:
         forward(one)
         singles += 1
     bare_single = singles / (time.perf_counter() - started)
+    bodies = [(p.name, p.read_bytes()) for p in photos]
+    print(f"\n2. API (POST /v1/predict, multipart upload, {len(bodies)} validation photos) vs the bare forward pass")
+    print(f"   bare forward pass: batches of 16 {bare:7.1f} photos/s; one photo at a time {bare_single:7.1f} photos/s")
+    for count in workers:
+        print(f"   serve --workers {count}:")
+        _serve_load(home, run_id, bodies, total, count, bare)
+    print(f"   the bare forward pass costs {1000 / bare:.1f} ms of CPU per photo (one LiteRT thread)")
+
+
+def _serve_load(home: Path, run_id: str, bodies: list, total: int, workers: int, bare: float) -> None:
+    import httpx
 
     port = free_port()
     server = subprocess.Popen([PY, "-m", "fashion_core", "--home", str(home), "serve", "--run", run_id,
-                               "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               "--port", str(port), "--workers", str(workers)],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -140,9 +151,6 @@ def api_load(home: Path, run_id: str, photos: list[Path], total: int) -> None:
             if time.time() > deadline or server.poll() is not None:
                 raise SystemExit(f"the API did not start: {server.stderr.read().decode() if server.stderr else ''}")
             time.sleep(0.2)
-        bodies = [(p.name, p.read_bytes()) for p in photos]
-        print(f"\n2. API (POST /v1/predict, multipart upload, {len(bodies)} validation photos) vs the bare forward pass")
-        print(f"   bare forward pass: batches of 16 {bare:7.1f} photos/s; one photo at a time {bare_single:7.1f} photos/s")
         for clients in (1, 4, 16):
             per_client = max(total // clients, 2)
             latencies: list[float] = []
@@ -150,19 +158,18 @@ def api_load(home: Path, run_id: str, photos: list[Path], total: int) -> None:
 
             threads = [threading.Thread(target=_client, args=(port, bodies, k, per_client, latencies, lock))
                        for k in range(clients)]
-            server_cpu, client_cpu, t0 = _cpu_seconds(server.pid), time.process_time(), time.perf_counter()
+            server_cpu, client_cpu, t0 = _tree_cpu_seconds(server.pid), time.process_time(), time.perf_counter()
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             rate = len(latencies) / (time.perf_counter() - t0)
-            server_ms = (_cpu_seconds(server.pid) - server_cpu) * 1000 / len(latencies)
+            server_ms = (_tree_cpu_seconds(server.pid) - server_cpu) * 1000 / len(latencies)
             client_ms = (time.process_time() - client_cpu) * 1000 / len(latencies)
             p50, p99 = np.percentile(latencies, 50), np.percentile(latencies, 99)
-            print(f"   {clients:2d} clients: {rate:7.1f} photos/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+            print(f"     {clients:2d} clients: {rate:7.1f} photos/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
                   f"   CPU per photo: server {server_ms:4.1f} ms, clients {client_ms:3.1f} ms"
                   f"   vs bare batched {rate / bare:.2f}" + ("  (target >= 0.8)" if clients == 16 else ""))
-        print(f"   the bare forward pass costs {1000 / bare:.1f} ms of CPU per photo (one LiteRT thread)")
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -200,6 +207,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children still running (``serve --workers N``'s processes)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(k) for k in children.read_text().split()] if children.exists() else []
+    return _cpu_seconds(pid) + sum(_tree_cpu_seconds(k) for k in kids)
+
+
 def int8(home: Path, run_id: str) -> None:
     report = json.loads(cli(home, "quantize", "--run", run_id, "--json"))
     f, q = report["float"], report["int8"]
@@ -216,13 +230,14 @@ def main() -> None:
     parser.add_argument("--run", default=None, help="a finished run (default: train a quick one on demo data)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--requests", type=int, default=96, help="requests at each client count (split between clients)")
+    parser.add_argument("--workers", default="1,2", help="server processes to measure, comma-separated (default 1,2)")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="bench-serve-"))
     run_id = args.run or prepare(home)
     print(f"run {run_id}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     photos = val_photos(home, run_id, 32)
     cold_start(home, run_id, photos[0], args.repeats)
-    api_load(home, run_id, photos, args.requests)
+    api_load(home, run_id, photos, args.requests, [int(w) for w in args.workers.split(",")])
     int8(home, run_id)
     print(f"\nload average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

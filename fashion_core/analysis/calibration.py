@@ -1,4 +1,4 @@
-"""Fit a run's calibration on its own images: temperatures on validation, familiarity and applies
+"""Fit a run's calibration on its own images: scaling (temperature, label noise) on validation, familiarity and applies
 on the training images' features (see ``serving.calibration``), saved with the run."""
 
 from __future__ import annotations
@@ -18,19 +18,22 @@ from fashion_core.serving.calibration import (
     Calibration,
     LowTail,
     Reference,
-    apply_temperature,
-    binned_reliability,
     colourfulness,
-    confidences,
-    ece_judgeable,
-    ece_noise_floor,
     familiarity_scores,
-    fit_temperature,
     pixel_stats,
-    reliability,
     write_calibration,
 )
 from fashion_core.serving.photos import decode_batches
+from fashion_core.serving.scaling import (
+    apply_scaling,
+    binned_reliability,
+    confidences,
+    ece_judgeable,
+    ece_noise_floor,
+    fit_scaling,
+    held_out_ece,
+    reliability,
+)
 from fashion_core.store import LabelStore, utc_now
 
 MAX_REFERENCE = 4000  # training images kept as the familiarity reference (seeded sample above this)
@@ -68,22 +71,22 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
                               f" ({int((~is_val).sum())} train, {int(is_val.sum())} validation).")
     progress("fitting", 0.92)
     row_of = {int(i): r for r, i in enumerate(images["image_id"])}
-    temperatures, heads = {}, {}
+    temperatures, label_noise, heads = {}, {}, {}
     pooled: dict[str, list[np.ndarray]] = {"before": [], "after": [], "hit": []}
     for head in predictor.heads:
         rows, targets = _head_targets(rl.labels, head.category, row_of)
         val = is_val[rows]
         p, t = probs[head.key][rows][val], targets[val]
-        temperature = fit_temperature(p, t, head.multi)
-        temperatures[head.name] = temperature
-        scaled = apply_temperature(p, temperature, head.multi)
+        temperatures[head.name], label_noise[head.name] = fit_scaling(p, t, head.multi)
+        scaled = apply_scaling(p, temperatures[head.name], label_noise[head.name], head.multi)
         floor = ece_noise_floor(confidences(scaled, head.multi))
-        heads[head.name] = {"temperature": temperature, "images": int(len(t)),
-                            "before": reliability(p, t, head.multi), "after": reliability(scaled, t, head.multi),
+        heads[head.name] = {"temperature": temperatures[head.name], "label_noise": label_noise[head.name],
+                            "images": int(len(t)), "before": reliability(p, t, head.multi),
+                            "after": reliability(scaled, t, head.multi), "held_out": held_out_ece(p, t, head.multi),
                             "noise_floor": floor, "enough_images": ece_judgeable(floor)}
         if not head.multi and len(t):  # single-choice heads pooled: small heads' ECEs are mostly noise
             pooled["before"].append(p.max(axis=1))
-            pooled["after"].append(apply_temperature(p, temperature, False).max(axis=1))
+            pooled["after"].append(scaled.max(axis=1))
             pooled["hit"].append((p.argmax(axis=1) == t).astype(np.float64))
     train_rows = _sample(np.flatnonzero(~is_val))
     references = (Reference.fit(features[train_rows], features[is_val], standardise=False),
@@ -96,7 +99,8 @@ def calibrate_run(store: LabelStore, run_id: str, *, batch_size: int = 32,
                                       (mean, std)) for h in predictor.heads}
     report = {"created_at": utc_now(), "heads": heads, "pooled": _pooled(pooled), "train_images": int((~is_val).sum()),
               "val_images": int(is_val.sum()), "val_unfamiliar": round(float((val_scores < threshold).mean()), 4)}
-    calibration = Calibration(temperatures, threshold, references, applies, (mean, std), report, colour_view)
+    calibration = Calibration(temperatures, threshold, references, applies, (mean, std), report, colour_view,
+                              label_noise)
     write_calibration(rl.run_dir, calibration)
     record_run_files(store, run_id)  # the new files join the hashes the model is loaded against
     progress("done", 1.0)

@@ -135,10 +135,11 @@ def _ordered(cells: pd.DataFrame, mode: str, suggestions: Suggestions | None,
         return cells.assign(_p=probs).sort_values("_p", ascending=False, kind="stable").drop(columns="_p")
     if mode != "label_next" or features is None:
         return cells
-    parts = []
-    for cat, group in cells.groupby("category", sort=False):
-        parts.append(_label_next(group, cat, suggestions, features, labels))
-    return pd.concat(parts, ignore_index=True)
+    parts = [_label_next(group, cat, suggestions, features, labels).assign(_turn=range(len(group)))
+             for cat, group in cells.groupby("category", sort=False)]
+    # Categories take turns (each one's least-sure cell, then each one's next): one after another,
+    # a 500-cell queue over all categories would hold mostly the first category's cells.
+    return pd.concat(parts, ignore_index=True).sort_values("_turn", kind="stable").drop(columns="_turn")
 
 
 def _label_next(group: pd.DataFrame, category: str, suggestions: Suggestions,

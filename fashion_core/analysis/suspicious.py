@@ -21,7 +21,7 @@ from fashion_core.analysis.confident_learning import (
 from fashion_core.analysis.run_labels import RunLabels, run_labels
 from fashion_core.runs.files import RunDir, get_run, read_json, write_json_atomic
 from fashion_core.schema import Category, Kind, normalize_value, split_value
-from fashion_core.serving.calibration import apply_temperature, fit_temperature
+from fashion_core.serving.scaling import apply_temperature, fit_temperature
 from fashion_core.store import EditRecord, LabelStore, utc_now
 from fashion_core.workspace import Workspace
 

@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="print per category accuracy, confusion matrix and per-value metrics as JSON")
     p.set_defaults(func=run_evaluate)
 
-    p = sub.add_parser("calibrate", help="fit a run's temperatures, familiarity and applies estimates (used by predict)")
+    p = sub.add_parser("calibrate", help="fit a run's scaling (temperature, label noise), familiarity and applies estimates (used by predict)")
     p.add_argument("--run", required=True, help="run id (see `runs list`)")
     p.add_argument("--json", action="store_true", help="print ECE before/after per category and the familiarity figures")
     p.set_defaults(func=run_calibrate)
@@ -113,8 +113,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
               f" (noise floor {pooled.get('noise_floor') or 0:.3f}, {pooled['images']} images)")
     for name, row in figures["heads"].items():
         verdict = ("under" if row["under_target"] else "OVER") if row["judgeable"] else "too few images to judge"
-        print(f"  {name}: ECE {row['before']:.3f} -> {row['after']:.3f}  (T={row['temperature']:.2f},"
-              f" noise floor {row['noise_floor'] or 0:.3f}, {row['images']} images; target {ECE_TARGET}: {verdict})")
+        held_out = "-" if row["held_out"] is None else f"{row['held_out']:.3f}"
+        print(f"  {name}: ECE {row['before']:.3f} -> {row['after']:.3f}, held out {held_out}  (T={row['temperature']:.2f},"
+              f" label noise {row['label_noise']:.0%}, noise floor {row['noise_floor'] or 0:.3f}, {row['images']} images;"
+              f" target {ECE_TARGET}: {verdict})")
+    print("  held out: the ECE when each half of the validation images is scaled by a fit on the other half;"
+          " label noise: the share of labels the model is not expected to agree with")
     print("  noise floor: the ECE a perfectly calibrated model would show on as many images; a head is judged"
           f" against {ECE_TARGET} when its floor is at most half of it")
     return 0

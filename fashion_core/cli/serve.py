@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from fashion_core.cli._common import open_store, print_json
@@ -16,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="address to listen on (default: loopback only; another needs accounts)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--int8", action="store_true", help="answer with the run's INT8 model (see `quantize`)")
+    p.add_argument("--workers", type=workers_count, default=1,
+                   help="server processes, each with its own model (~200 MB); more than one uses more cores (default 1)")
     p.set_defaults(func=run_serve)
 
     q = sub.add_parser("quantize", help="write a run's INT8 serving model and compare its accuracy and speed")
@@ -24,25 +27,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=run_quantize)
 
 
-def token_check(store):  # -> TokenCheck | None (imports kept local for start-up speed)
-    """With accounts on, every request needs one of their API tokens (`users token add`); without, None."""
-    from fashion_core.accounts import accounts_on, check_token
-
-    if not accounts_on(store):
-        return None
-
-    def check(token: str) -> str | None:
-        who = check_token(store, token)
-        return None if who is None else who.name
-
-    return check
+def workers_count(text: str) -> int:
+    """``--workers``: a whole number from 1 to 16."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 16 (one server process each). Received: {text!r}")
+    return value
 
 
 def run_serve(args: argparse.Namespace) -> int:
     from fashion_core.accounts import check_serving
     from fashion_core.errors import ModelError
     from fashion_core.runs import default_run
-    from fashion_core.serving import create_app
+    from fashion_core.serving import ServeSettings, build_app, settings_environment
+    from fashion_core.serving import serve_token_check as token_check
 
     store = open_store(args)
     check = token_check(store)
@@ -51,20 +52,22 @@ def run_serve(args: argparse.Namespace) -> int:
     if run_id is None:
         raise ModelError("No finished run to serve: train one first (`python -m fashion_core train ...`).")
     import uvicorn
-    from threadpoolctl import threadpool_limits
 
-    # Familiarity's small matrix products run between forward passes on a busy machine: a second
-    # BLAS thread only spins (measured: the server's CPU per request halved with one thread).
-    threadpool_limits(limits=1, user_api="blas")
-    app = create_app(store, run_id, host=args.host, token_check=check, engine="int8" if args.int8 else "auto")
-
+    settings = ServeSettings(str(store.db_path), run_id, args.host, "int8" if args.int8 else "auto")
+    app = build_app(store, settings)  # also in one process: a run that cannot serve fails here, before any listens
     engine = app.state.models.get(run_id).predictor.engine
     tokens = "; requests need `Authorization: Bearer TOKEN` (users token add)" if check else ""
-    print(f"serving run {run_id} ({engine}) on http://{args.host}:{args.port}  (API docs: /docs{tokens};"
-          " Ctrl-C stops)", file=sys.stderr)
+    print(f"serving run {run_id} ({engine}, {args.workers} process{'es' if args.workers > 1 else ''}) on"
+          f" http://{args.host}:{args.port}  (API docs: /docs{tokens}; Ctrl-C stops)", file=sys.stderr)
     # httptools and uvloop (pinned in requirements.txt) are what uvicorn picks when installed: its
     # pure-Python HTTP parser cost ~1 ms of CPU per request more
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", http="httptools", loop="uvloop")
+    options = {"host": args.host, "port": args.port, "log_level": "warning", "http": "httptools", "loop": "uvloop"}
+    if args.workers == 1:
+        uvicorn.run(app, **options)
+        return 0
+    app.state.models.close()  # each worker loads its own
+    os.environ.update(settings_environment(settings))
+    uvicorn.run("fashion_core.serving.workers:app_from_environment", factory=True, workers=args.workers, **options)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The engine that answers: photo checks, the Predictor, its calibration, the HTTP API.
+"""The engine that answers: photo checks, the Predictor, its calibration and scaling, the HTTP API and
+its server processes.
 
 Names load lazily (PEP 562): ``api`` pulls in FastAPI and the Predictor modeling's TF-free helpers, so a
 page or command pays only for the names it uses.
@@ -12,22 +13,15 @@ from fashion_core.lazy import lazy_surface
 
 if TYPE_CHECKING:
     from fashion_core.serving import calibration as calibration
+    from fashion_core.serving import scaling as scaling
     from fashion_core.serving.api import create_app
     from fashion_core.serving.calibration import (
-        ECE_TARGET,
         UNFAMILIAR_SHARE,
         Calibration,
         LowTail,
         Reference,
-        apply_temperature,
-        binned_reliability,
-        confidences,
-        ece_judgeable,
-        ece_noise_floor,
         familiarity_scores,
-        fit_temperature,
         read_calibration,
-        reliability,
         write_calibration,
     )
     from fashion_core.serving.calibration import summary as calibration_summary
@@ -40,44 +34,68 @@ if TYPE_CHECKING:
     )
     from fashion_core.serving.pixel_views import colourfulness, pixel_stats
     from fashion_core.serving.predictor import CategoryPrediction, Predictor
+    from fashion_core.serving.scaling import (
+        ECE_TARGET,
+        apply_scaling,
+        apply_temperature,
+        binned_reliability,
+        confidences,
+        ece_judgeable,
+        ece_noise_floor,
+        fit_scaling,
+        fit_temperature,
+        held_out_ece,
+        reliability,
+    )
+    from fashion_core.serving.workers import ServeSettings, build_app, settings_environment
+    from fashion_core.serving.workers import token_check as serve_token_check
 
 # public name -> "module" or "module:name in it"; "" for a module offered itself
 _WHERE: dict[str, str] = {
     "Calibration": "calibration",
     "CategoryPrediction": "predictor",
-    "ECE_TARGET": "calibration",
+    "ECE_TARGET": "scaling",
     "IMAGE_SUFFIXES": "photos",
     "LowTail": "calibration",
     "Predictor": "predictor",
     "Reference": "calibration",
+    "ServeSettings": "workers",
     "UNFAMILIAR_SHARE": "calibration",
-    "apply_temperature": "calibration",
-    "binned_reliability": "calibration",
+    "apply_scaling": "scaling",
+    "apply_temperature": "scaling",
+    "binned_reliability": "scaling",
+    "build_app": "workers",
     "calibration": "",
     "calibration_summary": "calibration:summary",
     "collect_image_paths": "photos",
     "colourfulness": "pixel_views",
-    "confidences": "calibration",
+    "confidences": "scaling",
     "create_app": "api",
     "decode_batches": "photos",
-    "ece_judgeable": "calibration",
-    "ece_noise_floor": "calibration",
+    "ece_judgeable": "scaling",
+    "ece_noise_floor": "scaling",
     "familiarity_scores": "calibration",
     "fetch_image_bytes": "photos",
-    "fit_temperature": "calibration",
+    "fit_scaling": "scaling",
+    "fit_temperature": "scaling",
+    "held_out_ece": "scaling",
     "pixel_stats": "pixel_views",
     "read_calibration": "calibration",
     "read_photo_file": "photos",
-    "reliability": "calibration",
+    "reliability": "scaling",
+    "scaling": "",
+    "serve_token_check": "workers:token_check",
+    "settings_environment": "workers",
     "write_calibration": "calibration",
 }
 
 __all__ = [
-    "Calibration", "CategoryPrediction", "ECE_TARGET", "IMAGE_SUFFIXES", "LowTail", "Predictor", "Reference",
-    "UNFAMILIAR_SHARE", "apply_temperature", "binned_reliability", "calibration", "calibration_summary",
+    "Calibration", "CategoryPrediction", "ECE_TARGET", "IMAGE_SUFFIXES", "LowTail", "Predictor", "Reference", "ServeSettings",
+    "UNFAMILIAR_SHARE", "apply_scaling", "apply_temperature", "binned_reliability", "build_app", "calibration", "calibration_summary",
     "collect_image_paths", "colourfulness", "confidences", "create_app", "decode_batches", "ece_judgeable", "ece_noise_floor",
-    "familiarity_scores", "fetch_image_bytes", "fit_temperature", "pixel_stats", "read_calibration",
-    "read_photo_file", "reliability", "write_calibration",
+    "familiarity_scores", "fetch_image_bytes", "fit_scaling", "fit_temperature", "held_out_ece", "pixel_stats",
+    "read_calibration", "read_photo_file", "reliability", "scaling", "serve_token_check", "settings_environment",
+    "write_calibration",
 ]
 
 

@@ -1,7 +1,7 @@
-"""Answers a user can trust: per-head temperatures, a familiarity score and per-category *applies*.
+"""Answers a user can trust: per-head scaling (``scaling``), a familiarity score and per-category *applies*.
 
 All fitted on a run's own data by ``analysis.calibration.calibrate_run`` and saved in the run
-folder (``calibration.json``: temperatures, the familiarity threshold, ECE before and after;
+folder (``calibration.json``: temperatures and label noise, the familiarity threshold, ECE before and after;
 ``familiarity.npz``: reference features, the validation images' colourfulness and the applies
 estimators). Pure NumPy: the Predictor
 applies them to its outputs and to its backbone's features.
@@ -18,121 +18,12 @@ import numpy as np
 from fashion_core.errors import ModelError
 from fashion_core.runs.files import RunDir, read_json
 from fashion_core.serving.pixel_views import colourfulness, pixel_stats
+from fashion_core.serving.scaling import ECE_TARGET, apply_scaling, ece_judgeable
 
-FORMAT = 3  # 3 adds the colour view; format 2 files (two views) still read
-READABLE_FORMATS = (2, 3)
-_EPS = 1e-7
+FORMAT = 4  # 4 adds label noise, 3 the colour view; formats 2 (two views) and 3 still read (no label noise)
+READABLE_FORMATS = (2, 3, 4)
 NEIGHBOURS = 5  # a photo's distance is its mean cosine distance to this many nearest training images
 UNFAMILIAR_SHARE = 0.04  # the share of validation images the familiarity cut calls unfamiliar
-ECE_BINS = 15
-ECE_TARGET = 0.05  # a calibrated head's ECE on validation stays below this (issue 16)
-# A head's ECE is judged against ECE_TARGET only when sampling noise alone (its noise floor: what a
-# perfectly calibrated model would show on as many images) uses at most half of it; above that an
-# ECE over the target says more about the head's image count than about its calibration.
-JUDGEABLE_FLOOR = ECE_TARGET / 2
-
-
-# -- temperature scaling --------------------------------------------------------------------------
-
-
-def _logits(probs: np.ndarray, multi: bool) -> np.ndarray:
-    p = np.clip(np.asarray(probs, np.float64), _EPS, 1 - _EPS)
-    return np.log(p / (1 - p)) if multi else np.log(p)
-
-
-def apply_temperature(probs: np.ndarray, temperature: float, multi: bool) -> np.ndarray:
-    """Probabilities with their logits divided by ``temperature`` (1.0: unchanged; order kept)."""
-    if temperature == 1.0:
-        return np.asarray(probs, np.float32)
-    z = _logits(probs, multi) / temperature
-    if multi:
-        return (1 / (1 + np.exp(-z))).astype(np.float32)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
-
-
-def _nll(probs: np.ndarray, targets: np.ndarray, multi: bool) -> float:
-    p = np.clip(probs, _EPS, 1 - _EPS)
-    if multi:
-        return float(-np.mean(targets * np.log(p) + (1 - targets) * np.log(1 - p)))
-    return float(-np.mean(np.log(p[np.arange(len(targets)), targets])))
-
-
-def fit_temperature(probs: np.ndarray, targets: np.ndarray, multi: bool) -> float:
-    """The temperature minimising the negative log-likelihood (grid in log space, then refined).
-
-    ``targets``: class indices (single-choice) or a 0/1 matrix (multi-label) of labelled rows.
-    """
-    if len(targets) == 0:
-        return 1.0
-    best = 1.0
-    for grid in (np.exp(np.linspace(np.log(0.05), np.log(20.0), 121)), None):
-        if grid is None:  # refine around the coarse optimum
-            grid = best * np.exp(np.linspace(-0.06, 0.06, 25))
-        losses = [_nll(apply_temperature(probs, float(t), multi), targets, multi) for t in grid]
-        best = float(grid[int(np.argmin(losses))])
-    return round(best, 4)
-
-
-def reliability(probs: np.ndarray, targets: np.ndarray, multi: bool, bins: int = ECE_BINS) -> dict[str, Any]:
-    """Expected calibration error and the reliability diagram's bins.
-
-    Single-choice: the top value's probability against whether it is right. Multi-label: every
-    value's probability against whether it is present.
-    """
-    conf = confidences(probs, multi)
-    if multi:
-        hit = np.asarray(targets, np.float64).ravel()
-    else:
-        hit = (np.asarray(probs).argmax(axis=1) == targets).astype(np.float64)
-    return binned_reliability(conf, hit, bins)
-
-
-def confidences(probs: np.ndarray, multi: bool) -> np.ndarray:
-    """What the ECE judges: the top value's probability (single-choice) or every probability (multi-label)."""
-    p = np.asarray(probs, np.float64)
-    return p.ravel() if multi else p.max(axis=1)
-
-
-def ece_noise_floor(conf: np.ndarray, bins: int = ECE_BINS, draws: int = 200, seed: int = 0) -> float:
-    """The ECE a perfectly calibrated model with these confidences would show on this many images.
-
-    Binned ECE is biased upwards by sampling noise: each outcome drawn right with probability its
-    confidence, the mean ECE over ``draws`` seeded draws. On the demo run's 118 sleeve-length
-    validation images it is 0.078: an ECE under 0.05 there would take luck, not calibration.
-    """
-    conf = np.asarray(conf, np.float64)
-    if not len(conf):
-        return 0.0
-    rng = np.random.default_rng(seed)
-    eces = [binned_reliability(conf, (rng.random(len(conf)) < conf).astype(np.float64), bins)["ece"]
-            for _ in range(draws)]
-    return round(float(np.mean(eces)), 4)
-
-
-def ece_judgeable(noise_floor: float | None) -> bool:
-    """Whether a head has enough validation images for its ECE to be judged against ``ECE_TARGET``
-    (noise floor at most ``JUDGEABLE_FLOOR``; unknown floor, older calibrations: no)."""
-    return noise_floor is not None and noise_floor <= JUDGEABLE_FLOOR
-
-
-def binned_reliability(conf: np.ndarray, hit: np.ndarray, bins: int = ECE_BINS) -> dict[str, Any]:
-    """ECE and bins of probabilities ``conf`` against 0/1 outcomes ``hit``."""
-    conf, hit = np.asarray(conf, np.float64), np.asarray(hit, np.float64)
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
-    rows, ece = [], 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            gap = abs(conf[inside].mean() - hit[inside].mean())
-            ece += inside.mean() * gap
-            rows.append({"low": round(float(edges[b]), 4), "high": round(float(edges[b + 1]), 4),
-                         "confidence": round(float(conf[inside].mean()), 4),
-                         "accuracy": round(float(hit[inside].mean()), 4), "count": int(inside.sum())})
-    return {"ece": round(float(ece), 4), "bins": rows, "n": int(len(conf))}
-
 
 # -- familiarity ------------------------------------------------------------------------------------
 
@@ -246,9 +137,17 @@ class Calibration:
     scale: tuple[np.ndarray, np.ndarray]  # the features' mean and std for the applies estimators
     report: dict[str, Any] = field(default_factory=dict)
     colour: LowTail | None = None  # None: a format 2 calibration (two views)
+    label_noise: dict[str, float] = field(default_factory=dict)  # category: share (format 4; else none)
 
     def temperature(self, category: str) -> float:
         return float(self.temperatures.get(category, 1.0))
+
+    def noise(self, category: str) -> float:
+        return float(self.label_noise.get(category, 0.0))
+
+    def calibrated(self, probs: np.ndarray, category: str, multi: bool) -> np.ndarray:
+        """A head's probabilities on the calibrated scale (order kept)."""
+        return apply_scaling(probs, self.temperature(category), self.noise(category), multi)
 
     def familiarity(self, features: np.ndarray, pixels: np.ndarray) -> list[FamiliarityScore]:
         """Scores of photos given their backbone ``features`` and their ``(N, S, S, 3)`` 0..255 ``pixels``."""
@@ -295,7 +194,8 @@ def write_calibration(run_dir: RunDir, calibration: Calibration) -> None:
     np.savez(tmp, **arrays)
     tmp.replace(run_dir.familiarity)
     write_json_atomic(run_dir.calibration, {
-        "format": FORMAT, "temperatures": calibration.temperatures, "threshold": calibration.threshold,
+        "format": FORMAT, "temperatures": calibration.temperatures, "label_noise": calibration.label_noise,
+        "threshold": calibration.threshold,
         "applies": {c: (names.index(c) if c in names else None) for c in calibration.applies},
         **calibration.report})
 
@@ -322,24 +222,26 @@ def read_calibration(run_dir: RunDir) -> Calibration | None:
         return Calibration(
             {str(k): float(v) for k, v in meta["temperatures"].items()}, float(meta["threshold"]), references,
             applies, (arrays["scale_mean"].astype(np.float64), arrays["scale_std"].astype(np.float64)),
-            {k: v for k, v in meta.items() if k not in ("temperatures", "threshold", "applies", "format")},
-            LowTail.fit(arrays["colour_val"]) if "colour_val" in arrays else None)
+            {k: v for k, v in meta.items() if k not in ("temperatures", "label_noise", "threshold", "applies", "format")},
+            LowTail.fit(arrays["colour_val"]) if "colour_val" in arrays else None,
+            {str(k): float(v) for k, v in meta.get("label_noise", {}).items()})
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ModelError(f"Calibration files of run {run_dir.run_id} ({run_dir.calibration}, {run_dir.familiarity})"
                          f" cannot be read ({exc}); run `python -m fashion_core calibrate --run"
                          f" {run_dir.run_id}` again.") from exc
 
 
-def calibrated_threshold(threshold: float, temperature: float) -> float:
+def calibrated_threshold(threshold: float, temperature: float, label_noise: float = 0.0) -> float:
     """A multi-label threshold tuned on raw probabilities, moved to the calibrated scale (same decisions)."""
-    return float(apply_temperature(np.array([threshold]), temperature, multi=True)[0])
+    return float(apply_scaling(np.array([threshold]), temperature, label_noise, multi=True)[0])
 
 
 def summary(report: Mapping[str, Any]) -> dict[str, Any]:
-    """ECE before and after per head, after's noise floor (``ece_noise_floor``; None in older
-    calibrations) and whether it can be judged against ``ECE_TARGET`` (``ece_judgeable``), for
-    tables and ``--json``."""
+    """ECE before and after per head, after's noise floor (``ece_noise_floor``) and held-out ECE
+    (``held_out_ece``; both None in older calibrations), and whether it can be judged against
+    ``ECE_TARGET`` (``ece_judgeable``), for tables and ``--json``."""
     return {c: {"before": r["before"]["ece"], "after": r["after"]["ece"], "noise_floor": r.get("noise_floor"),
-                "images": r["images"], "temperature": r["temperature"],
+                "held_out": r.get("held_out"), "images": r["images"], "temperature": r["temperature"],
+                "label_noise": r.get("label_noise", 0.0),
                 "judgeable": ece_judgeable(r.get("noise_floor")),
                 "under_target": r["after"]["ece"] < ECE_TARGET} for c, r in report.get("heads", {}).items()}

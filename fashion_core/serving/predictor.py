@@ -34,7 +34,6 @@ from fashion_core.schema import Schema
 from fashion_core.serving.answers import BatchPrediction, CategoryPrediction, Prediction, ValueProb
 from fashion_core.serving.calibration import (
     Calibration,
-    apply_temperature,
     calibrated_threshold,
     read_calibration,
 )
@@ -359,15 +358,16 @@ class Predictor:
 
     def _rank(self, head: Head, probs: np.ndarray) -> CategoryPrediction:
         values = head.category.values
-        temperature = self.calibration.temperature(head.name) if self.calibration else 1.0
-        probs = apply_temperature(probs, temperature, head.multi)
+        if self.calibration is not None:
+            probs = self.calibration.calibrated(probs, head.name, head.multi)
         order = np.argsort(-probs, kind="stable")
         ranked = tuple(ValueProb(values[i], float(probs[i])) for i in order)
         if not head.multi:
             return CategoryPrediction(head.name, head.category.kind, ranked)
         tuned = self.thresholds.get(head.name, {})
         # Thresholds were tuned on raw probabilities: moved to the calibrated scale, decisions stay.
-        cuts = tuple(calibrated_threshold(tuned.get(v.value, DEFAULT_THRESHOLD), temperature) for v in ranked)
+        scaling = (self.calibration.temperature(head.name), self.calibration.noise(head.name)) if self.calibration else (1.0, 0.0)
+        cuts = tuple(calibrated_threshold(tuned.get(v.value, DEFAULT_THRESHOLD), *scaling) for v in ranked)
         positives = tuple(v.value for v, cut in zip(ranked, cuts) if v.prob >= cut)
         return CategoryPrediction(head.name, head.category.kind, ranked, positives, bool(tuned), cuts)
 

@@ -140,7 +140,7 @@ def test_the_cli_adds_users_from_stdin_and_lists_the_audit(tmp_path: Path) -> No
 
 
 def test_serve_asks_for_account_tokens_once_accounts_are_on(store: LabelStore) -> None:
-    from fashion_core.cli.serve import token_check
+    from fashion_core.serving import serve_token_check as token_check
 
     assert token_check(store) is None  # no accounts: loopback only, no tokens (check_serving refuses others)
     add_user(store, "ana", "viewer", SECRET)

@@ -92,3 +92,25 @@ def test_a_label_given_on_a_cell_someone_changed_meanwhile_is_refused(store: Lab
         record_label(store, dataset, item, "Long Sleeves", annotator="ann", mode="no_label")
     assert store.current_value(dataset, item.image_id, SLEEVE) == "Short Sleeves"  # bob's label stands
     assert store.edit_history(dataset, item.image_id)["annotator"].tolist() == ["bob"]
+
+
+def test_label_next_over_all_categories_takes_turns(store: LabelStore, tmp_path: Path) -> None:
+    from fashion_core.analysis.assist import Suggestions
+
+    root = tmp_path / "many"
+    for i in range(30):
+        write_image(root / f"img/{i}.jpg", seed=i)
+    store.create_dataset("many", FASHIONAI, root, "fashionai")
+    store.add_images("many", [ImageRecord(f"img/{i}.jpg") for i in range(30)])
+    ids = np.array(sorted(store.image_ids("many").values()), dtype=np.int64)
+    rng = np.random.default_rng(0)
+    cats = [SLEEVE, COAT]
+    probs = {c: rng.dirichlet(np.ones(len(FASHIONAI.category(c).values)), len(ids)) for c in cats}
+    result = Suggestions(ids, probs, {c: FASHIONAI.category(c).values for c in cats}, 0, None)
+    features = (ids, rng.normal(size=(len(ids), 4)).astype(np.float32))
+    queue = build_queue(store, "many", "label_next", suggestions=result, features=features, limit=20)
+    first = [i.category for i in queue[:10]]
+    assert SLEEVE in first and COAT in first  # not 20 cells of one category before the other
+    one = build_queue(store, "many", "label_next", category=COAT, suggestions=result, features=features)
+    assert [i.image_id for i in queue if i.category == COAT] == [i.image_id for i in one][:len(
+        [i for i in queue if i.category == COAT])]  # each category keeps its own order

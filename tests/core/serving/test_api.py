@@ -1,4 +1,5 @@
-"""The HTTP API: answers equal the CLI's, clear JSON refusals, tokens beyond loopback, batching, uvicorn."""
+"""The HTTP API: answers equal the CLI's, clear JSON refusals, tokens beyond loopback, batching, uvicorn,
+worker processes."""
 
 from __future__ import annotations
 
@@ -249,8 +250,52 @@ def test_real_uvicorn_answers_concurrent_clients(trained: TinyRun) -> None:
         thread.join(timeout=30)
 
 
+@pytest.mark.slow
+def test_serve_with_two_workers_answers_from_two_processes(trained: TinyRun) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "fashion_core", "--home", str(trained.workspace.root), "serve",
+                               "--run", trained.run_id, "--port", str(port), "--workers", "2"],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.time() < deadline, server.stderr.read() if server.stderr else ""
+            time.sleep(0.2)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        workers = [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(workers) == 2  # uvicorn's two worker processes under `serve` (beside multiprocessing's tracker)
+        paths = [photo(trained, i) for i in range(6)]
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(lambda p: httpx.post(f"{base}/v1/predict", files=upload(p), timeout=60), paths))
+        with TestClient(create_app(trained.store, trained.run_id)) as here:  # the run as it is now (maybe calibrated)
+            for path, answer in zip(paths, answers):
+                assert answer.status_code == 200 and answer.json() == here.post("/v1/predict", files=upload(path)).json()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert server.returncode == 0 and "Traceback" not in (server.stderr.read() if server.stderr else "")
+
+
+def test_serve_refuses_a_bad_worker_count(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "fashion_core", "--home", str(tmp_path / "ws"), "serve",
+                           "--workers", "0"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--workers" in done.stderr and "1 to 16" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_importing_the_api_loads_no_tensorflow() -> None:
-    code = ("import sys, fashion_core.serving.api, fashion_core.cli.serve, fashion_core.serving.predictor;"
+    code = ("import sys, fashion_core.serving.api, fashion_core.cli.serve, fashion_core.serving.predictor,"
+            " fashion_core.serving.workers;"
             " print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["False", "False"], done.stderr

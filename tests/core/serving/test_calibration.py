@@ -1,4 +1,4 @@
-"""Calibration: temperatures lower the calibration error, familiarity flags photos unlike the training
+"""Calibration: temperature and label-noise scaling lower the calibration error, familiarity flags photos unlike the training
 images, applies tells the categories a photo shows; all saved with the run and used by prediction."""
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ from fashion_core.runs import RunDir, get_run, verified_model_path
 from fashion_core.serving import (
     LowTail,
     Predictor,
+    apply_scaling,
     apply_temperature,
     colourfulness,
     ece_judgeable,
     ece_noise_floor,
+    fit_scaling,
     fit_temperature,
+    held_out_ece,
+    read_calibration,
     reliability,
 )
 from fashion_core.serving.calibration import calibrated_threshold, neighbour_distance, unit_rows
@@ -45,8 +49,48 @@ def test_temperature_fixes_overconfident_softmax() -> None:
 def test_multi_label_threshold_keeps_decisions() -> None:
     probs = np.array([0.2, 0.4, 0.55, 0.9])
     for t in (0.5, 2.0):
-        cut = calibrated_threshold(0.45, t)
-        assert ((apply_temperature(probs, t, True) >= cut) == (probs >= 0.45)).all()
+        for noise in (0.0, 0.1):
+            cut = calibrated_threshold(0.45, t, noise)
+            assert ((apply_scaling(probs, t, noise, True) >= cut) == (probs >= 0.45)).all()
+
+
+def _mislabelled(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A calibrated 4-value softmax, its true classes, and labels with ``share`` of them changed."""
+    rng = np.random.default_rng(seed)
+    k = 4
+    y = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), y] += 3.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(k, p=p) for p in probs])  # outcomes drawn from the probabilities: calibrated
+    wrong = rng.random(n) < share
+    given = np.where(wrong, (y + rng.integers(1, k, n)) % k, y)
+    return probs, y, given
+
+
+def test_label_noise_is_fitted_where_temperature_alone_flattens_every_answer() -> None:
+    probs, _, given = _mislabelled(3000, 0.10, seed=5)
+    temperature = fit_temperature(probs, given, multi=False)
+    t, noise = fit_scaling(probs, given, multi=False)
+    assert 0.05 <= noise <= 0.16  # about the share changed
+    alone = reliability(apply_temperature(probs, temperature, False), given, False)["ece"]
+    both = reliability(apply_scaling(probs, t, noise, False), given, False)["ece"]
+    assert both < 0.02 < alone
+    assert (apply_scaling(probs, t, noise, False).argmax(1) == probs.argmax(1)).all()  # answers unchanged
+    assert np.allclose(apply_scaling(probs, t, noise, False).sum(1), 1, atol=1e-5)
+
+
+def test_clean_labels_get_no_label_noise() -> None:
+    probs, y, _ = _mislabelled(3000, 0.0, seed=6)
+    t, noise = fit_scaling(probs, y, multi=False)
+    assert noise <= 0.01 and 0.85 < t < 1.15
+
+
+def test_held_out_ece_is_fitted_on_other_images() -> None:
+    probs, _, given = _mislabelled(600, 0.10, seed=7)
+    held_out = held_out_ece(probs, given, multi=False)
+    assert held_out is not None and held_out < reliability(probs, given, False)["ece"]
+    assert held_out_ece(probs[:3], given[:3], multi=False) is None  # too few images to split
 
 
 def test_neighbour_distance_far_for_other_kinds() -> None:
@@ -103,7 +147,7 @@ def test_calibration_saved_recorded_and_used(calibrated: TinyRun) -> None:
     verified_model_path(calibrated.store, calibrated.run_id)  # the new files are part of the record
     predictor = Predictor.from_run(calibrated.store, calibrated.run_id)
     assert predictor.calibration is not None
-    assert set(predictor.calibration.temperatures) == {"colour", "size", "tags"}
+    assert set(predictor.calibration.temperatures) == set(predictor.calibration.label_noise) == {"colour", "size", "tags"}
     own = predictor.predict_bytes((calibrated.data / "img" / "001.jpg").read_bytes(), details=True)
     assert own.familiarity is not None and not own.familiarity.unfamiliar
     assert set(own.applies) == {"colour", "size", "tags"}
@@ -142,3 +186,21 @@ def test_predict_json_details_shape(calibrated: TinyRun, capsys: pytest.CaptureF
     assert set(first) == {"value", "prob"}
     code = main(["--home", str(calibrated.workspace.root), "predict", "--run", calibrated.run_id, image, "--json"])
     assert set(json.loads(capsys.readouterr().out)[image]) == {"colour", "size", "tags"}  # shape kept without it
+
+
+@pytest.mark.slow
+def test_a_format_3_calibration_still_reads_without_label_noise(calibrated: TinyRun) -> None:
+    run_dir = RunDir(get_run(calibrated.store, calibrated.run_id).run_dir)
+    saved = run_dir.calibration.read_bytes()
+    try:
+        data = json.loads(saved)
+        data["format"] = 3
+        del data["label_noise"]
+        run_dir.calibration.write_text(json.dumps(data))
+        old = read_calibration(run_dir)
+        assert old is not None and old.label_noise == {} and old.noise("colour") == 0.0
+        probs = np.array([[0.7, 0.2, 0.1]])
+        assert np.allclose(old.calibrated(probs, "colour", False),
+                           apply_temperature(probs, old.temperature("colour"), False))
+    finally:
+        run_dir.calibration.write_bytes(saved)
