@@ -17,14 +17,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="address to listen on (default: loopback only; another needs accounts)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--int8", action="store_true", help="answer with the run's INT8 model (see `quantize`)")
-    p.add_argument("--workers", type=workers_count, default=1,
-                   help="server processes, each with its own model (~200 MB); more than one uses more cores (default 1)")
+    p.add_argument("--workers", type=workers_count, default=None,
+                   help="server processes, each with its own model (~170 MB): one per core answers the most photos"
+                        f" (default: the number of cores, at most {AUTO_WORKERS_MAX})")
     p.set_defaults(func=run_serve)
 
     q = sub.add_parser("quantize", help="write a run's INT8 serving model and compare its accuracy and speed")
     q.add_argument("--run", required=True, help="run id (see `runs list`)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=run_quantize)
+
+
+AUTO_WORKERS_MAX = 4  # the default --workers: one per core, at most this many (memory: ~170 MB each)
 
 
 def workers_count(text: str) -> int:
@@ -53,21 +57,22 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ModelError("No finished run to serve: train one first (`python -m fashion_core train ...`).")
     import uvicorn
 
+    workers = args.workers or min(len(os.sched_getaffinity(0)), AUTO_WORKERS_MAX)
     settings = ServeSettings(str(store.db_path), run_id, args.host, "int8" if args.int8 else "auto")
     app = build_app(store, settings)  # also in one process: a run that cannot serve fails here, before any listens
     engine = app.state.models.get(run_id).predictor.engine
     tokens = "; requests need `Authorization: Bearer TOKEN` (users token add)" if check else ""
-    print(f"serving run {run_id} ({engine}, {args.workers} process{'es' if args.workers > 1 else ''}) on"
+    print(f"serving run {run_id} ({engine}, {workers} process{'es' if workers > 1 else ''}) on"
           f" http://{args.host}:{args.port}  (API docs: /docs{tokens}; Ctrl-C stops)", file=sys.stderr)
     # httptools and uvloop (pinned in requirements.txt) are what uvicorn picks when installed: its
     # pure-Python HTTP parser cost ~1 ms of CPU per request more
     options = {"host": args.host, "port": args.port, "log_level": "warning", "http": "httptools", "loop": "uvloop"}
-    if args.workers == 1:
+    if workers == 1:
         uvicorn.run(app, **options)
         return 0
     app.state.models.close()  # each worker loads its own
     os.environ.update(settings_environment(settings))
-    uvicorn.run("fashion_core.serving.workers:app_from_environment", factory=True, workers=args.workers, **options)
+    uvicorn.run("fashion_core.serving.workers:app_from_environment", factory=True, workers=workers, **options)
     return 0
 
 
