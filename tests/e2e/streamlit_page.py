@@ -122,7 +122,11 @@ def fill(page: Page, key: str, text: str) -> None:
 
 
 def form_fill(page: Page, key: str, text: str) -> None:
-    """Type into an input of an ``st.form`` (Tab, not Enter: Enter would submit the form)."""
+    """Type into an input of an ``st.form`` (Tab, not Enter: Enter would submit the form).
+
+    Waits for the page to settle first: a rerun that lands while typing redraws the box.
+    """
+    settle(page)
     box = keyed(page, key).locator("input")
     box.fill(text)
     box.press("Tab")

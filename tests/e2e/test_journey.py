@@ -270,6 +270,9 @@ def test_train_a_short_run_and_watch_it_finish(page: Page, studio: StudioServer,
     expect(main).to_contain_text("No runs of this dataset yet")
     expect(keyed(page, "train_map").get_by_role("combobox")).to_have_value(f"active map ({MAP_NAME})")
     keyed(page, "train_quick").get_by_text("Quick mode").click()
+    # Typing before the toggle's rerun lands puts the digits beside its new default ("606").
+    expect(keyed(page, "train_epochs").locator("input")).to_have_value("60", timeout=LONG)
+    settle(page)
     form_fill(page, "train_epochs", str(TRAIN_EPOCHS))
     form_fill(page, "train_image_size", str(TRAIN_SIZE))
     button(page, "train_start").click()
