@@ -24,6 +24,8 @@ from fashion_core.analysis.confident_learning import (
 )
 from fashion_core.analysis.suspicious import KEEP_REASON, RELABEL_REASON
 from fashion_core.errors import LabelFileError
+from fashion_core.modeling.backbones import BACKBONE_LAYER
+from fashion_core.modeling.training import load_run_model
 from tests.core.modeling._tiny_data import TinyRun, train_tiny_run
 
 # -- the ranking on synthetic features -------------------------------------------------------------
@@ -94,8 +96,14 @@ N_IMAGES = 96
 def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRun]:
     """A quick-mode tiny run whose data set has three wrong colour labels, listed in wrong_labels.csv."""
     # Two categories: a run with a single head records no model (reported to the training engine).
-    tiny = train_tiny_run(tmp_path_factory.mktemp("suspicious"), n=N_IMAGES, quick=True,
-                          categories=("colour", "size"))
+    tiny = _planted(train_tiny_run(tmp_path_factory.mktemp("suspicious"), n=N_IMAGES, quick=True,
+                                   categories=("colour", "size")))
+    yield tiny
+    tiny.store.close()
+
+
+def _planted(tiny: TinyRun) -> TinyRun:
+    """Plant ``PLANTED`` in the tiny run's data set, listed in its wrong_labels.csv."""
     ids = tiny.store.image_ids("tiny")
     lines = ["image_path,category,drawn_value,labelled_value"]
     for index, wrong in PLANTED.items():
@@ -103,8 +111,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyRun]:
         tiny.store.edit_label("tiny", ids[path], "colour", wrong, annotator="planter")
         lines.append(f"{path},colour,red,{wrong}")
     (tiny.data / "wrong_labels.csv").write_text("\n".join(lines) + "\n")
-    yield tiny
-    tiny.store.close()
+    return tiny
 
 
 @pytest.mark.slow
@@ -144,3 +151,20 @@ def test_end_to_end_finds_the_planted_labels_and_reviews_them(planted: TinyRun) 
                      value="crimson")
     with pytest.raises(SuspiciousError, match="folds"):
         find_suspicious_labels(planted.store, planted.workspace, planted.run_id, folds=1)
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_run_ranks_on_its_own_and_the_pretrained_features_side_by_side(tmp_path: Path) -> None:
+    # A fine-tuned backbone has also learnt the wrong training labels; the pretrained one has not.
+    tiny = _planted(train_tiny_run(tmp_path, n=N_IMAGES, categories=("colour", "size"), schedule="finetune"))
+    try:
+        report = find_suspicious_labels(tiny.store, tiny.workspace, tiny.run_id, folds=4)
+        facts = report.facts["embeddings"]
+        assert facts["fine_tuned"] and facts["source"] == "the run's model and its pretrained backbone"
+        assert find_suspicious_labels(tiny.store, tiny.workspace, tiny.run_id, folds=4).cached  # saved, read back
+        width = load_run_model(tiny.store, tiny.run_id).get_layer(BACKBONE_LAYER).output.shape[-1]
+        assert report.facts["features"] == 2 * width
+        hits = wrong_label_hits(report, planted_wrong_labels(tiny.store, tiny.run_id), k=len(PLANTED) * 2)
+        assert hits.found == len(PLANTED)
+    finally:
+        tiny.store.close()

@@ -76,7 +76,8 @@ class TinyRun(NamedTuple):
 
 
 def train_tiny_run(root: Path, *, n: int = 48, quick: bool = False, run_id: str = "run-1",
-                   categories: tuple[str, ...] = ("colour", "size", "tags"), seed: int = 0) -> TinyRun:
+                   categories: tuple[str, ...] = ("colour", "size", "tags"), seed: int = 0,
+                   schedule: str = "heads") -> TinyRun:
     """Train one tiny run (coloured squares, weights none, 1 epoch: seconds) in a new workspace under ``root``.
 
     Shared by the prediction, evaluation, suspicious-label, CLI and page tests.
@@ -87,7 +88,7 @@ def train_tiny_run(root: Path, *, n: int = 48, quick: bool = False, run_id: str 
     store = LabelStore.open(ws)
     make_dataset(store, root / "data", n=n, side=SIDE, categories=categories)
     config = TrainConfig(dataset="tiny", backbone="mobilenet_v3_small", weights="none", image_size=SIDE, epochs=1,
-                         schedule="heads", finetune_epochs=0, batch_size=8, augmentation=Augmentation.off(),
+                         schedule=schedule, finetune_epochs=0, batch_size=8, augmentation=Augmentation.off(),
                          early_stopping_patience=0, reduce_lr_patience=0, quick=quick, seed=seed)
     run_dir = RunDir(ws.runs_dir / run_id)
     register_run(store, run_dir, "tiny", config.to_dict())
