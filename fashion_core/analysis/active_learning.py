@@ -13,7 +13,12 @@ accuracy with 28% fewer labels (20 seeds: 27%; plain margin 20-22%; the old k-ce
 on the same 224 px features). Tried in the same simulation on other seeds and no better: diversity
 weights 0.25, 0.35 and 1, entropy instead of margin, a class-balance term (favouring values rare
 among the labels), distances on centred features, and (on 128 px features) BADGE-style gradient
-embeddings and density weighting. The issue's 30% is not reached.
+embeddings and density weighting. Tried on 2026-12-05, 20 seeds unless noted, no better either:
+the assistant's features averaged with their mirror image's (26% fewer; 30% on 5 seeds), at
+288 px (28%, 5 seeds), 224 px beside 288 px (27%) or 128 px (19%, both 5 seeds), and one queue over all
+categories instead of a batch per category, against random picks over all of them: merged by
+margin (15%, 5 seeds) or in proportion to the cells each category has left (27%; 34% on 5 seeds).
+The issue's 30% is not reached.
 """
 
 from __future__ import annotations
