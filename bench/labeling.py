@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _browser import require_chromium  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 from fashion_core.access import LOCAL  # noqa: E402
@@ -234,6 +235,7 @@ def main() -> int:
     parser.add_argument("--ls-venv", type=Path, default=Path(tempfile.gettempdir()) / "fas_label_studio_venv")
     parser.add_argument("--images", type=int, default=50)
     args = parser.parse_args()
+    require_chromium(CHROMIUM)
     root = args.keep or Path(tempfile.mkdtemp(prefix="fas_bench_label_"))
     exe = ensure_label_studio(args.ls_venv)
     try:

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
+from _browser import require_chromium  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from fashion_core.runs.files import list_runs  # noqa: E402
@@ -152,6 +153,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="workspace to use and keep (default: a temp one)")
     parser.add_argument("--port", type=int, default=None, help="default: a free port")
     args = parser.parse_args()
+    require_chromium(CHROMIUM)
     root = args.keep or Path(tempfile.mkdtemp(prefix="fas_bench_page_"))
     try:
         run(root, args.port or _free_port())
