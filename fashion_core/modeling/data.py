@@ -113,6 +113,9 @@ def image_dataset(
     decoded = source.batch(DECODE_GROUP).map(
         lambda p, y: (load_image_group(p, image_size), y), num_parallel_calls=AUTOTUNE
     ).unbatch()
+    # One image per path, but unbatch hides the count; declared, so Keras knows when a validation
+    # pass ends instead of warning "Your input ran out of data" after every one of them.
+    decoded = decoded.apply(tf.data.experimental.assert_cardinality(len(paths)))
     return finish_dataset(decoded, len(paths), batch_size=batch_size, training=training,
                           augmentation=augmentation, cache=cache, seed=seed)
 

@@ -55,6 +55,28 @@ def test_batches_have_the_right_shapes_and_masked_targets(store: LabelStore, tmp
     np.testing.assert_array_equal(images, load_images(table.paths, SIZE))  # prediction sees the same pixels
 
 
+def test_validation_batches_are_counted_so_keras_sees_where_a_pass_ends(store: LabelStore, tmp_path: Path) -> None:
+    import warnings
+
+    import keras
+
+    table = _table(store, tmp_path / "data")
+    size = table.targets()["size"]
+    train = image_dataset(table.paths, {"size": size}, image_size=SIZE, batch_size=5, training=True)
+    val = image_dataset(table.paths[:7], {"size": size[:7]}, image_size=SIZE, batch_size=5, training=False)
+    assert int(val.cardinality()) == 2 and int(train.cardinality()) == 4  # 7 and 16 images in batches of 5
+    inputs = keras.Input((SIZE, SIZE, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    model = keras.Model(inputs, {"size": keras.layers.Dense(3, name="size")(pooled)})
+    model.compile("adam", {"size": keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=MASKED)})
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        history = model.fit(train.repeat(), steps_per_epoch=4, validation_data=val, epochs=3, verbose=0)
+    assert len(history.history["val_loss"]) == 3
+    # Unbatching hid the count, and Keras then warned after every validation pass (training's stderr).
+    assert not [w for w in raised if "ran out of data" in str(w.message)]
+
+
 def test_training_shuffles_and_augments_but_keeps_pairs(store: LabelStore, tmp_path: Path) -> None:
     table = _table(store, tmp_path / "data")
     plain = image_dataset(table.paths, table.targets(), image_size=SIZE, batch_size=16, training=False)
