@@ -229,7 +229,7 @@ class _Trainer:
             # Validation stays finite: Keras makes a new iterator for every evaluation anyway, and
             # dropping a repeated one mid-read blocked for ~15 s in about half the epochs.
             model.fit(train_ds.repeat(), steps_per_epoch=-(-len(train) // cfg.batch_size),
-                      validation_data=val_ds,
+                      validation_data=val_ds, shuffle=False,  # the dataset shuffles; Keras would warn
                       epochs=done + epochs, initial_epoch=done, callbacks=callbacks, verbose=0)
             done = len(progress.rows)
 
