@@ -22,8 +22,8 @@ Measured 2026-12-04 (defaults, 5 seeds): random ends at 0.716 with 795 labels; l
 reaches it with 571 (28% fewer), plain margin with 638 (20% fewer). With ``--seeds 20``:
 random 0.721, label next 579 labels (27% fewer), margin 617 (22%). The 30% target is missed.
 Re-measured 2026-12-06 (5 seeds): the same 571 labels, 28% fewer. The per-category table shows
-where the gain is: after 14 rounds label next leads random by 0.05 in collar, lapel, neck and
-neckline design, and by 0.01-0.04 in the length categories (coat length stays at 0.35-0.36 either
+where the gain is: after 14 rounds label next leads random by 0.05-0.06 in collar, lapel, neck and
+neckline design, and by 0.01-0.04 in the four length categories (coat length stays at 0.35-0.36 either
 way: its head hardly learns).
 Before (k-center over a 2x least-margin pool, 128 px features): random ended at 0.637, label
 next 11% fewer; the new order on 128 px features saves 16%, so most of the gain is the 224 px
