@@ -18,7 +18,17 @@ the assistant's features averaged with their mirror image's (26% fewer; 30% on 5
 288 px (28%, 5 seeds), 224 px beside 288 px (27%) or 128 px (19%, both 5 seeds), and one queue over all
 categories instead of a batch per category, against random picks over all of them: merged by
 margin (15%, 5 seeds) or in proportion to the cells each category has left (27%; 34% on 5 seeds).
-The issue's 30% is not reached.
+Tried on 2026-12-05/06, 5 seeds unless noted, no better either: the margin from a smoother head
+than the one that suggests (C=1: 13%, C=10: 20%), a committee of 5 bootstrap heads (KL
+disagreement plus margin, 16%), a fifth of each batch at random (21%), cluster-margin (30
+average-linkage clusters over a 4x least-margin pool, round robin: 18%), balanced class weights
+in the quick head (26%), density weighting at 224 px (21%), a diversity weight annealed from 1 to
+0.2 or from 0.3 to 0.8 (21%, 20%), a bonus for rows whose prediction flipped since the last refit
+(27%), BADGE at 224 px (13%; 22% with greedy instead of k-means++ seeding), TypiClust picks until
+a category has 2 labels per value (30% on 5 seeds, 27% on 20; 1, 3 or 4 per value: 24-28%), random
+picks while the quick head's 3-fold accuracy is under 0.4 (14%), and EfficientNet-Lite2 features
+at 260 px (both curves higher, random ending at 0.728 against 0.721, but 23% fewer on 20 seeds).
+The current order measured 27% on 20 seeds again. The issue's 30% is not reached.
 """
 
 from __future__ import annotations
