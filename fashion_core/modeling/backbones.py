@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fashion_core.errors import ModelError, WeightsUnavailableError
+from fashion_core.modeling.partial_load import whole_load
 
 if TYPE_CHECKING:  # Keras is imported lazily: a cold import costs seconds on 2 cores
     import keras
@@ -204,10 +205,7 @@ def _build_keras_app(spec: BackboneSpec, weights: str, shape: tuple[int, int, in
     if weights != "imagenet":
         if not Path(weights).is_file():
             raise WeightsUnavailableError(f"Weights file for {spec.label} not found: {weights}")
-        try:
-            return builder(weights=str(weights), **kwargs)
-        except (ValueError, OSError) as exc:
-            raise ModelError(f"Weights file {weights} does not fit {spec.label} without its top: {exc}") from exc
+        return _load_weights_file(builder, spec, weights, kwargs)
     with _socket_timeout(DOWNLOAD_TIMEOUT_S):
         try:
             return builder(weights="imagenet", **kwargs)
@@ -215,6 +213,15 @@ def _build_keras_app(spec: BackboneSpec, weights: str, shape: tuple[int, int, in
             if not _is_download_failure(exc):
                 raise
             raise WeightsUnavailableError(_offline_message(spec, exc)) from exc
+
+
+def _load_weights_file(builder: Any, spec: BackboneSpec, weights: str, kwargs: dict[str, Any]) -> keras.Model:
+    fix = "Save the weights again with this Keras version, or choose weights 'imagenet' or 'none'"
+    with whole_load(f"Weights file {weights} for {spec.label}", fix):
+        try:
+            return builder(weights=str(weights), **kwargs)
+        except (ValueError, OSError) as exc:
+            raise ModelError(f"Weights file {weights} does not fit {spec.label} without its top: {exc}") from exc
 
 
 def _is_download_failure(exc: BaseException) -> bool:

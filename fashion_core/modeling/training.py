@@ -31,6 +31,7 @@ from fashion_core.modeling.data import image_dataset
 from fashion_core.modeling.distribute import choose_strategy, precision_policy
 from fashion_core.modeling.embeddings import EmbeddingCache, compute_embeddings
 from fashion_core.modeling.head_fit import fit_heads
+from fashion_core.modeling.partial_load import whole_load
 from fashion_core.modeling.report import RunLog, build_metrics, write_label_map
 from fashion_core.modeling.table import LabelTable, build_label_table, stratified_split, write_split
 from fashion_core.runs.files import (
@@ -104,11 +105,13 @@ def load_run_model(store: LabelStore, run_id: str, *, compile: bool = False) -> 
         shutil.copyfile(path, copy)
         if sha256_file(copy) != expected:
             raise ModelError(f"Model file {path} changed while being loaded; refusing it.")
-        try:
-            return keras.saving.load_model(copy, custom_objects=modelling.CUSTOM_OBJECTS, compile=compile,
-                                           safe_mode=True)
-        except (ValueError, TypeError, OSError) as exc:
-            raise ModelError(f"Cannot load the model of run {run_id}: {exc}") from exc
+        fix = "Train the run again with this version of the studio (and Keras)"
+        with whole_load(f"The model of run {run_id} ({path})", fix):
+            try:
+                return keras.saving.load_model(copy, custom_objects=modelling.CUSTOM_OBJECTS, compile=compile,
+                                               safe_mode=True)
+            except (ValueError, TypeError, OSError) as exc:
+                raise ModelError(f"Cannot load the model of run {run_id}: {exc}") from exc
 
 
 class _Trainer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -16,6 +17,7 @@ from fashion_core.modeling.training import default_run_dir
 from fashion_core.runs import get_run, new_run_id, register_run
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
+from tests.core.modeling._legacy_keras import loads_in_part
 from tests.core.modeling._tiny_data import make_dataset
 
 pytestmark = pytest.mark.slow  # builds real (tiny-input) backbones
@@ -100,3 +102,21 @@ def test_missing_or_unfitting_weights_files_are_clear_errors(tmp_path: Path) -> 
     _app(other).save_weights(path)
     with pytest.raises(ModelError, match="does not fit MobileNetV3Small"):
         build_backbone("mobilenet_v3_small", weights=str(path), image_size=32)
+
+
+def test_a_weights_file_that_fits_only_in_part_is_an_error_not_a_half_random_backbone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Keras loads a legacy file's matching parts and only warns that the rest keeps its fresh
+    # weights; the studio must turn that warning into an error.
+    path = tmp_path / "small.weights.h5"
+    keras.applications.MobileNetV3Small(include_top=False, weights=None, input_shape=(32, 32, 3),
+                                        pooling="avg").save_weights(path)
+    real = keras.applications.MobileNetV3Small
+    monkeypatch.setattr(keras.applications, "MobileNetV3Small", loads_in_part(real))
+    with pytest.raises(ModelError, match=r"for MobileNetV3Small fits only in part: .*Save the weights again"):
+        build_backbone("mobilenet_v3_small", weights=str(path), image_size=32)
+    monkeypatch.setattr(keras.applications, "MobileNetV3Small", real)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert build_backbone("mobilenet_v3_small", weights=str(path), image_size=32) is not None
+    assert not [w for w in caught if "freshly-initialized" in str(w.message)]

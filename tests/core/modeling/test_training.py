@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fashion_core.errors import LabelMapError
+from fashion_core.errors import LabelMapError, ModelError
 from fashion_core.labels import NO_MAP, Op, Step, activate_map, deactivate_map, delete_map, label_view
 from fashion_core.labels.maps import add_steps
 from fashion_core.modeling import (
@@ -25,6 +25,7 @@ from fashion_core.modeling.training import default_run_dir
 from fashion_core.runs import RunDir, get_run, new_run_id, register_run, sha256_file
 from fashion_core.store import LabelStore
 from fashion_core.workspace import Workspace
+from tests.core.modeling._legacy_keras import loads_in_part
 from tests.core.modeling._tiny_data import make_dataset
 
 pytestmark = pytest.mark.slow  # every test here trains a (tiny) model
@@ -126,6 +127,18 @@ def test_a_second_quick_run_reads_every_embedding_from_the_cache(
     assert model.input_shape == (None, 32, 32, 3)
     out = model.predict_on_batch(np.zeros((1, 32, 32, 3), np.float32))
     assert out["colour"].shape == (1, 3) and out["size"].shape == (1, 2)
+
+
+def test_a_run_model_that_loads_only_in_part_is_refused(
+    store: LabelStore, workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keras
+
+    make_dataset(store, tmp_path / "data", n=16, categories=("colour", "size"))
+    run_dir, _ = _train(store, workspace, quick=True, epochs=1)
+    monkeypatch.setattr(keras.saving, "load_model", loads_in_part(keras.saving.load_model))
+    with pytest.raises(ModelError, match=rf"model of run {run_dir.run_id} .* fits only in part: .*Train the run again"):
+        load_run_model(store, run_dir.run_id)
 
 
 def test_a_single_category_trains_alone_with_per_category_figures(
