@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -239,3 +240,31 @@ def image_host() -> Iterator[ImageHost]:
     finally:
         host.shutdown()
         host.server_close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """On a failed browser test, add what each open tab shows and the server's last lines to the report.
+
+    A timeout alone ("waiting for locator ...") does not say what was on the page instead;
+    the CI log is all there is of a run on another machine.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    args = getattr(item, "funcargs", {})
+    folder = Path(tempfile.mkdtemp(prefix="e2e-failure-"))
+    browsers = [b for b in args.values() if isinstance(b, Browser)]
+    pages = [p for b in browsers for c in b.contexts for p in c.pages]
+    pages += [p for p in args.values() if isinstance(p, Page) and p not in pages]
+    for n, tab in enumerate(pages):
+        try:
+            shot = folder / f"tab{n}.png"
+            tab.screenshot(path=str(shot), full_page=True, timeout=10_000)
+            text = tab.locator("body").inner_text(timeout=10_000)
+            report.sections.append((f"tab {n}: {tab.url} (screenshot {shot})", text[-4000:]))
+        except Exception as exc:  # noqa: BLE001 - a closed or hung tab must not hide the test's own failure
+            report.sections.append((f"tab {n}", f"could not be captured: {exc}"))
+    for server in (s for s in args.values() if isinstance(s, StudioServer)):
+        report.sections.append((f"server log {server.log}", server.log_tail(80)))
