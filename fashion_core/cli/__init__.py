@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "serve",  # serve (the HTTP API), quantize
     "evaluate",  # evaluate, suspicious, suggest-merges
     "labels",  # export-labels
+    "labelling",  # label-assist, label-queue, label, label-undo
     "doctor",  # doctor, backup, restore
     "users",  # users add|list|set-role|passwd|remove|token, audit
     "app",  # app (the Streamlit app)
